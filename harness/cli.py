@@ -1,0 +1,134 @@
+"""``edgebench run | report``: each subcommand is a thin call into the harness.
+
+Errors a user can act on (``EdgebenchError``) print as one line and exit 1; nothing else is caught.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from harness.errors import ConfigError, EdgebenchError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: keep C++ INFO off
+    from rich.console import Console
+
+    console = Console(stderr=False)
+    try:
+        return args.handler(args, console)
+    except EdgebenchError as exc:
+        print(f"edgebench: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("edgebench: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgebench", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="the whole workflow end to end (offline by default)")
+    run.add_argument("--dataset", type=Path, help="a {root}/{class}/{images} folder (default: generate the "
+                                                  "procedural 5-class weather set)")
+    run.add_argument("--images-per-class", type=int, default=50, help="generated images per class (default 50)")
+    run.add_argument("--seed", type=int, default=0, help="seed for the generated dataset and the split")
+    run.add_argument("--holdout", type=int, default=1, help="test images held out per class (default 1)")
+    run.add_argument("--model-id", default=None, help="JumpStart model id (default MobileNetV2 224)")
+    run.add_argument("--epochs", type=int, help="shortcut for --hp epochs=N")
+    run.add_argument("--hp", action="append", default=[], metavar="NAME=VALUE",
+                     help="JumpStart hyperparameter, repeatable (e.g. --hp batch_size=16)")
+    _add_s3_options(run)
+    run.add_argument("--backend", action="append", dest="backends", metavar="NAME",
+                     help="backend to compare, repeatable (default: tf and openvino)")
+    run.add_argument("--device", default="CPU", help="OpenVINO device (default CPU)")
+    run.add_argument("--precision", default="FP32", help="inference precision (default FP32)")
+    run.add_argument("--min-calls", type=int, default=30, help="timed infer calls per backend, at least (default 30)")
+    run.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    run.add_argument("--cache-dir", type=Path, default=Path(".cache/edgebench"))
+    run.set_defaults(handler=_cmd_run)
+
+    show = commands.add_parser("report", help="print the summary table of a finished run")
+    show.add_argument("run_dir", type=Path, help="reports/<run-id> folder (or its report.json)")
+    show.set_defaults(handler=_cmd_report)
+    return parser
+
+
+def _add_s3_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("S3 (default: an embedded offline S3 on 127.0.0.1)")
+    group.add_argument("--bucket", help="real S3 bucket; credentials come from the standard AWS chain")
+    group.add_argument("--prefix", default="edgebench", help="key prefix (default edgebench)")
+    group.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+                       or "us-east-1", help="AWS region (default $AWS_REGION or us-east-1)")
+    group.add_argument("--endpoint-url", help="S3-compatible endpoint (MinIO, a moto server, ...)")
+
+
+def _run_config(args: argparse.Namespace):
+    from harness import data, store, train, workflow
+    from harness.measure import TimingPlan
+
+    overrides = dict(_parse_assignment(item) for item in args.hp)
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    hp = workflow.RUN_HYPERPARAMETERS
+    if overrides:
+        hp = train.Hyperparameters.from_mapping({**hp.to_jumpstart(), **overrides})
+    if args.endpoint_url and not args.bucket:
+        raise ConfigError("--endpoint-url needs --bucket (without both, the embedded offline S3 is used)")
+    location = store.S3Location(args.bucket, args.prefix, args.region, args.endpoint_url) if args.bucket else None
+    if args.min_calls < 1:
+        raise ConfigError("--min-calls: must be at least 1")
+    return workflow.RunConfig(
+        dataset=args.dataset,
+        generator=data.GeneratorConfig(images_per_class=args.images_per_class, seed=args.seed),
+        holdout_per_class=args.holdout, split_seed=args.seed,
+        model_id=args.model_id or train.DEFAULT_MODEL_ID, hyperparameters=hp, s3=location,
+        backends=tuple(args.backends or workflow.RunConfig.backends), device=args.device,
+        precision=args.precision.upper(), timing=TimingPlan(min_calls=args.min_calls),
+        reports_dir=args.reports_dir, cache_dir=args.cache_dir,
+    )
+
+
+def _parse_assignment(item: str) -> tuple[str, str]:
+    name, sep, value = item.partition("=")
+    if not sep or not name:
+        raise ConfigError(f"--hp {item!r}: expected NAME=VALUE, e.g. --hp batch_size=16")
+    return name.strip(), value.strip()
+
+
+def _cmd_run(args: argparse.Namespace, console) -> int:
+    from harness import report, workflow
+    from harness.progress import RichProgress
+
+    result = workflow.run(_run_config(args), RichProgress(console))
+    console.print(report.summary_table(result.report))
+    console.print(f"Report: {result.run_dir / 'report.json'}")
+    failed = [name for name, check in result.report["parity"].items() if not check["within_tolerance"]]
+    if failed:
+        console.print(f"[red]Parity outside tolerance for: {', '.join(failed)}[/red]")
+        return 3
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace, console) -> int:
+    from harness import report
+
+    path = args.run_dir / "report.json" if args.run_dir.is_dir() else args.run_dir
+    if not path.is_file():
+        raise ConfigError(f"{path}: no report.json here; pass a reports/<run-id> folder")
+    console.print(report.summary_table(report.read_json(path)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,340 @@
+"""Datasets laid out as ``{root}/{class}/{images}``: validation, the held-out split, the embedded procedural
+weather dataset, and the one preprocessing function that training and every backend share."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
+
+from harness.errors import DatasetError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SIZE = 224
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+WEATHER_CLASSES = ("cloudy", "foggy", "rainy", "snowy", "sunny")
+# Transparent pixels are composited on white (a photo's usual paper/background), not dropped.
+ALPHA_BACKGROUND = (255, 255, 255)
+# Refuse images bigger than this many pixels (decompression bombs) instead of warning.
+MAX_PIXELS = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LabeledImage:
+    path: Path
+    label: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A validated dataset: class names sorted alphabetically, as JumpStart assigns output indices."""
+
+    root: Path
+    classes: tuple[str, ...]
+    images: tuple[LabeledImage, ...]
+
+    def count(self, label: str) -> int:
+        return sum(1 for image in self.images if image.label == label)
+
+    def summary(self) -> dict:
+        return {
+            "root": str(self.root),
+            "classes": list(self.classes),
+            "images_per_class": {c: self.count(c) for c in self.classes},
+        }
+
+
+@dataclass(frozen=True)
+class Split:
+    """The training channel (class folders) and the held-out test images, as directories on disk."""
+
+    training_dir: Path
+    test_dir: Path
+    train: tuple[LabeledImage, ...]
+    test: tuple[LabeledImage, ...]
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    images_per_class: int = 50
+    seed: int = 0
+    min_side: int = 120
+    max_side: int = 360
+    classes: tuple[str, ...] = field(default=WEATHER_CLASSES)
+
+    def __post_init__(self) -> None:
+        if self.images_per_class < 2:
+            raise DatasetError(f"images_per_class={self.images_per_class}: need at least 2 per class "
+                               "(one is held out for testing)")
+        if not 16 <= self.min_side <= self.max_side:
+            raise DatasetError(f"image sides {self.min_side}..{self.max_side}: need 16 <= min_side <= max_side")
+        unknown = sorted(set(self.classes) - set(WEATHER_CLASSES))
+        if unknown or len(self.classes) < 2:
+            raise DatasetError(f"generated classes {list(self.classes)}: choose at least 2 of {list(WEATHER_CLASSES)}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Preprocessing: decode, honour EXIF orientation, composite alpha, RGB, bilinear resize, scale to [0, 1].
+
+
+def decode_image(path: Path) -> Image.Image:
+    """Open an image file as RGB, or raise DatasetError naming the file."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                if opened.width * opened.height > MAX_PIXELS:
+                    raise DatasetError(f"{path}: {opened.width}x{opened.height} pixels is over the "
+                                       f"{MAX_PIXELS}-pixel limit; downscale the image")
+                opened.load()
+                image = ImageOps.exif_transpose(opened)
+    except DatasetError:
+        raise
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as exc:
+        raise DatasetError(f"{path}: not a readable image ({exc}); replace or remove the file") from None
+    return _to_rgb(image)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16/32-bit greyscale: rescale to 8 bits instead of letting PIL clip at 255.
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") else max(float(array.max()), 1.0)
+        image = Image.fromarray(np.clip(array / top * 255.0, 0, 255).astype(np.uint8), mode="L")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, ALPHA_BACKGROUND)
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def to_tensor(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
+    """RGB image -> float32 (size, size, 3) in [0, 1], bilinear resize (JumpStart's default interpolation)."""
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.float32) / np.float32(255.0)
+
+
+def load_image(path: Path, size: int = IMAGE_SIZE) -> np.ndarray:
+    return to_tensor(decode_image(path), size)
+
+
+def load_batch(paths: list[Path] | tuple[Path, ...], size: int = IMAGE_SIZE) -> np.ndarray:
+    """Stack preprocessed images into an (N, size, size, 3) float32 batch."""
+    if not paths:
+        return np.zeros((0, size, size, 3), dtype=np.float32)
+    return np.stack([load_image(p, size) for p in paths])
+
+
+# --------------------------------------------------------------------------------------------------
+# Layout validation and the held-out split.
+
+
+def load_dataset(root: Path, check_images: bool = True) -> Dataset:
+    """Read and validate a ``{root}/{class}/{images}`` dataset; raise DatasetError naming what is wrong."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset {root}: not a directory; pass a folder laid out as {{root}}/{{class}}/{{images}}")
+    stray = sorted(p.name for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+    if stray:
+        raise DatasetError(f"dataset {root}: file {stray[0]!r} at the top level; images belong in "
+                           "{root}/{class}/ folders")
+    class_dirs = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                        key=lambda p: p.name)
+    if len(class_dirs) < 2:
+        raise DatasetError(f"dataset {root}: found {len(class_dirs)} class folder(s); need at least 2 "
+                           "({root}/{class}/{images})")
+    images: list[LabeledImage] = []
+    for class_dir in class_dirs:
+        images.extend(_class_images(class_dir, check_images))
+    return Dataset(root=root, classes=tuple(d.name for d in class_dirs), images=tuple(images))
+
+
+def _class_images(class_dir: Path, check_images: bool) -> list[LabeledImage]:
+    entries = sorted(p for p in class_dir.iterdir() if not p.name.startswith("."))
+    for entry in entries:
+        if entry.is_dir():
+            raise DatasetError(f"{entry}: nested folder in class {class_dir.name!r}; a class folder holds "
+                               "images only")
+        if entry.suffix.lower() not in IMAGE_SUFFIXES:
+            raise DatasetError(f"{entry}: not an image file (expected one of "
+                               f"{', '.join(sorted(IMAGE_SUFFIXES))}); remove it from the dataset")
+    if not entries:
+        raise DatasetError(f"{class_dir}: class {class_dir.name!r} has no images; add images or remove the folder")
+    if check_images:
+        for entry in entries:
+            decode_image(entry)
+    return [LabeledImage(entry, class_dir.name) for entry in entries]
+
+
+def split_holdout(dataset: Dataset, out_dir: Path, per_class: int = 1, seed: int = 0) -> Split:
+    """Hold out ``per_class`` images of each class into ``out_dir/test`` and lay the rest out as the
+    JumpStart ``training`` channel in ``out_dir/training`` (hard links where possible; the source
+    dataset is never modified)."""
+    if per_class < 1:
+        raise DatasetError(f"holdout per class = {per_class}: must be at least 1")
+    rng = np.random.default_rng(seed)
+    train: list[LabeledImage] = []
+    test: list[LabeledImage] = []
+    for label in dataset.classes:
+        members = [image for image in dataset.images if image.label == label]
+        if len(members) <= per_class:
+            raise DatasetError(f"class {label!r} in {dataset.root} has {len(members)} image(s); need more "
+                               f"than the {per_class} held out for testing")
+        held = set(rng.choice(len(members), size=per_class, replace=False).tolist())
+        for index, image in enumerate(members):
+            (test if index in held else train).append(image)
+    training_dir, test_dir = out_dir / "training", out_dir / "test"
+    return Split(training_dir, test_dir, _materialize(train, training_dir), _materialize(test, test_dir))
+
+
+def _materialize(images: list[LabeledImage], dest_root: Path) -> tuple[LabeledImage, ...]:
+    if dest_root.exists():
+        shutil.rmtree(dest_root)
+    placed = []
+    for image in images:
+        dest = dest_root / image.label / image.path.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(image.path, dest)
+        except OSError:
+            shutil.copy2(image.path, dest)
+        placed.append(LabeledImage(dest, image.label))
+    return tuple(placed)
+
+
+# --------------------------------------------------------------------------------------------------
+# The embedded default: a deterministic procedural 5-class weather-like dataset.
+
+_MARKER = ".edgebench-dataset.json"
+
+
+def generate_weather_dataset(root: Path, config: GeneratorConfig = GeneratorConfig()) -> Path:
+    """Write the procedural dataset to ``root`` (reused when already generated with the same config).
+    Written to a temporary sibling first and renamed, so an interrupted run leaves nothing half-made."""
+    root = Path(root)
+    wanted = json.dumps(asdict(config), sort_keys=True)
+    marker = root / _MARKER
+    if marker.is_file() and marker.read_text() == wanted:
+        return root
+    if root.exists() and any(root.iterdir()):
+        if not marker.is_file():
+            raise DatasetError(f"{root}: exists and is not an edgebench-generated dataset; choose an empty folder")
+        shutil.rmtree(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    try:
+        for class_index, label in enumerate(config.classes):
+            (staging / label).mkdir()
+            for i in range(config.images_per_class):
+                rng = np.random.default_rng([config.seed, class_index, i])
+                _save_generated(_draw_weather(label, rng, config), staging / label / f"{label}_{i:03d}", rng)
+        (staging / _MARKER).write_text(wanted)
+        if root.exists():
+            root.rmdir()
+        staging.rename(root)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return root
+
+
+def _save_generated(image: Image.Image, stem: Path, rng: np.random.Generator) -> None:
+    if rng.random() < 0.5:
+        image.save(stem.with_suffix(".jpg"), quality=int(rng.integers(70, 96)))
+    else:
+        image.save(stem.with_suffix(".png"))
+
+
+def _draw_weather(label: str, rng: np.random.Generator, config: GeneratorConfig) -> Image.Image:
+    width, height = (int(v) for v in rng.integers(config.min_side, config.max_side + 1, size=2))
+    horizon = int(height * rng.uniform(0.55, 0.8))
+    image = _PAINTERS[label](width, height, horizon, rng)
+    noise = rng.normal(0.0, rng.uniform(2.0, 8.0), size=(height, width, 3))
+    return Image.fromarray(np.clip(np.asarray(image, dtype=np.float64) + noise, 0, 255).astype(np.uint8))
+
+
+def _jitter(rng: np.random.Generator, rgb: tuple[int, int, int], amount: int = 18) -> tuple[int, int, int]:
+    return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in rgb)  # type: ignore
+
+
+def _sky_and_ground(width: int, height: int, horizon: int, top: tuple, bottom: tuple,
+                    ground: tuple) -> Image.Image:
+    t = np.linspace(0.0, 1.0, horizon)[:, None, None]
+    sky = (1 - t) * np.array(top) + t * np.array(bottom)
+    rows = np.concatenate([sky, np.broadcast_to(np.array(ground, dtype=float), (height - horizon, 1, 3))])
+    return Image.fromarray(np.broadcast_to(rows, (height, width, 3)).astype(np.uint8))
+
+
+def _paint_sunny(width: int, height: int, horizon: int, rng: np.random.Generator) -> Image.Image:
+    image = _sky_and_ground(width, height, horizon, _jitter(rng, (40, 110, 220)), _jitter(rng, (140, 195, 245)),
+                            _jitter(rng, (70, 150, 60)))
+    draw = ImageDraw.Draw(image)
+    radius = int(min(width, height) * rng.uniform(0.08, 0.16))
+    cx, cy = int(rng.uniform(radius, width - radius)), int(rng.uniform(radius, max(radius + 1, horizon - radius)))
+    draw.ellipse((cx - 2 * radius, cy - 2 * radius, cx + 2 * radius, cy + 2 * radius), fill=_jitter(rng, (250, 230, 150)))
+    draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=_jitter(rng, (255, 240, 60), 10))
+    return image.filter(ImageFilter.GaussianBlur(1.5))
+
+
+def _paint_cloudy(width: int, height: int, horizon: int, rng: np.random.Generator) -> Image.Image:
+    image = _sky_and_ground(width, height, horizon, _jitter(rng, (120, 140, 170)), _jitter(rng, (175, 185, 200)),
+                            _jitter(rng, (80, 110, 70)))
+    draw = ImageDraw.Draw(image)
+    for _ in range(int(rng.integers(4, 10))):
+        w, h = width * rng.uniform(0.2, 0.5), horizon * rng.uniform(0.12, 0.3)
+        x, y = rng.uniform(-w / 2, width), rng.uniform(-h / 2, horizon - h / 2)
+        shade = int(rng.integers(200, 250))
+        draw.ellipse((x, y, x + w, y + h), fill=(shade, shade, min(255, shade + 8)))
+    return image.filter(ImageFilter.GaussianBlur(rng.uniform(3.0, 6.0)))
+
+
+def _paint_foggy(width: int, height: int, horizon: int, rng: np.random.Generator) -> Image.Image:
+    grey = int(rng.integers(175, 215))
+    image = _sky_and_ground(width, height, horizon, (grey, grey, grey + 5), (grey - 10, grey - 8, grey - 5),
+                            _jitter(rng, (grey - 40, grey - 30, grey - 40), 10))
+    draw = ImageDraw.Draw(image)
+    for _ in range(int(rng.integers(2, 6))):  # faint silhouettes (trees, posts) behind the fog
+        x = rng.uniform(0, width)
+        w, h = width * rng.uniform(0.02, 0.08), height * rng.uniform(0.2, 0.5)
+        draw.rectangle((x, horizon - h, x + w, horizon), fill=(grey - 35, grey - 32, grey - 30))
+    return image.filter(ImageFilter.GaussianBlur(rng.uniform(6.0, 10.0)))
+
+
+def _paint_rainy(width: int, height: int, horizon: int, rng: np.random.Generator) -> Image.Image:
+    image = _sky_and_ground(width, height, horizon, _jitter(rng, (60, 65, 80)), _jitter(rng, (100, 105, 115)),
+                            _jitter(rng, (45, 60, 50)))
+    draw = ImageDraw.Draw(image)
+    slant, length = rng.uniform(-0.4, 0.4), height * rng.uniform(0.04, 0.1)
+    for _ in range(int(width * height / rng.uniform(90, 160))):
+        x, y = rng.uniform(0, width), rng.uniform(0, height)
+        draw.line((x, y, x + slant * length, y + length), fill=_jitter(rng, (170, 180, 200), 20), width=1)
+    return image.filter(ImageFilter.GaussianBlur(0.6))
+
+
+def _paint_snowy(width: int, height: int, horizon: int, rng: np.random.Generator) -> Image.Image:
+    image = _sky_and_ground(width, height, horizon, _jitter(rng, (150, 155, 165)), _jitter(rng, (200, 205, 210)),
+                            _jitter(rng, (240, 242, 248), 8))
+    draw = ImageDraw.Draw(image)
+    for _ in range(int(width * height / rng.uniform(120, 250))):
+        x, y, r = rng.uniform(0, width), rng.uniform(0, height), rng.uniform(0.8, 2.6)
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=(255, 255, 255))
+    return image.filter(ImageFilter.GaussianBlur(0.5))
+
+
+_PAINTERS = {"sunny": _paint_sunny, "cloudy": _paint_cloudy, "foggy": _paint_foggy, "rainy": _paint_rainy,
+             "snowy": _paint_snowy}

@@ -1,0 +1,131 @@
+"""Import on an edge node: fetch ``model.tar.gz`` and the held-out test images, extract safely, load labels."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.data import LabeledImage, load_dataset
+from harness.errors import ArtifactError, DatasetError
+from harness.store import S3Store
+from harness.train import LABEL_MAP_FILE, SAVED_MODEL_DIR
+
+LABELS_INFO_FILE = "labels_info.json"  # newer JumpStart scripts: {"labels": [...]} in index order
+
+
+@dataclass(frozen=True)
+class EdgeModel:
+    """An imported artifact: SavedModel directory, classes in output-index order, held-out test images."""
+
+    root: Path
+    saved_model_dir: Path
+    classes: tuple[str, ...]
+    test_images: tuple[LabeledImage, ...]
+    source: str
+
+    def summary(self) -> dict:
+        return {"source": self.source, "root": str(self.root), "classes": list(self.classes),
+                "test_images": [str(image.path.relative_to(self.root)) for image in self.test_images]}
+
+
+def import_from_s3(store: S3Store, artifact_key: str, test_prefix: str, edge_dir: Path) -> EdgeModel:
+    """Download the artifact and the test images from S3 into a fresh ``edge_dir`` and extract them."""
+    edge_dir = _fresh_dir(edge_dir)
+    tarball = store.download_file(artifact_key, edge_dir / "model.tar.gz")
+    store.download_tree(test_prefix, edge_dir / "test")
+    return _open(edge_dir, tarball, edge_dir / "test", store.location.uri(artifact_key))
+
+
+def import_local(artifact: Path, edge_dir: Path, test_dir: Path | None = None) -> EdgeModel:
+    """Import a ``model.tar.gz`` (and optionally a test folder) that is already on this machine."""
+    artifact = Path(artifact)
+    if not artifact.is_file():
+        raise ArtifactError(f"{artifact}: no such model.tar.gz; pass the file a training job wrote")
+    edge_dir = _fresh_dir(edge_dir)
+    tarball = edge_dir / "model.tar.gz"
+    shutil.copyfile(artifact, tarball)
+    if test_dir is not None:
+        shutil.copytree(test_dir, edge_dir / "test")
+    return _open(edge_dir, tarball, edge_dir / "test" if test_dir is not None else None, str(artifact))
+
+
+def _fresh_dir(path: Path) -> Path:
+    path = Path(path)
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def _open(edge_dir: Path, tarball: Path, test_dir: Path | None, source: str) -> EdgeModel:
+    model_dir = extract_artifact(tarball, edge_dir / "model")
+    classes = load_label_map(model_dir)
+    test_images: tuple[LabeledImage, ...] = ()
+    if test_dir is not None:
+        try:
+            test_set = load_dataset(test_dir)
+        except DatasetError as exc:
+            raise ArtifactError(f"test images from {source}: {exc}") from None
+        unknown = sorted(set(test_set.classes) - set(classes))
+        if unknown:
+            raise ArtifactError(f"test images in {test_dir}: classes {unknown} are not in the model's label map "
+                                f"{list(classes)}; the test set does not belong to this model")
+        test_images = test_set.images
+    return EdgeModel(edge_dir, model_dir / SAVED_MODEL_DIR, classes, test_images, source)
+
+
+def extract_artifact(tarball: Path, dest: Path) -> Path:
+    """Extract with PEP 706's ``data`` filter (no absolute paths, no escaping links, no devices) into a
+    temporary folder, check the JumpStart layout, then rename into ``dest``."""
+    dest = Path(dest)
+    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}-"))
+    try:
+        try:
+            with tarfile.open(tarball, "r:*") as tar:
+                tar.extractall(staging, filter="data")
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise ArtifactError(f"{tarball}: not a safe, readable model.tar.gz ({exc}); re-download or "
+                                "re-export the artifact") from None
+        if not (staging / SAVED_MODEL_DIR / "saved_model.pb").is_file():
+            raise ArtifactError(f"{tarball}: no {SAVED_MODEL_DIR}/saved_model.pb inside; expected the layout a "
+                                "JumpStart TF image-classification training job writes")
+        if dest.exists():
+            shutil.rmtree(dest)
+        staging.rename(dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return dest
+
+
+def load_label_map(model_dir: Path) -> tuple[str, ...]:
+    """Class names in output-index order, from exactly one of the two label files JumpStart writes."""
+    present = [name for name in (LABEL_MAP_FILE, LABELS_INFO_FILE) if (model_dir / name).is_file()]
+    if len(present) != 1:
+        found = "neither" if not present else "both"
+        raise ArtifactError(f"{model_dir}: found {found} of {LABEL_MAP_FILE} and {LABELS_INFO_FILE}; the "
+                            "artifact needs exactly one label map")
+    path = model_dir / present[0]
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
+    if present[0] == LABEL_MAP_FILE:
+        return _from_index_map(path, content)
+    labels = content.get("labels") if isinstance(content, dict) else None
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels) \
+            or len(set(labels)) != len(labels):
+        raise ArtifactError(f"{path}: expected {{\"labels\": [unique class names in output order]}}")
+    return tuple(labels)
+
+
+def _from_index_map(path: Path, content: object) -> tuple[str, ...]:
+    if not isinstance(content, dict) or not content:
+        raise ArtifactError(f"{path}: expected a non-empty {{class name: output index}} object")
+    indices = sorted(content.values()) if all(type(v) is int for v in content.values()) else None
+    if indices != list(range(len(content))):
+        raise ArtifactError(f"{path}: output indices must be the integers 0..{len(content) - 1}, each once")
+    return tuple(sorted(content, key=content.__getitem__))

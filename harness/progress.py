@@ -1,0 +1,45 @@
+"""Progress for steps that take more than a moment. Library code reports; only the CLI draws."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
+
+# advance(steps_done, note): called as work inside a step completes.
+Advance = Callable[[int, str], None]
+
+
+class Progress(Protocol):
+    def step(self, title: str, total: int | None = None) -> AbstractContextManager[Advance]: ...
+
+
+class SilentProgress:
+    @contextmanager
+    def step(self, title: str, total: int | None = None) -> Iterator[Advance]:
+        yield lambda done, note="": None
+
+
+class RichProgress:
+    """One line per step: a spinner (or a bar when the step knows its total), then a tick and its duration."""
+
+    def __init__(self, console: Any) -> None:  # rich.console.Console
+        self.console = console
+
+    @contextmanager
+    def step(self, title: str, total: int | None = None) -> Iterator[Advance]:
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        columns = [SpinnerColumn(), TextColumn("{task.description}")]
+        if total:
+            columns += [BarColumn(), TextColumn("{task.completed}/{task.total}")]
+        started = time.perf_counter()
+        with Progress(*columns, TimeElapsedColumn(), console=self.console, transient=True) as bar:
+            task = bar.add_task(title, total=total)
+
+            def advance(done: int, note: str = "") -> None:
+                bar.update(task, completed=done, description=f"{title} {note}".rstrip())
+
+            yield advance
+        self.console.print(f"[green]✓[/green] {title} [dim]({time.perf_counter() - started:.1f} s)[/dim]")

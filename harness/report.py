@@ -1,0 +1,70 @@
+"""Run output: ``report.json`` (written atomically) and the terminal summary table."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+
+def write_json(path: Path, document: dict[str, Any]) -> Path:
+    """Write JSON to a temporary file beside ``path`` and rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(document, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
+
+
+def speedups(document: dict[str, Any], reference: str = "tf") -> dict[str, float]:
+    """reference median latency ÷ backend median latency, per backend (> 1 means faster than reference)."""
+    backends = document["backends"]
+    if reference not in backends:
+        return {}
+    base = backends[reference]["latency"]["median_ms"]
+    return {name: base / result["latency"]["median_ms"] for name, result in backends.items()}
+
+
+def summary_table(document: dict[str, Any]) -> Table:
+    machine = document["machine"]
+    isa = ", ".join(f for f in machine["isa_flags"] if f in ("avx2", "avx512f", "avx512_bf16", "amx_tile"))
+    devices = "; ".join(f"{k}: {v}" for k, v in machine.get("openvino_devices", {}).items())
+    table = Table(title=f"edgebench {document['run_id']}", caption=f"{machine['cpu_brand']}, "
+                  f"{machine['usable_cpus']} CPUs, {isa or 'no AVX2'}" + (f" | OpenVINO {devices}" if devices else ""))
+    table.add_column("backend")
+    for column in ("device", "prec.", "median ms", "p90 ms", "n", "speedup", "acc.", "max|Δp|", "top-1"):
+        table.add_column(column, justify="right")
+    ratios = speedups(document)
+    for name, result in document["backends"].items():
+        described, latency = result["describe"], result["latency"]
+        check = document["parity"].get(name)
+        accuracy = document["accuracy"].get(name)
+        table.add_row(
+            name, described["device"], described["precision"],
+            f"{latency['median_ms']:.2f}", f"{latency['p90_ms']:.2f}", str(latency["n"]),
+            f"{ratios[name]:.2f}×" if name in ratios else "–",
+            f"{accuracy:.2f}" if accuracy is not None else "–",
+            _parity_cell(check, "max_abs_prob", "{:.0e}"), _parity_cell(check, "top1_agreement", "{:.2f}"),
+        )
+    return table
+
+
+def _parity_cell(check: dict[str, Any] | None, key: str, fmt: str) -> str:
+    if check is None:
+        return "ref"
+    mark = "" if check["within_tolerance"] else " [red]✗[/red]"
+    return fmt.format(check[key]) + mark

@@ -1,0 +1,181 @@
+"""S3 through boto3: one code path for real AWS and for the embedded moto server (endpoint URL differs).
+
+Credentials for real S3 come from the standard boto3 chain (env, profile, instance role) and are never
+logged. The embedded fake accepts any credentials, so it is given dummy ones explicitly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
+
+from harness.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+SHA256_METADATA = "edgebench-sha256"  # stored as x-amz-meta-edgebench-sha256
+TRANSFER = TransferConfig(multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024)
+RETRIES = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=60)
+FAKE_CREDENTIALS = {"aws_access_key_id": "edgebench-offline", "aws_secret_access_key": "edgebench-offline"}
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """Where edgebench reads and writes: a bucket and key prefix, at AWS or at a custom endpoint."""
+
+    bucket: str
+    prefix: str = "edgebench"
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+
+    def key(self, *parts: str) -> str:
+        return "/".join(p.strip("/") for p in (self.prefix, *parts) if p and p.strip("/"))
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+
+@contextmanager
+def embedded_s3() -> Iterator[str]:
+    """Run a moto S3 server on 127.0.0.1 (free port) and yield its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the fake logs every request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+class S3Store:
+    """Upload and download files under one S3 location, with checksums and atomic local writes."""
+
+    def __init__(self, location: S3Location, credentials: dict[str, str] | None = None) -> None:
+        """``credentials=None`` uses the standard boto3 chain; pass FAKE_CREDENTIALS for the embedded S3."""
+        self.location = location
+        session = boto3.session.Session(region_name=location.region, **(credentials or {}))
+        self.client = session.client("s3", endpoint_url=location.endpoint_url, config=RETRIES)
+
+    def ensure_bucket(self) -> None:
+        bucket = self.location.bucket
+        with self._errors(f"bucket {bucket}"):
+            try:
+                self.client.head_bucket(Bucket=bucket)
+                return
+            except ClientError as exc:
+                if _code(exc) not in ("404", "NoSuchBucket"):
+                    raise
+            args: dict[str, Any] = {"Bucket": bucket}
+            if self.location.region != "us-east-1":
+                args["CreateBucketConfiguration"] = {"LocationConstraint": self.location.region}
+            self.client.create_bucket(**args)
+
+    def upload_file(self, path: Path, key: str) -> str:
+        """Upload with an SHA-256 checksum S3 verifies on receipt and a whole-file digest in metadata."""
+        digest = _sha256(path)
+        with self._errors(self.location.uri(key)):
+            self.client.upload_file(str(path), self.location.bucket, key, Config=TRANSFER,
+                                    ExtraArgs={"ChecksumAlgorithm": "SHA256",
+                                               "Metadata": {SHA256_METADATA: digest}})
+        return self.location.uri(key)
+
+    def upload_tree(self, root: Path, key_prefix: str) -> list[str]:
+        files = sorted(p for p in Path(root).rglob("*") if p.is_file())
+        return [self.upload_file(p, f"{key_prefix}/{p.relative_to(root).as_posix()}") for p in files]
+
+    def list_keys(self, key_prefix: str) -> list[str]:
+        keys: list[str] = []
+        with self._errors(self.location.uri(key_prefix)):
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.location.bucket,
+                                                                          Prefix=key_prefix.rstrip("/") + "/")
+            for page in pages:
+                keys.extend(item["Key"] for item in page.get("Contents", []))
+        return sorted(keys)
+
+    def download_file(self, key: str, dest: Path) -> Path:
+        """Download to a temporary file, check the SHA-256 recorded at upload, then rename into place."""
+        uri = self.location.uri(key)
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with self._errors(uri):
+            head = self.client.head_object(Bucket=self.location.bucket, Key=key)
+        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial")
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            with self._errors(uri):
+                self.client.download_file(self.location.bucket, key, str(tmp), Config=TRANSFER)
+            expected = head.get("Metadata", {}).get(SHA256_METADATA)
+            if expected and _sha256(tmp) != expected:
+                raise StoreError(f"{uri}: SHA-256 mismatch after download (object corrupted or changed "
+                                 "during transfer); retry, or re-upload the object")
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return dest
+
+    def download_tree(self, key_prefix: str, dest: Path) -> list[Path]:
+        keys = self.list_keys(key_prefix)
+        if not keys:
+            raise StoreError(f"{self.location.uri(key_prefix)}/: no objects under this prefix; check the "
+                             "bucket and prefix")
+        base = key_prefix.rstrip("/") + "/"
+        paths = []
+        for key in keys:
+            relative = Path(key[len(base):])
+            if relative.is_absolute() or ".." in relative.parts:
+                raise StoreError(f"{self.location.uri(key)}: key escapes the download folder; refusing it")
+            paths.append(self.download_file(key, Path(dest) / relative))
+        return paths
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """Turn boto3/botocore failures into one-line StoreErrors that say what to do."""
+        try:
+            yield
+        except (NoCredentialsError, PartialCredentialsError):
+            raise StoreError(f"{what}: no AWS credentials found; set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
+                             "AWS_SECRET_ACCESS_KEY, or leave --bucket unset to use the embedded offline S3") from None
+        except ClientError as exc:
+            raise StoreError(f"{what}: {_describe(exc)}") from None
+        except BotoCoreError as exc:
+            raise StoreError(f"{what}: {exc}; check --endpoint-url, --region and the network") from None
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _describe(exc: ClientError) -> str:
+    code = _code(exc)
+    hints = {
+        "NoSuchBucket": "bucket does not exist; create it or fix --bucket",
+        "NoSuchKey": "object does not exist; check --prefix and the run id",
+        "404": "not found; check --bucket, --prefix and the run id",
+        "AccessDenied": "access denied; the credentials lack s3:GetObject/PutObject/ListBucket here",
+        "403": "access denied; check the credentials and the bucket policy",
+        "InvalidAccessKeyId": "the access key is not valid for this endpoint",
+        "SignatureDoesNotMatch": "the secret key does not match the access key",
+    }
+    message = exc.response.get("Error", {}).get("Message", "")
+    return hints.get(code, f"S3 error {code}: {message}".strip())
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -1,0 +1,332 @@
+"""Training under the SageMaker JumpStart TensorFlow image-classification contract.
+
+Contract (what a JumpStart TF IC fine-tuning job does, and what the local trainer reproduces):
+- input: a ``training`` channel of class folders; class indices are the sorted folder names;
+- pixels scaled to [0, 1], bilinear resize to the model's square input, RGB;
+- network: base -> global average pool -> dropout -> dense logits with L2, categorical cross-entropy
+  from logits with label smoothing;
+- output: ``model.tar.gz`` holding a TF SavedModel under ``1/`` and ``class_label_to_prediction_index.json``.
+
+No pretrained weights can be downloaded here, so the local trainer starts from random weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.data import IMAGE_SIZE, load_batch, load_dataset
+from harness.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+LABEL_MAP_FILE = "class_label_to_prediction_index.json"
+SAVED_MODEL_DIR = "1"
+DEFAULT_MODEL_ID = "tensorflow-ic-imagenet-mobilenet-v2-100-224-classification-4"
+OPTIMIZERS = ("adam", "sgd", "nesterov", "rmsprop", "adagrad", "adadelta")
+
+# JumpStart model id -> Keras application builder (weights are never downloaded: weights=None).
+ARCHITECTURES: dict[str, Callable[[], Any]] = {}
+
+
+def _mobilenet_v2() -> Any:
+    import keras
+
+    return keras.applications.MobileNetV2(input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), alpha=1.0,
+                                          include_top=False, weights=None, pooling="avg")
+
+
+ARCHITECTURES[DEFAULT_MODEL_ID] = _mobilenet_v2
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """JumpStart TF image-classification hyperparameters, under JumpStart's current names and defaults."""
+
+    epochs: int = 5
+    batch_size: int = 32
+    optimizer: str = "adam"
+    learning_rate: float = 0.001
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-7
+    momentum: float = 0.9
+    train_only_top_layer: bool = True
+    reinitialize_top_layer: str = "Auto"
+    dropout_rate: float = 0.2
+    regularizers_l2: float = 1e-4
+    label_smoothing: float = 0.1
+    image_resize_interpolation: str = "bilinear"
+    augmentation: bool = False
+    early_stopping: bool = False
+    early_stopping_patience: int = 5
+    early_stopping_min_delta: float = 0.0
+    validation_split_ratio: float = 0.2
+    random_seed: int = 123
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.epochs >= 1, "epochs", "an integer >= 1"),
+            (self.batch_size >= 1, "batch_size", "an integer >= 1"),
+            (self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}"),
+            (self.learning_rate > 0, "learning_rate", "a number > 0"),
+            (0 <= self.beta_1 < 1 and 0 <= self.beta_2 < 1, "beta_1/beta_2", "numbers in [0, 1)"),
+            (self.epsilon > 0, "epsilon", "a number > 0"),
+            (0 <= self.momentum < 1, "momentum", "a number in [0, 1)"),
+            (self.reinitialize_top_layer in ("Auto", "True", "False"), "reinitialize_top_layer",
+             "Auto, True or False"),
+            (0 <= self.dropout_rate < 1, "dropout_rate", "a number in [0, 1)"),
+            (self.regularizers_l2 >= 0, "regularizers_l2", "a number >= 0"),
+            (0 <= self.label_smoothing < 1, "label_smoothing", "a number in [0, 1)"),
+            (self.image_resize_interpolation == "bilinear", "image_resize_interpolation",
+             "bilinear (the only interpolation the shared preprocessing implements)"),
+            (self.early_stopping_patience >= 1, "early_stopping_patience", "an integer >= 1"),
+            (0 <= self.validation_split_ratio < 1, "validation_split_ratio", "a number in [0, 1)"),
+        ]
+        for ok, name, expected in checks:
+            if not ok:
+                raise ConfigError(f"hyperparameter {name}: must be {expected}")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Hyperparameters:
+        """Build from JumpStart-style values (strings as SageMaker passes them, or typed values).
+        Legacy hyphenated names (``batch-size``, ``adam-learning-rate``) are accepted."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        parsed: dict[str, Any] = {}
+        for raw_name, raw_value in values.items():
+            name = LEGACY_NAMES.get(raw_name, raw_name)
+            if name not in fields:
+                raise ConfigError(f"hyperparameter {raw_name!r}: unknown; known names are "
+                                  f"{', '.join(sorted(fields))}")
+            parsed[name] = _parse_value(raw_name, raw_value, fields[name].type)
+        return cls(**parsed)
+
+    def to_jumpstart(self) -> dict[str, str]:
+        """As SageMaker passes hyperparameters to a training container: every value a string."""
+        return {k: (str(v) if not isinstance(v, bool) else ("True" if v else "False"))
+                for k, v in dataclasses.asdict(self).items()}
+
+
+LEGACY_NAMES = {
+    "batch-size": "batch_size",
+    "adam-learning-rate": "learning_rate",
+    "learning-rate": "learning_rate",
+    "train-only-top-layer": "train_only_top_layer",
+    "reinitialize-top-layer": "reinitialize_top_layer",
+    "dropout-rate": "dropout_rate",
+    "label-smoothing": "label_smoothing",
+    "validation-split-ratio": "validation_split_ratio",
+    "random-seed": "random_seed",
+}
+
+
+def _parse_value(name: str, value: Any, type_name: str) -> Any:
+    try:
+        if type_name == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text not in ("true", "false"):
+                raise ValueError(value)
+            return text == "true"
+        if type_name == "int":
+            number = float(value)
+            if not number.is_integer():
+                raise ValueError(value)
+            return int(number)
+        if type_name == "float":
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"hyperparameter {name}={value!r}: not a valid {type_name}") from None
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    artifact: Path
+    classes: tuple[str, ...]
+    model_id: str
+    hyperparameters: Hyperparameters
+    metrics: dict[str, float]
+    seconds: float
+
+
+EpochCallback = Callable[[int, int, dict[str, float]], None]
+
+
+def train_local(training_dir: Path, output_dir: Path, hyperparameters: Hyperparameters,
+                model_id: str = DEFAULT_MODEL_ID, on_epoch: EpochCallback | None = None) -> TrainResult:
+    """Train from scratch on a ``training`` channel of class folders and write ``output_dir/model.tar.gz``."""
+    if model_id not in ARCHITECTURES:
+        raise ConfigError(f"model id {model_id!r}: the local trainer knows {', '.join(sorted(ARCHITECTURES))}")
+    started = time.perf_counter()
+    dataset = load_dataset(training_dir)
+    classes = dataset.classes
+    labels = np.array([classes.index(image.label) for image in dataset.images])
+    images = load_batch([image.path for image in dataset.images])
+    train_idx, val_idx = _stratified_split(labels, hyperparameters.validation_split_ratio,
+                                           hyperparameters.random_seed)
+
+    import keras
+
+    keras.utils.set_random_seed(hyperparameters.random_seed)
+    model = _build_model(model_id, len(classes), hyperparameters)
+    model.compile(optimizer=_optimizer(hyperparameters),
+                  loss=keras.losses.CategoricalCrossentropy(from_logits=True,
+                                                            label_smoothing=hyperparameters.label_smoothing),
+                  metrics=["accuracy"])
+    onehot = keras.utils.to_categorical(labels, len(classes))
+    validation = (images[val_idx], onehot[val_idx]) if len(val_idx) else None
+    model.fit(_training_data(images[train_idx], onehot[train_idx], hyperparameters),
+              validation_data=validation, epochs=hyperparameters.epochs, verbose=0, shuffle=False,
+              callbacks=_callbacks(hyperparameters, validation is not None, on_epoch))
+    recalibrate_batchnorm(model, images[train_idx], hyperparameters.batch_size)
+
+    metrics = {"train_accuracy": _accuracy(model, images[train_idx], labels[train_idx])}
+    if len(val_idx):
+        metrics["validation_accuracy"] = _accuracy(model, images[val_idx], labels[val_idx])
+    artifact = package_model(model, classes, output_dir)
+    log.info("trained %s on %d images in %.1f s: %s", model_id, len(labels), time.perf_counter() - started, metrics)
+    return TrainResult(artifact, classes, model_id, hyperparameters, metrics, time.perf_counter() - started)
+
+
+def _stratified_split(labels: np.ndarray, ratio: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class validation split; every class keeps at least one training image."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for cls in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == cls))
+        n_val = min(int(round(len(members) * ratio)), len(members) - 1)
+        val.extend(members[:n_val])
+        train.extend(members[n_val:])
+    return np.sort(np.array(train, dtype=int)), np.sort(np.array(val, dtype=int))
+
+
+def _build_model(model_id: str, num_classes: int, hp: Hyperparameters) -> Any:
+    import keras
+
+    base = ARCHITECTURES[model_id]()
+    if hp.train_only_top_layer:
+        # JumpStart freezes a pretrained base. Offline there is none: the frozen base is random, so only the
+        # head learns (a linear probe on random features). Pass train_only_top_layer=False to train it all.
+        log.warning("train_only_top_layer=True with a randomly initialised base (no pretrained weights "
+                    "offline): only the dense head is trained")
+        base.trainable = False
+    inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="inputs")
+    features = base(inputs, training=False if hp.train_only_top_layer else None)
+    features = keras.layers.Dropout(hp.dropout_rate, seed=hp.random_seed)(features)
+    logits = keras.layers.Dense(num_classes, name="logits",
+                                kernel_regularizer=keras.regularizers.L2(hp.regularizers_l2))(features)
+    return keras.Model(inputs, logits, name=model_id)
+
+
+def _optimizer(hp: Hyperparameters) -> Any:
+    import keras
+
+    o = keras.optimizers
+    match hp.optimizer:
+        case "adam":
+            return o.Adam(hp.learning_rate, beta_1=hp.beta_1, beta_2=hp.beta_2, epsilon=hp.epsilon)
+        case "sgd":
+            return o.SGD(hp.learning_rate, momentum=hp.momentum)
+        case "nesterov":
+            return o.SGD(hp.learning_rate, momentum=hp.momentum, nesterov=True)
+        case "rmsprop":
+            return o.RMSprop(hp.learning_rate, momentum=hp.momentum, epsilon=hp.epsilon)
+        case "adagrad":
+            return o.Adagrad(hp.learning_rate, epsilon=hp.epsilon)
+        case _:
+            return o.Adadelta(hp.learning_rate, epsilon=hp.epsilon)
+
+
+def _training_data(images: np.ndarray, onehot: np.ndarray, hp: Hyperparameters) -> Any:
+    import keras
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((images, onehot))
+    data = data.shuffle(len(images), seed=hp.random_seed, reshuffle_each_iteration=True).batch(hp.batch_size)
+    if hp.augmentation:
+        augment = keras.Sequential([keras.layers.RandomFlip("horizontal", seed=hp.random_seed),
+                                    keras.layers.RandomZoom(0.1, seed=hp.random_seed)])
+        data = data.map(lambda x, y: (augment(x, training=True), y))
+    return data.prefetch(2)
+
+
+def _callbacks(hp: Hyperparameters, has_validation: bool, on_epoch: EpochCallback | None) -> list[Any]:
+    import keras
+
+    callbacks: list[Any] = []
+    if hp.early_stopping and has_validation:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=hp.early_stopping_patience,
+                                                       min_delta=hp.early_stopping_min_delta,
+                                                       restore_best_weights=True))
+    if on_epoch is not None:
+        callbacks.append(keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, hp.epochs, dict(logs or {}))))
+    return callbacks
+
+
+def recalibrate_batchnorm(model: Any, images: np.ndarray, batch_size: int) -> None:
+    """Re-estimate BatchNorm moving statistics as a cumulative average over the training data.
+
+    Trained from scratch for a few epochs, the exponential moving averages lag a network that changes
+    fast, and inference-mode accuracy stays at chance while batch-statistics accuracy is high. Forward
+    passes in training mode with momentum k/(k+1) at step k give the plain average; weights are untouched.
+    """
+    import keras
+
+    norms = [layer for layer in _walk_layers(model)
+             if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+    if not norms:
+        return
+    saved = [layer.momentum for layer in norms]
+    try:
+        for step, start in enumerate(range(0, len(images), batch_size)):
+            for layer in norms:
+                layer.momentum = step / (step + 1)
+            model(images[start:start + batch_size], training=True)
+    finally:
+        for layer, momentum in zip(norms, saved):
+            layer.momentum = momentum
+
+
+def _walk_layers(layer: Any) -> list[Any]:
+    found = [layer]
+    for child in getattr(layer, "layers", []):
+        found.extend(_walk_layers(child))
+    return found
+
+
+def _accuracy(model: Any, images: np.ndarray, labels: np.ndarray) -> float:
+    logits = model.predict(images, batch_size=32, verbose=0)
+    return float(np.mean(np.argmax(logits, axis=1) == labels))
+
+
+def package_model(model: Any, classes: tuple[str, ...], output_dir: Path) -> Path:
+    """Export the SavedModel under ``1/`` plus the label map, tar them as ``model.tar.gz`` (atomically)."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    artifact = output_dir / "model.tar.gz"
+    with tempfile.TemporaryDirectory(dir=output_dir, prefix=".export-") as staging:
+        staging_path = Path(staging)
+        model.export(str(staging_path / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
+        (staging_path / SAVED_MODEL_DIR / "assets").mkdir(exist_ok=True)
+        label_map = {label: index for index, label in enumerate(classes)}
+        (staging_path / LABEL_MAP_FILE).write_text(json.dumps(label_map, indent=2))
+        partial = staging_path / "model.tar.gz.partial"
+        with tarfile.open(partial, "w:gz") as tar:
+            tar.add(staging_path / SAVED_MODEL_DIR, arcname=SAVED_MODEL_DIR)
+            tar.add(staging_path / LABEL_MAP_FILE, arcname=LABEL_MAP_FILE)
+        os.replace(partial, artifact)
+    return artifact

@@ -1,0 +1,193 @@
+"""``edgebench run``: dataset -> train -> store (S3) -> import (edge) -> backends -> measure -> report.
+
+Each step is one call into its own module; this file only wires them together under one run id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness import data, edge, parity, report, store, train
+from harness.backends import Backend, create_backend
+from harness.errors import ArtifactError
+from harness.measure import TimingPlan, processor_identity, time_infer
+from harness.progress import Progress, SilentProgress
+
+log = logging.getLogger(__name__)
+
+# JumpStart's defaults, except the base network: offline there are no pretrained weights to freeze.
+RUN_HYPERPARAMETERS = train.Hyperparameters(train_only_top_layer=False)
+REFERENCE_BACKEND = "tf"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    dataset: Path | None = None  # None: the embedded procedural weather dataset
+    generator: data.GeneratorConfig = field(default_factory=data.GeneratorConfig)
+    holdout_per_class: int = 1
+    split_seed: int = 0
+    model_id: str = train.DEFAULT_MODEL_ID
+    hyperparameters: train.Hyperparameters = RUN_HYPERPARAMETERS
+    s3: store.S3Location | None = None  # None: an embedded moto S3 server on 127.0.0.1
+    backends: tuple[str, ...] = (REFERENCE_BACKEND, "openvino")
+    device: str = "CPU"
+    precision: str = "FP32"
+    timing: TimingPlan = field(default_factory=TimingPlan)
+    reports_dir: Path = Path("reports")
+    cache_dir: Path = Path(".cache/edgebench")
+    run_id: str = ""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    report: dict[str, Any]
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
+    run_id = config.run_id or new_run_id()
+    run_dir = Path(config.reports_dir) / run_id
+    work = run_dir / "work"
+    timings: dict[str, float] = {}
+
+    with _timed(timings, "dataset"), progress.step("Dataset: load, validate, hold out test images"):
+        dataset = load_or_generate_dataset(config)
+        split = data.split_holdout(dataset, work / "channels", config.holdout_per_class, config.split_seed)
+
+    hp = config.hyperparameters
+    with _timed(timings, "train"), progress.step(f"Train {config.model_id} ({hp.epochs} epochs, local)",
+                                                total=hp.epochs) as advance:
+        trained = train.train_local(split.training_dir, work / "training-output", hp, config.model_id,
+                                    on_epoch=lambda e, n, logs: advance(e, f"loss {logs.get('loss', 0):.3f}"))
+
+    with _s3_store(config.s3) as s3:
+        keys = _s3_keys(s3.location, run_id)
+        with _timed(timings, "store"), progress.step(f"Store model.tar.gz and test images in "
+                                                     f"s3://{s3.location.bucket}/{s3.location.key(run_id)}/"):
+            s3.ensure_bucket()
+            s3.upload_file(trained.artifact, keys["artifact"])
+            s3.upload_tree(split.test_dir, keys["test"])
+        with _timed(timings, "import"), progress.step("Edge import: download, verify, extract"):
+            model = edge.import_from_s3(s3, keys["artifact"], keys["test"], work / "edge")
+        s3_summary = {"bucket": s3.location.bucket, "endpoint": s3.location.endpoint_url or "aws",
+                      "embedded": config.s3 is None, "artifact": s3.location.uri(keys["artifact"]),
+                      "test_images": s3.location.uri(keys["test"]) + "/"}
+
+    batch_images = data.load_batch([image.path for image in model.test_images])
+    backend_results: dict[str, dict[str, Any]] = {}
+    logits: dict[str, np.ndarray] = {}
+    for name in config.backends:
+        with _timed(timings, f"backend:{name}"), progress.step(f"Backend {name}: load, infer, time "
+                                                               f"({config.device}, {config.precision})"):
+            backend = load_backend(name, model, config.device, config.precision)
+            logits[name] = infer_each(backend, batch_images, model.classes)
+            stats = time_infer(backend, batch_images[:1], config.timing)
+            backend_results[name] = {"describe": backend.describe(), "latency": stats.to_json()}
+
+    parity_results = {name: parity.compare(logits[REFERENCE_BACKEND], logits[name], config.precision).to_json()
+                      for name in logits if name != REFERENCE_BACKEND and REFERENCE_BACKEND in logits}
+    document = {
+        "schema": "edgebench.run/1",
+        "run_id": run_id,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": processor_identity(),
+        "dataset": {**dataset.summary(), "generated": config.dataset is None,
+                    "generator": dataclasses.asdict(config.generator) if config.dataset is None else None,
+                    "holdout_per_class": config.holdout_per_class, "train_images": len(split.train),
+                    "test_images": [str(i.path.relative_to(split.test_dir)) for i in split.test]},
+        "training": {"trainer": "local", "model_id": trained.model_id, "hyperparameters": hp.to_jumpstart(),
+                     "metrics": trained.metrics, "seconds": trained.seconds},
+        "s3": s3_summary,
+        "edge": model.summary(),
+        "timing_plan": dataclasses.asdict(config.timing),
+        "backends": backend_results,
+        "parity": parity_results,
+        "predictions": _predictions(model, logits),
+        "accuracy": {name: _accuracy(model, out) for name, out in logits.items()},
+        "step_seconds": timings,
+    }
+    report.write_json(run_dir / "report.json", document)
+    return RunResult(run_dir, document)
+
+
+def load_or_generate_dataset(config: RunConfig) -> data.Dataset:
+    if config.dataset is not None:
+        return data.load_dataset(config.dataset)
+    g = config.generator
+    root = Path(config.cache_dir) / "datasets" / f"weather-seed{g.seed}-n{g.images_per_class}"
+    return data.load_dataset(data.generate_weather_dataset(root, g))
+
+
+def load_backend(name: str, model: edge.EdgeModel, device: str, precision: str) -> Backend:
+    backend = create_backend(name)
+    backend.load(model, device, precision)
+    return backend
+
+
+def infer_each(backend: Backend, images: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
+    """Logits for each image at batch 1, checked against the label map's width."""
+    out = np.concatenate([backend.infer(images[i:i + 1]) for i in range(len(images))])
+    if out.ndim != 2 or out.shape[1] != len(classes):
+        raise ArtifactError(f"backend {backend.name}: model outputs shape {out.shape[1:]} but the label map has "
+                            f"{len(classes)} classes; the label file does not belong to this model")
+    return out
+
+
+def _predictions(model: edge.EdgeModel, logits: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    rows = []
+    for index, image in enumerate(model.test_images):
+        row: dict[str, Any] = {"image": str(image.path.relative_to(model.root)), "label": image.label}
+        for name, out in logits.items():
+            probabilities = parity.softmax(out[index])
+            row[name] = {"predicted_label": model.classes[int(np.argmax(probabilities))],
+                         "probabilities": [round(float(p), 6) for p in probabilities]}
+        rows.append(row)
+    return rows
+
+
+def _accuracy(model: edge.EdgeModel, logits: np.ndarray) -> float | None:
+    if not len(model.test_images):
+        return None
+    truth = np.array([model.classes.index(image.label) for image in model.test_images])
+    return float(np.mean(np.argmax(logits, axis=1) == truth))
+
+
+def _s3_keys(location: store.S3Location, run_id: str) -> dict[str, str]:
+    # As a SageMaker training job lays out its output: <output path>/<job name>/output/model.tar.gz
+    job_name = f"edgebench-{run_id}".lower()
+    return {"artifact": location.key(run_id, "training", job_name, "output", "model.tar.gz"),
+            "test": location.key(run_id, "test")}
+
+
+@contextmanager
+def _s3_store(location: store.S3Location | None) -> Iterator[store.S3Store]:
+    if location is not None:
+        yield store.S3Store(location)
+        return
+    with store.embedded_s3() as endpoint:
+        yield store.S3Store(store.S3Location(bucket="edgebench-offline", endpoint_url=endpoint),
+                            credentials=store.FAKE_CREDENTIALS)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = round(time.perf_counter() - started, 3)
