@@ -72,7 +72,7 @@ class OpenVINOBackend:
 
 def _precision_name(element_type: Any) -> str:
     """ov.Type f32 -> "FP32", so reports use one vocabulary for asked and actual precision."""
-    short = element_type.get_type_name() if hasattr(element_type, "get_type_name") else str(element_type)
+    short = element_type.get_type_name()
     return {v: k for k, v in PRECISION_TYPES.items()}.get(short, short)
 
 
@@ -90,5 +90,5 @@ def _runtime_layers(compiled: Any) -> dict[str, Any]:
     for op in ops:
         info = op.get_rt_info()
         if "runtimePrecision" in info:
-            precisions[str(info["runtimePrecision"])] += 1
-    return {"count": len(ops), "by_precision": dict(precisions)}
+            precisions[info["runtimePrecision"].astype(str)] += 1
+    return {"count": len(ops), "by_precision": dict(sorted(precisions.items()))}
