@@ -182,3 +182,11 @@ def s3_location(s3_endpoint: str, aws_dummy_credentials: None, request: pytest.F
             for item in page.get("Contents", []):
                 s3.client.delete_object(Bucket=location.bucket, Key=item["Key"])
         s3.client.delete_bucket(Bucket=location.bucket)
+
+
+# Hypothesis: a quick default profile for CI, a deeper one with --hypothesis-profile=nightly.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", max_examples=40, deadline=None)
+_hypothesis_settings.register_profile("nightly", max_examples=2000, deadline=None)
+_hypothesis_settings.load_profile(os.environ.get("EDGEBENCH_HYPOTHESIS_PROFILE", "ci"))

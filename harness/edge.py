@@ -86,7 +86,7 @@ def extract_artifact(tarball: Path, dest: Path) -> Path:
     try:
         try:
             with tarfile.open(tarball, "r:*") as tar:
-                tar.extractall(staging, filter="data")
+                tar.extractall(staging, filter=_strict_data_filter)
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise ArtifactError(f"{tarball}: not a safe, readable model.tar.gz ({exc}); re-download or "
                                 "re-export the artifact") from None
@@ -99,6 +99,14 @@ def extract_artifact(tarball: Path, dest: Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return dest
+
+
+def _strict_data_filter(member: tarfile.TarInfo, dest_path: str) -> tarfile.TarInfo | None:
+    """PEP 706's ``data`` filter, except that absolute member names are refused rather than made relative:
+    a model archive never has them, so one that does has been tampered with."""
+    if member.name.startswith("/"):
+        raise tarfile.AbsolutePathError(member)
+    return tarfile.data_filter(member, dest_path)
 
 
 def load_label_map(model_dir: Path) -> tuple[str, ...]:

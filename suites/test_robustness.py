@@ -1,0 +1,212 @@
+"""Bad input gets one clear line naming the thing and what to do: dataset layouts, images, tarballs, labels,
+hyperparameters and CLI options."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from harness import cli, data, edge, train
+from harness.errors import ArtifactError, ConfigError, DatasetError
+
+
+def _image(path: Path, size=(32, 24), fmt="PNG") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, (10, 120, 200)).save(path, fmt)
+    return path
+
+
+@pytest.fixture
+def good_dataset(tmp_path) -> Path:
+    root = tmp_path / "ds"
+    for label in ("cloudy", "sunny"):
+        for i in range(3):
+            _image(root / label / f"{label}_{i}.png")
+    return root
+
+
+# -- dataset layout ------------------------------------------------------------------------------
+
+def test_good_dataset_loads_with_sorted_classes(good_dataset):
+    dataset = data.load_dataset(good_dataset)
+    assert dataset.classes == ("cloudy", "sunny") and len(dataset.images) == 6
+
+
+def _break_empty_class(root: Path) -> str:
+    (root / "foggy").mkdir()
+    return r"foggy.*has no images"
+
+
+def _break_non_image(root: Path) -> str:
+    (root / "sunny" / "notes.txt").write_text("not an image")
+    return r"notes\.txt: not an image file"
+
+
+def _break_corrupt_image(root: Path) -> str:
+    (root / "sunny" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
+    return r"broken\.jpg: not a readable image"
+
+
+def _break_truncated_image(root: Path) -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(buffer, "JPEG")
+    (root / "sunny" / "cut.jpg").write_bytes(buffer.getvalue()[:200])
+    return r"cut\.jpg: not a readable image"
+
+
+def _break_zero_bytes(root: Path) -> str:
+    (root / "cloudy" / "empty.png").write_bytes(b"")
+    return r"empty\.png: not a readable image"
+
+
+def _break_stray_file(root: Path) -> str:
+    _image(root / "loose.png")
+    return r"'loose\.png' at the top level"
+
+
+def _break_nested_folder(root: Path) -> str:
+    _image(root / "sunny" / "extra" / "x.png")
+    return r"extra: nested folder"
+
+
+def _break_single_class(root: Path) -> str:
+    for path in (root / "cloudy").iterdir():
+        path.unlink()
+    (root / "cloudy").rmdir()
+    return r"found 1 class folder"
+
+
+@pytest.mark.parametrize("breakage", [_break_empty_class, _break_non_image, _break_corrupt_image,
+                                      _break_truncated_image, _break_zero_bytes, _break_stray_file,
+                                      _break_nested_folder, _break_single_class],
+                         ids=lambda f: f.__name__.removeprefix("_break_"))
+def test_bad_layout_is_a_one_line_error_naming_the_problem(good_dataset, breakage):
+    pattern = breakage(good_dataset)
+    with pytest.raises(DatasetError, match=pattern) as info:
+        data.load_dataset(good_dataset)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_dataset_dir(tmp_path):
+    with pytest.raises(DatasetError, match="not a directory"):
+        data.load_dataset(tmp_path / "nowhere")
+
+
+def test_too_few_images_to_hold_out(good_dataset, tmp_path):
+    with pytest.raises(DatasetError, match="need more than the 3 held out"):
+        data.split_holdout(data.load_dataset(good_dataset), tmp_path / "split", per_class=3)
+
+
+def test_dotfiles_are_ignored(good_dataset):
+    (good_dataset / "sunny" / ".DS_Store").write_bytes(b"\0\0")
+    (good_dataset / ".hidden").mkdir()
+    assert len(data.load_dataset(good_dataset).images) == 6
+
+
+# -- hostile or malformed artifacts ----------------------------------------------------------------
+
+def _tarball(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, payload in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    return path
+
+
+LABELS = json.dumps({"cloudy": 0, "sunny": 1}).encode()
+
+
+@pytest.mark.parametrize("members,links,pattern", [
+    ({"../escape.txt": b"x", "1/saved_model.pb": b"x", train.LABEL_MAP_FILE: LABELS}, None, "not a safe"),
+    ({"/abs/evil.txt": b"x", "1/saved_model.pb": b"x", train.LABEL_MAP_FILE: LABELS}, None, "not a safe"),
+    ({"1/saved_model.pb": b"x", train.LABEL_MAP_FILE: LABELS}, {"1/link": "/etc/passwd"}, "not a safe"),
+    ({train.LABEL_MAP_FILE: LABELS}, None, r"no 1/saved_model\.pb inside"),
+], ids=["path-traversal", "absolute-path", "escaping-symlink", "no-saved-model"])
+def test_hostile_or_wrong_tarball_is_refused(tmp_path, members, links, pattern):
+    tarball = _tarball(tmp_path / "model.tar.gz", members, links)
+    with pytest.raises(ArtifactError, match=pattern):
+        edge.import_local(tarball, tmp_path / "edge")
+    assert not (tmp_path / "escape.txt").exists()
+    assert not (tmp_path / "edge" / "model").exists()  # nothing half-extracted
+
+
+def test_not_a_tarball(tmp_path):
+    (tmp_path / "model.tar.gz").write_bytes(b"plain text")
+    with pytest.raises(ArtifactError, match="not a safe, readable model.tar.gz"):
+        edge.import_local(tmp_path / "model.tar.gz", tmp_path / "edge")
+
+
+def test_missing_artifact(tmp_path):
+    with pytest.raises(ArtifactError, match="no such model.tar.gz"):
+        edge.import_local(tmp_path / "model.tar.gz", tmp_path / "edge")
+
+
+@pytest.mark.parametrize("files,pattern", [
+    ({}, "found neither"),
+    ({train.LABEL_MAP_FILE: LABELS, edge.LABELS_INFO_FILE: b'{"labels": ["a"]}'}, "found both"),
+    ({train.LABEL_MAP_FILE: b'{"a": 0, "b": 2}'}, r"indices must be the integers 0\.\.1"),
+    ({train.LABEL_MAP_FILE: b'{"a": 0, "b": true}'}, r"indices must be the integers"),
+    ({train.LABEL_MAP_FILE: b"{not json"}, "not valid JSON"),
+    ({edge.LABELS_INFO_FILE: b'{"labels": ["a", "a"]}'}, "unique class names"),
+])
+def test_bad_label_map(tmp_path, files, pattern):
+    for name, payload in files.items():
+        (tmp_path / name).write_bytes(payload)
+    with pytest.raises(ArtifactError, match=pattern):
+        edge.load_label_map(tmp_path)
+
+
+@pytest.mark.parametrize("files,expected", [
+    ({train.LABEL_MAP_FILE: b'{"sunny": 1, "cloudy": 0}'}, ("cloudy", "sunny")),
+    ({edge.LABELS_INFO_FILE: b'{"labels": ["rainy", "foggy"]}'}, ("rainy", "foggy")),
+])
+def test_either_label_map_form_is_accepted(tmp_path, files, expected):
+    for name, payload in files.items():
+        (tmp_path / name).write_bytes(payload)
+    assert edge.load_label_map(tmp_path) == expected
+
+
+# -- hyperparameters and CLI -----------------------------------------------------------------------
+
+def test_hyperparameters_accept_jumpstart_strings_and_legacy_names():
+    hp = train.Hyperparameters.from_mapping({"epochs": "3", "batch-size": "16", "adam-learning-rate": "0.01",
+                                             "train_only_top_layer": "False"})
+    assert (hp.epochs, hp.batch_size, hp.learning_rate, hp.train_only_top_layer) == (3, 16, 0.01, False)
+    assert train.Hyperparameters.from_mapping(hp.to_jumpstart()) == hp
+
+
+@pytest.mark.parametrize("values,pattern", [
+    ({"epoch": "3"}, "'epoch': unknown"),
+    ({"epochs": "three"}, "epochs='three': not a valid int"),
+    ({"epochs": "2.5"}, "not a valid int"),
+    ({"epochs": "0"}, "epochs: must be an integer >= 1"),
+    ({"optimizer": "lion"}, "optimizer: must be one of"),
+    ({"augmentation": "maybe"}, "not a valid bool"),
+    ({"dropout_rate": "1.5"}, r"dropout_rate: must be a number in \[0, 1\)"),
+])
+def test_bad_hyperparameters(values, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        train.Hyperparameters.from_mapping(values)
+
+
+def test_cli_prints_one_line_and_exits_nonzero(tmp_path, capsys):
+    (tmp_path / "ds" / "sunny").mkdir(parents=True)
+    code = cli.main(["run", "--dataset", str(tmp_path / "ds"), "--reports-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    assert err.startswith("edgebench: error: dataset") and "\n" not in err
+
+
+def test_cli_rejects_bad_hp_syntax(capsys, tmp_path):
+    assert cli.main(["run", "--hp", "epochs", "--reports-dir", str(tmp_path)]) == 1
+    assert "expected NAME=VALUE" in capsys.readouterr().err
