@@ -189,4 +189,4 @@ from hypothesis import settings as _hypothesis_settings  # noqa: E402
 
 _hypothesis_settings.register_profile("ci", max_examples=40, deadline=None)
 _hypothesis_settings.register_profile("nightly", max_examples=2000, deadline=None)
-_hypothesis_settings.load_profile(os.environ.get("EDGEBENCH_HYPOTHESIS_PROFILE", "ci"))
+_hypothesis_settings.load_profile("ci")  # --hypothesis-profile=nightly overrides

@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: keep C++ INFO off
     from rich.console import Console
 
-    console = Console(stderr=False)
+    # Piped output (CI logs, tee) would otherwise wrap the summary table at 80 columns.
+    console = Console() if sys.stdout.isatty() else Console(width=120)
     try:
         return args.handler(args, console)
     except EdgebenchError as exc:

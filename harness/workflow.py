@@ -107,7 +107,8 @@ def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": processor_identity(),
         "dataset": {**dataset.summary(), "generated": config.dataset is None,
-                    "generator": dataclasses.asdict(config.generator) if config.dataset is None else None,
+                    "generator": ({**dataclasses.asdict(config.generator), "classes": list(config.generator.classes)}
+                                  if config.dataset is None else None),
                     "holdout_per_class": config.holdout_per_class, "train_images": len(split.train),
                     "test_images": [str(i.path.relative_to(split.test_dir)) for i in split.test]},
         "training": {"trainer": "local", "model_id": trained.model_id, "hyperparameters": hp.to_jumpstart(),
