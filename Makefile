@@ -24,7 +24,7 @@ run: install
 test: test-parallel test-latency
 
 test-parallel: install
-	$(BIN)/python -m pytest -n 2 -m "not latency and not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -p no:benchmark -m "not latency and not slow" $(PYTEST_ARGS)
 
 test-latency: install
 	mkdir -p reports

@@ -50,6 +50,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("candidate_backend", names)
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-benchmark may be disabled (-p no:benchmark)
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
     """Put the processor's identity (CPU brand, ISA flags, OpenVINO device names, versions) in the JSON, so
     results from many edge nodes can be told apart and compared."""
@@ -111,9 +112,6 @@ def edge_model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         bucket, key = _split_s3_uri(option)
         s3 = store.S3Store(store.S3Location(bucket, prefix="", endpoint_url=os.environ.get("AWS_ENDPOINT_URL")))
         test_prefix = _split_s3_uri(test_option)[1] if test_option else None
-        if test_prefix is None:
-            pytest.skip("--edgebench-artifact is on S3 but --edgebench-test-images is not given; pass the "
-                        "held-out images' S3 prefix")
         return edge.import_from_s3(s3, key, test_prefix, edge_dir / "node")
     return edge.import_local(Path(option), edge_dir / "node", Path(test_option) if test_option else None)
 

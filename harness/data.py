@@ -8,7 +8,6 @@ import logging
 import os
 import shutil
 import tempfile
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -89,18 +88,15 @@ class GeneratorConfig:
 def decode_image(path: Path) -> Image.Image:
     """Open an image file as RGB, or raise DatasetError naming the file."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
-                if opened.width * opened.height > MAX_PIXELS:
-                    raise DatasetError(f"{path}: {opened.width}x{opened.height} pixels is over the "
-                                       f"{MAX_PIXELS}-pixel limit; downscale the image")
-                opened.load()
-                image = ImageOps.exif_transpose(opened)
+        with Image.open(path) as opened:
+            if opened.width * opened.height > MAX_PIXELS:  # checked before decoding a single pixel
+                raise DatasetError(f"{path}: {opened.width}x{opened.height} pixels is over the "
+                                   f"{MAX_PIXELS}-pixel limit; downscale the image")
+            opened.load()
+            image = ImageOps.exif_transpose(opened)
     except DatasetError:
         raise
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as exc:
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise DatasetError(f"{path}: not a readable image ({exc}); replace or remove the file") from None
     return _to_rgb(image)
 

@@ -32,12 +32,15 @@ class EdgeModel:
                 "test_images": [str(image.path.relative_to(self.root)) for image in self.test_images]}
 
 
-def import_from_s3(store: S3Store, artifact_key: str, test_prefix: str, edge_dir: Path) -> EdgeModel:
-    """Download the artifact and the test images from S3 into a fresh ``edge_dir`` and extract them."""
+def import_from_s3(store: S3Store, artifact_key: str, test_prefix: str | None, edge_dir: Path) -> EdgeModel:
+    """Download the artifact (and the test images, if a prefix is given) from S3 into a fresh ``edge_dir``."""
     edge_dir = _fresh_dir(edge_dir)
     tarball = store.download_file(artifact_key, edge_dir / "model.tar.gz")
-    store.download_tree(test_prefix, edge_dir / "test")
-    return _open(edge_dir, tarball, edge_dir / "test", store.location.uri(artifact_key))
+    test_dir = None
+    if test_prefix is not None:
+        test_dir = edge_dir / "test"
+        store.download_tree(test_prefix, test_dir)
+    return _open(edge_dir, tarball, test_dir, store.location.uri(artifact_key))
 
 
 def import_local(artifact: Path, edge_dir: Path, test_dir: Path | None = None) -> EdgeModel:

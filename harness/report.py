@@ -10,6 +10,8 @@ from typing import Any
 
 from rich.table import Table
 
+from harness.errors import ConfigError
+
 
 def write_json(path: Path, document: dict[str, Any]) -> Path:
     """Write JSON to a temporary file beside ``path`` and rename it into place."""
@@ -27,7 +29,10 @@ def write_json(path: Path, document: dict[str, Any]) -> Path:
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable report ({exc}); pass the report.json an edgebench run wrote") from None
 
 
 def speedups(document: dict[str, Any], reference: str = "tf") -> dict[str, float]:

@@ -22,7 +22,7 @@ from harness import data, edge, parity, report, store, train
 from harness.backends import Backend, create_backend
 from harness.errors import ArtifactError
 from harness.measure import TimingPlan, processor_identity, time_infer
-from harness.progress import Progress, SilentProgress
+from harness.progress import Advance, Progress, SilentProgress
 
 log = logging.getLogger(__name__)
 
@@ -62,43 +62,12 @@ def new_run_id() -> str:
 def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
     run_id = config.run_id or new_run_id()
     run_dir = Path(config.reports_dir) / run_id
-    work = run_dir / "work"
-    timings: dict[str, float] = {}
-
-    with _timed(timings, "dataset"), progress.step("Dataset: load, validate, hold out test images"):
-        dataset = load_or_generate_dataset(config)
-        split = data.split_holdout(dataset, work / "channels", config.holdout_per_class, config.split_seed)
-
-    hp = config.hyperparameters
-    with _timed(timings, "train"), progress.step(f"Train {config.model_id} ({hp.epochs} epochs, local)",
-                                                total=hp.epochs) as advance:
-        trained = train.train_local(split.training_dir, work / "training-output", hp, config.model_id,
-                                    on_epoch=lambda e, n, logs: advance(e, f"loss {logs.get('loss', 0):.3f}"))
-
-    with _s3_store(config.s3) as s3:
-        keys = _s3_keys(s3.location, run_id)
-        with _timed(timings, "store"), progress.step(f"Store model.tar.gz and test images in "
-                                                     f"s3://{s3.location.bucket}/{s3.location.key(run_id)}/"):
-            s3.ensure_bucket()
-            s3.upload_file(trained.artifact, keys["artifact"])
-            s3.upload_tree(split.test_dir, keys["test"])
-        with _timed(timings, "import"), progress.step("Edge import: download, verify, extract"):
-            model = edge.import_from_s3(s3, keys["artifact"], keys["test"], work / "edge")
-        s3_summary = {"bucket": s3.location.bucket, "endpoint": s3.location.endpoint_url or "aws",
-                      "embedded": config.s3 is None, "artifact": s3.location.uri(keys["artifact"]),
-                      "test_images": s3.location.uri(keys["test"]) + "/"}
-
-    batch_images = data.load_batch([image.path for image in model.test_images])
-    backend_results: dict[str, dict[str, Any]] = {}
-    logits: dict[str, np.ndarray] = {}
-    for name in config.backends:
-        with _timed(timings, f"backend:{name}"), progress.step(f"Backend {name}: load, infer, time "
-                                                               f"({config.device}, {config.precision})"):
-            backend = load_backend(name, model, config.device, config.precision)
-            logits[name] = infer_each(backend, batch_images, model.classes)
-            stats = time_infer(backend, batch_images[:1], config.timing)
-            backend_results[name] = {"describe": backend.describe(), "latency": stats.to_json()}
-
+    steps = _Steps(progress)
+    dataset, split = prepare_data(config, run_dir / "work" / "channels", steps)
+    trained = train_model(config, split, run_dir / "work" / "training-output", steps)
+    model, s3_summary = store_and_import(config, run_id, trained.artifact, split.test_dir, run_dir / "work" / "edge",
+                                         steps)
+    backend_results, logits = run_backends(config, model, steps)
     parity_results = {name: parity.compare(logits[REFERENCE_BACKEND], logits[name], config.precision).to_json()
                       for name in logits if name != REFERENCE_BACKEND and REFERENCE_BACKEND in logits}
     document = {
@@ -111,8 +80,9 @@ def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
                                   if config.dataset is None else None),
                     "holdout_per_class": config.holdout_per_class, "train_images": len(split.train),
                     "test_images": [str(i.path.relative_to(split.test_dir)) for i in split.test]},
-        "training": {"trainer": "local", "model_id": trained.model_id, "hyperparameters": hp.to_jumpstart(),
-                     "metrics": trained.metrics, "seconds": trained.seconds},
+        "training": {"trainer": "local", "model_id": trained.model_id,
+                     "hyperparameters": trained.hyperparameters.to_jumpstart(), "metrics": trained.metrics,
+                     "seconds": trained.seconds},
         "s3": s3_summary,
         "edge": model.summary(),
         "timing_plan": dataclasses.asdict(config.timing),
@@ -120,10 +90,55 @@ def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
         "parity": parity_results,
         "predictions": _predictions(model, logits),
         "accuracy": {name: _accuracy(model, out) for name, out in logits.items()},
-        "step_seconds": timings,
+        "step_seconds": steps.seconds,
     }
     report.write_json(run_dir / "report.json", document)
     return RunResult(run_dir, document)
+
+
+def prepare_data(config: RunConfig, channels_dir: Path, steps: _Steps) -> tuple[data.Dataset, data.Split]:
+    with steps("dataset", "Dataset: load, validate, hold out test images"):
+        dataset = load_or_generate_dataset(config)
+        return dataset, data.split_holdout(dataset, channels_dir, config.holdout_per_class, config.split_seed)
+
+
+def train_model(config: RunConfig, split: data.Split, output_dir: Path, steps: _Steps) -> train.TrainResult:
+    hp = config.hyperparameters
+    with steps("train", f"Train {config.model_id} ({hp.epochs} epochs, local)", total=hp.epochs) as advance:
+        return train.train_local(split.training_dir, output_dir, hp, config.model_id,
+                                 on_epoch=lambda e, n, logs: advance(e, f"loss {logs.get('loss', 0):.3f}"))
+
+
+def store_and_import(config: RunConfig, run_id: str, artifact: Path, test_dir: Path, edge_dir: Path,
+                     steps: _Steps) -> tuple[edge.EdgeModel, dict[str, Any]]:
+    """Upload as the cloud side does, then download into a fresh folder as an edge node does."""
+    with _s3_store(config.s3) as s3:
+        keys = _s3_keys(s3.location, run_id)
+        with steps("store", f"Store model.tar.gz and test images in s3://{s3.location.bucket}/"
+                            f"{s3.location.key(run_id)}/"):
+            s3.ensure_bucket()
+            s3.upload_file(artifact, keys["artifact"])
+            s3.upload_tree(test_dir, keys["test"])
+        with steps("import", "Edge import: download, verify, extract"):
+            model = edge.import_from_s3(s3, keys["artifact"], keys["test"], edge_dir)
+        return model, {"bucket": s3.location.bucket, "endpoint": s3.location.endpoint_url or "aws",
+                       "embedded": config.s3 is None, "artifact": s3.location.uri(keys["artifact"]),
+                       "test_images": s3.location.uri(keys["test"]) + "/"}
+
+
+def run_backends(config: RunConfig, model: edge.EdgeModel,
+                 steps: _Steps) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+    """Per backend: logits for every held-out image (batch 1) and latency of ``infer`` alone."""
+    images = data.load_batch([image.path for image in model.test_images])  # preprocessing, outside all timing
+    results: dict[str, dict[str, Any]] = {}
+    logits: dict[str, np.ndarray] = {}
+    for name in config.backends:
+        with steps(f"backend:{name}", f"Backend {name}: load, infer, time ({config.device}, {config.precision})"):
+            backend = load_backend(name, model, config.device, config.precision)
+            logits[name] = infer_each(backend, images, model.classes)
+            stats = time_infer(backend, images[:1], config.timing)
+            results[name] = {"describe": backend.describe(), "latency": stats.to_json()}
+    return results, logits
 
 
 def load_or_generate_dataset(config: RunConfig) -> data.Dataset:
@@ -185,10 +200,18 @@ def _s3_store(location: store.S3Location | None) -> Iterator[store.S3Store]:
                             credentials=store.FAKE_CREDENTIALS)
 
 
-@contextmanager
-def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        timings[name] = round(time.perf_counter() - started, 3)
+class _Steps:
+    """Shows progress for a step and records how long it took."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, key: str, title: str, total: int | None = None) -> Iterator[Advance]:
+        started = time.perf_counter()
+        try:
+            with self.progress.step(title, total) as advance:
+                yield advance
+        finally:
+            self.seconds[key] = round(time.perf_counter() - started, 3)
