@@ -45,9 +45,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    candidates = metafunc.config.getoption("edgebench_backends") or ["openvino"]
     if "candidate_backend" in metafunc.fixturenames:
-        names = metafunc.config.getoption("edgebench_backends") or ["openvino"]
-        metafunc.parametrize("candidate_backend", names)
+        metafunc.parametrize("candidate_backend", candidates)
+    if "latency_backend" in metafunc.fixturenames:  # the reference, the candidates, and the harness's overhead
+        metafunc.parametrize("latency_backend", list(dict.fromkeys(["tf", *candidates, "null"])))
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-benchmark may be disabled (-p no:benchmark)
@@ -108,19 +110,13 @@ def edge_model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         artifact, test_dir = request.getfixturevalue("suite_artifact")
         return edge.import_local(artifact, edge_dir / "node", test_dir)
     test_option = request.config.getoption("edgebench_test_images")
-    if option.startswith("s3://"):
-        bucket, key = _split_s3_uri(option)
-        s3 = store.S3Store(store.S3Location(bucket, prefix="", endpoint_url=os.environ.get("AWS_ENDPOINT_URL")))
-        test_prefix = _split_s3_uri(test_option)[1] if test_option else None
-        return edge.import_from_s3(s3, key, test_prefix, edge_dir / "node")
-    return edge.import_local(Path(option), edge_dir / "node", Path(test_option) if test_option else None)
-
-
-def _split_s3_uri(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    if not bucket or not key:
-        raise pytest.UsageError(f"{uri}: expected s3://BUCKET/KEY")
-    return bucket, key.rstrip("/")
+    if not option.startswith("s3://"):
+        if test_option and test_option.startswith("s3://"):
+            raise pytest.UsageError("--edgebench-test-images on S3 needs --edgebench-artifact on S3 as well")
+        return edge.import_local(Path(option), edge_dir / "node", Path(test_option) if test_option else None)
+    bucket, _ = store.parse_s3_uri(option)
+    s3 = store.S3Store(store.S3Location(bucket, prefix="", endpoint_url=os.environ.get("AWS_ENDPOINT_URL")))
+    return edge.import_from_s3(s3, option, test_option, edge_dir / "node")
 
 
 @pytest.fixture(scope="session")
@@ -172,7 +168,7 @@ def s3_location(s3_endpoint: str, aws_dummy_credentials: None, request: pytest.F
     location = store.S3Location(bucket=f"edgebench-test-{uuid.uuid4().hex[:12]}", prefix="suite",
                                 endpoint_url=s3_endpoint)
     s3 = store.S3Store(location)
-    s3.ensure_bucket()
+    s3.ensure_bucket(create=True)
     try:
         yield location
     finally:

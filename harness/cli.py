@@ -17,8 +17,10 @@ from harness.errors import ConfigError, EdgebenchError
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    # Root stays at WARNING even with -v: botocore's DEBUG log carries request headers (access key id, token).
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose:
+        logging.getLogger("harness").setLevel(logging.DEBUG)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: keep C++ INFO off
     from rich.console import Console
 
@@ -76,6 +78,7 @@ def _add_s3_options(parser: argparse.ArgumentParser) -> None:
 
 def _run_config(args: argparse.Namespace):
     from harness import data, store, train, workflow
+    from harness.backends import check_request
     from harness.measure import TimingPlan
 
     overrides = dict(_parse_assignment(item) for item in args.hp)
@@ -89,12 +92,14 @@ def _run_config(args: argparse.Namespace):
     location = store.S3Location(args.bucket, args.prefix, args.region, args.endpoint_url) if args.bucket else None
     if args.min_calls < 1:
         raise ConfigError("--min-calls: must be at least 1")
+    backends = tuple(args.backends or workflow.RunConfig.backends)
+    check_request(backends, args.precision.upper())
     return workflow.RunConfig(
         dataset=args.dataset,
         generator=data.GeneratorConfig(images_per_class=args.images_per_class, seed=args.seed),
         holdout_per_class=args.holdout, split_seed=args.seed,
         model_id=args.model_id or train.DEFAULT_MODEL_ID, hyperparameters=hp, s3=location,
-        backends=tuple(args.backends or workflow.RunConfig.backends), device=args.device,
+        backends=backends, device=args.device,
         precision=args.precision.upper(), timing=TimingPlan(min_calls=args.min_calls),
         reports_dir=args.reports_dir, cache_dir=args.cache_dir,
     )
@@ -127,7 +132,7 @@ def _cmd_report(args: argparse.Namespace, console) -> int:
     path = args.run_dir / "report.json" if args.run_dir.is_dir() else args.run_dir
     if not path.is_file():
         raise ConfigError(f"{path}: no report.json here; pass a reports/<run-id> folder")
-    console.print(report.summary_table(report.read_json(path)))
+    console.print(report.summary_table(report.read_run_report(path)))
     return 0
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 from harness.data import LabeledImage, load_dataset
 from harness.errors import ArtifactError, DatasetError
-from harness.store import S3Store
+from harness.store import S3Store, parse_s3_uri
 from harness.train import LABEL_MAP_FILE, SAVED_MODEL_DIR
 
+MAX_EXTRACTED_BYTES = 4 << 30  # a classifier's SavedModel is MBs to a few hundred MB; refuse archive bombs
 LABELS_INFO_FILE = "labels_info.json"  # newer JumpStart scripts: {"labels": [...]} in index order
 
 
@@ -32,15 +33,18 @@ class EdgeModel:
                 "test_images": [str(image.path.relative_to(self.root)) for image in self.test_images]}
 
 
-def import_from_s3(store: S3Store, artifact_key: str, test_prefix: str | None, edge_dir: Path) -> EdgeModel:
-    """Download the artifact (and the test images, if a prefix is given) from S3 into a fresh ``edge_dir``."""
+def import_from_s3(s3: S3Store, artifact_uri: str, test_uri: str | None, edge_dir: Path) -> EdgeModel:
+    """Download ``model.tar.gz`` (and the test images under ``test_uri``, if given) into a fresh ``edge_dir``
+    and extract it. The URIs may name other buckets than ``s3``'s; endpoint and credentials are shared."""
     edge_dir = _fresh_dir(edge_dir)
-    tarball = store.download_file(artifact_key, edge_dir / "model.tar.gz")
+    bucket, key = parse_s3_uri(artifact_uri)
+    tarball = s3.for_bucket(bucket).download_file(key, edge_dir / "model.tar.gz")
     test_dir = None
-    if test_prefix is not None:
+    if test_uri is not None:
+        test_bucket, test_prefix = parse_s3_uri(test_uri)
         test_dir = edge_dir / "test"
-        store.download_tree(test_prefix, test_dir)
-    return _open(edge_dir, tarball, test_dir, store.location.uri(artifact_key))
+        s3.for_bucket(test_bucket).download_tree(test_prefix.rstrip("/"), test_dir)
+    return _open(edge_dir, tarball, test_dir, artifact_uri)
 
 
 def import_local(artifact: Path, edge_dir: Path, test_dir: Path | None = None) -> EdgeModel:
@@ -89,7 +93,7 @@ def extract_artifact(tarball: Path, dest: Path) -> Path:
     try:
         try:
             with tarfile.open(tarball, "r:*") as tar:
-                tar.extractall(staging, filter=_strict_data_filter)
+                tar.extractall(staging, filter=_StrictDataFilter(MAX_EXTRACTED_BYTES))
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise ArtifactError(f"{tarball}: not a safe, readable model.tar.gz ({exc}); re-download or "
                                 "re-export the artifact") from None
@@ -104,12 +108,20 @@ def extract_artifact(tarball: Path, dest: Path) -> Path:
     return dest
 
 
-def _strict_data_filter(member: tarfile.TarInfo, dest_path: str) -> tarfile.TarInfo | None:
-    """PEP 706's ``data`` filter, except that absolute member names are refused rather than made relative:
-    a model archive never has them, so one that does has been tampered with."""
-    if member.name.startswith("/"):
-        raise tarfile.AbsolutePathError(member)
-    return tarfile.data_filter(member, dest_path)
+class _StrictDataFilter:
+    """PEP 706's ``data`` filter, plus: absolute member names are refused rather than made relative (a model
+    archive never has them, so one that does has been tampered with), and the total size is capped."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.limit = self.remaining = max_bytes
+
+    def __call__(self, member: tarfile.TarInfo, dest_path: str) -> tarfile.TarInfo | None:
+        if member.name.startswith("/"):
+            raise tarfile.AbsolutePathError(member)
+        self.remaining -= member.size
+        if self.remaining < 0:
+            raise tarfile.FilterError(f"archive expands past {self.limit:,} bytes at {member.name!r}")
+        return tarfile.data_filter(member, dest_path)
 
 
 def load_label_map(model_dir: Path) -> tuple[str, ...]:

@@ -28,11 +28,18 @@ def write_json(path: Path, document: dict[str, Any]) -> Path:
     return path
 
 
-def read_json(path: Path) -> dict[str, Any]:
+RUN_SCHEMA = "edgebench.run/1"
+
+
+def read_run_report(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(Path(path).read_text())
+        document = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: not a readable report ({exc}); pass the report.json an edgebench run wrote") from None
+    if not isinstance(document, dict) or document.get("schema") != RUN_SCHEMA:
+        raise ConfigError(f"{path}: not an edgebench run report (no schema {RUN_SCHEMA!r}); pass "
+                          "reports/<run-id>/report.json")
+    return document
 
 
 def speedups(document: dict[str, Any], reference: str = "tf") -> dict[str, float]:
@@ -44,7 +51,7 @@ def speedups(document: dict[str, Any], reference: str = "tf") -> dict[str, float
     return {name: base / result["latency"]["median_ms"] for name, result in backends.items()}
 
 
-def summary_table(document: dict[str, Any]) -> Table:
+def summary_table(document: dict[str, Any], reference: str = "tf") -> Table:
     machine = document["machine"]
     isa = ", ".join(f for f in machine["isa_flags"] if f in ("avx2", "avx512f", "avx512_bf16", "amx_tile"))
     devices = "; ".join(f"{k}: {v}" for k, v in machine.get("openvino_devices", {}).items())
@@ -53,7 +60,7 @@ def summary_table(document: dict[str, Any]) -> Table:
     table.add_column("backend")
     for column in ("device", "prec.", "median ms", "p90 ms", "n", "speedup", "acc.", "max|Δp|", "top-1"):
         table.add_column(column, justify="right")
-    ratios = speedups(document)
+    ratios = speedups(document, reference)
     for name, result in document["backends"].items():
         described, latency = result["describe"], result["latency"]
         check = document["parity"].get(name)
@@ -63,13 +70,14 @@ def summary_table(document: dict[str, Any]) -> Table:
             f"{latency['median_ms']:.2f}", f"{latency['p90_ms']:.2f}", str(latency["n"]),
             f"{ratios[name]:.2f}×" if name in ratios else "–",
             f"{accuracy:.2f}" if accuracy is not None else "–",
-            _parity_cell(check, "max_abs_prob", "{:.0e}"), _parity_cell(check, "top1_agreement", "{:.2f}"),
+            *(_parity_cell(check, key, fmt, name == reference)
+              for key, fmt in (("max_abs_prob", "{:.0e}"), ("top1_agreement", "{:.2f}"))),
         )
     return table
 
 
-def _parity_cell(check: dict[str, Any] | None, key: str, fmt: str) -> str:
+def _parity_cell(check: dict[str, Any] | None, key: str, fmt: str, is_reference: bool) -> str:
     if check is None:
-        return "ref"
+        return "ref" if is_reference else "–"
     mark = "" if check["within_tolerance"] else " [red]✗[/red]"
     return fmt.format(check[key]) + mark

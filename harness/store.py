@@ -6,6 +6,7 @@ logged. The embedded fake accepts any credentials, so it is given dummy ones exp
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
@@ -62,6 +64,14 @@ def embedded_s3() -> Iterator[str]:
         server.stop()
 
 
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` -> (bucket, key); a clear error for anything else."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not uri.startswith("s3://") or not bucket:
+        raise StoreError(f"{uri!r}: not an S3 URI; expected s3://BUCKET/KEY")
+    return bucket, key
+
+
 class S3Store:
     """Upload and download files under one S3 location, with checksums and atomic local writes."""
 
@@ -71,14 +81,22 @@ class S3Store:
         session = boto3.session.Session(region_name=location.region, **(credentials or {}))
         self.client = session.client("s3", endpoint_url=location.endpoint_url, config=RETRIES)
 
-    def ensure_bucket(self) -> None:
+    def for_bucket(self, bucket: str) -> S3Store:
+        """The same endpoint, credentials and client, another bucket (e.g. JumpStart's content bucket)."""
+        other = object.__new__(S3Store)
+        other.location = dataclasses.replace(self.location, bucket=bucket, prefix="")
+        other.client = self.client
+        return other
+
+    def ensure_bucket(self, create: bool = False) -> None:
+        """Check the bucket exists; create it only when asked (the embedded S3), never by accident on AWS."""
         bucket = self.location.bucket
         with self._errors(f"bucket {bucket}"):
             try:
                 self.client.head_bucket(Bucket=bucket)
                 return
             except ClientError as exc:
-                if _code(exc) not in ("404", "NoSuchBucket"):
+                if _code(exc) not in ("404", "NoSuchBucket") or not create:
                     raise
             args: dict[str, Any] = {"Bucket": bucket}
             if self.location.region != "us-east-1":
@@ -137,6 +155,8 @@ class S3Store:
         base = key_prefix.rstrip("/") + "/"
         paths = []
         for key in keys:
+            if key.endswith("/"):  # "folder" placeholder objects, as the S3 console creates them
+                continue
             relative = Path(key[len(base):])
             if relative.is_absolute() or ".." in relative.parts:
                 raise StoreError(f"{self.location.uri(key)}: key escapes the download folder; refusing it")
@@ -155,6 +175,8 @@ class S3Store:
             raise StoreError(f"{what}: {_describe(exc)}") from None
         except BotoCoreError as exc:
             raise StoreError(f"{what}: {exc}; check --endpoint-url, --region and the network") from None
+        except Boto3Error as exc:  # S3UploadFailedError, RetriesExceededError: wrap a ClientError's text
+            raise StoreError(f"{what}: {str(exc).splitlines()[0]}; check the bucket name and permissions") from None
 
 
 def _code(exc: ClientError) -> str:

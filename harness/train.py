@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from harness.data import IMAGE_SIZE, load_batch, load_dataset
-from harness.errors import ConfigError
+from harness.errors import ConfigError, TrainingError
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,20 @@ EpochCallback = Callable[[int, int, dict[str, float]], None]
 def train_local(training_dir: Path, output_dir: Path, hyperparameters: Hyperparameters,
                 model_id: str = DEFAULT_MODEL_ID, on_epoch: EpochCallback | None = None) -> TrainResult:
     """Train from scratch on a ``training`` channel of class folders and write ``output_dir/model.tar.gz``."""
+    started = time.perf_counter()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=output_dir, prefix=".model-") as model_dir:
+        classes, metrics = train_into_model_dir(training_dir, Path(model_dir), hyperparameters, model_id, on_epoch)
+        artifact = tar_model_dir(Path(model_dir), output_dir / "model.tar.gz")
+    return TrainResult(artifact, classes, model_id, hyperparameters, metrics, time.perf_counter() - started)
+
+
+def train_into_model_dir(training_dir: Path, model_dir: Path, hyperparameters: Hyperparameters,
+                         model_id: str = DEFAULT_MODEL_ID,
+                         on_epoch: EpochCallback | None = None) -> tuple[tuple[str, ...], dict[str, float]]:
+    """What the JumpStart training script does inside its container: fit on the ``training`` channel and
+    write the SavedModel (``1/``) and label map into the model dir (SageMaker then tars that dir)."""
     if model_id not in ARCHITECTURES:
         raise ConfigError(f"model id {model_id!r}: the local trainer knows {', '.join(sorted(ARCHITECTURES))}")
     started = time.perf_counter()
@@ -196,9 +210,42 @@ def train_local(training_dir: Path, output_dir: Path, hyperparameters: Hyperpara
     metrics = {"train_accuracy": _accuracy(model, images[train_idx], labels[train_idx])}
     if len(val_idx):
         metrics["validation_accuracy"] = _accuracy(model, images[val_idx], labels[val_idx])
-    artifact = package_model(model, classes, output_dir)
+    export_model_dir(model, classes, model_dir)
     log.info("trained %s on %d images in %.1f s: %s", model_id, len(labels), time.perf_counter() - started, metrics)
-    return TrainResult(artifact, classes, model_id, hyperparameters, metrics, time.perf_counter() - started)
+    return classes, metrics
+
+
+# The SageMaker training-toolkit environment a JumpStart container sees (all under /opt/ml on AWS).
+CONTAINER_ENV = ("SM_CHANNEL_TRAINING", "SM_MODEL_DIR", "SM_INPUT_CONFIG_DIR")
+BASE_MODEL_FILE = "edgebench-base-model.json"  # what the offline `model` channel carries instead of weights
+
+
+def run_training_container(env: Mapping[str, str], on_epoch: EpochCallback | None = None) -> dict[str, float]:
+    """Play the JumpStart TF IC training container: read the channels, hyperparameters.json and the base
+    model from the SageMaker environment, train, and leave the model in ``SM_MODEL_DIR``."""
+    missing = [name for name in CONTAINER_ENV if not env.get(name)]
+    if missing:
+        raise TrainingError(f"training container environment lacks {', '.join(missing)}; run it as a SageMaker "
+                            "training job (or through `edgebench train --trainer sagemaker`)")
+    hyperparameters_file = Path(env["SM_INPUT_CONFIG_DIR"]) / "hyperparameters.json"
+    try:
+        raw = json.loads(hyperparameters_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise TrainingError(f"{hyperparameters_file}: unreadable ({exc})") from None
+    # SageMaker adds its own sagemaker_* entries (program, submit directory, region); the script ignores them.
+    values = {k: v for k, v in raw.items() if not k.startswith("sagemaker_")}
+    model_id = _base_model_id(Path(env["SM_CHANNEL_MODEL"])) if env.get("SM_CHANNEL_MODEL") else DEFAULT_MODEL_ID
+    _, metrics = train_into_model_dir(Path(env["SM_CHANNEL_TRAINING"]), Path(env["SM_MODEL_DIR"]),
+                                      Hyperparameters.from_mapping(values), model_id, on_epoch)
+    return metrics
+
+
+def _base_model_id(channel: Path) -> str:
+    marker = next(iter(channel.rglob(BASE_MODEL_FILE)), None)
+    if marker is None:
+        raise TrainingError(f"{channel}: the `model` channel has no {BASE_MODEL_FILE}; offline, the base model "
+                            "is an architecture description (no pretrained weights can be downloaded)")
+    return str(json.loads(marker.read_text())["model_id"])
 
 
 def _stratified_split(labels: np.ndarray, ratio: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -313,20 +360,26 @@ def _accuracy(model: Any, images: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(logits, axis=1) == labels))
 
 
-def package_model(model: Any, classes: tuple[str, ...], output_dir: Path) -> Path:
-    """Export the SavedModel under ``1/`` plus the label map, tar them as ``model.tar.gz`` (atomically)."""
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    artifact = output_dir / "model.tar.gz"
-    with tempfile.TemporaryDirectory(dir=output_dir, prefix=".export-") as staging:
-        staging_path = Path(staging)
-        model.export(str(staging_path / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
-        (staging_path / SAVED_MODEL_DIR / "assets").mkdir(exist_ok=True)
-        label_map = {label: index for index, label in enumerate(classes)}
-        (staging_path / LABEL_MAP_FILE).write_text(json.dumps(label_map, indent=2))
-        partial = staging_path / "model.tar.gz.partial"
+def export_model_dir(model: Any, classes: tuple[str, ...], model_dir: Path) -> None:
+    """Write the JumpStart layout: SavedModel under ``1/`` and ``class_label_to_prediction_index.json``."""
+    model_dir = Path(model_dir)
+    model.export(str(model_dir / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
+    (model_dir / SAVED_MODEL_DIR / "assets").mkdir(exist_ok=True)
+    label_map = {label: index for index, label in enumerate(classes)}
+    (model_dir / LABEL_MAP_FILE).write_text(json.dumps(label_map, indent=2))
+
+
+def tar_model_dir(model_dir: Path, tarball: Path) -> Path:
+    """Tar the model dir's contents as SageMaker does (paths relative to it), atomically into ``tarball``."""
+    tarball = Path(tarball)
+    tarball.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(dir=tarball.parent, prefix=f".{tarball.name}.", suffix=".partial")
+    os.close(fd)
+    try:
         with tarfile.open(partial, "w:gz") as tar:
-            tar.add(staging_path / SAVED_MODEL_DIR, arcname=SAVED_MODEL_DIR)
-            tar.add(staging_path / LABEL_MAP_FILE, arcname=LABEL_MAP_FILE)
-        os.replace(partial, artifact)
-    return artifact
+            for entry in sorted(Path(model_dir).iterdir()):
+                tar.add(entry, arcname=entry.name)
+        os.replace(partial, tarball)
+    finally:
+        Path(partial).unlink(missing_ok=True)
+    return tarball

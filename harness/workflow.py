@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock
 
 from harness import data, edge, parity, report, store, train
 from harness.backends import Backend, create_backend
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 # JumpStart's defaults, except the base network: offline there are no pretrained weights to freeze.
 RUN_HYPERPARAMETERS = train.Hyperparameters(train_only_top_layer=False)
 REFERENCE_BACKEND = "tf"
+NO_PARITY = (REFERENCE_BACKEND, "null")  # the reference itself, and the backend that computes nothing
 
 
 @dataclass(frozen=True)
@@ -69,9 +71,9 @@ def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
                                          steps)
     backend_results, logits = run_backends(config, model, steps)
     parity_results = {name: parity.compare(logits[REFERENCE_BACKEND], logits[name], config.precision).to_json()
-                      for name in logits if name != REFERENCE_BACKEND and REFERENCE_BACKEND in logits}
+                      for name in logits if name not in NO_PARITY and REFERENCE_BACKEND in logits}
     document = {
-        "schema": "edgebench.run/1",
+        "schema": report.RUN_SCHEMA,
         "run_id": run_id,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": processor_identity(),
@@ -116,11 +118,11 @@ def store_and_import(config: RunConfig, run_id: str, artifact: Path, test_dir: P
         keys = _s3_keys(s3.location, run_id)
         with steps("store", f"Store model.tar.gz and test images in s3://{s3.location.bucket}/"
                             f"{s3.location.key(run_id)}/"):
-            s3.ensure_bucket()
+            s3.ensure_bucket(create=config.s3 is None)
             s3.upload_file(artifact, keys["artifact"])
             s3.upload_tree(test_dir, keys["test"])
         with steps("import", "Edge import: download, verify, extract"):
-            model = edge.import_from_s3(s3, keys["artifact"], keys["test"], edge_dir)
+            model = edge.import_from_s3(s3, s3.location.uri(keys["artifact"]), s3.location.uri(keys["test"]), edge_dir)
         return model, {"bucket": s3.location.bucket, "endpoint": s3.location.endpoint_url or "aws",
                        "embedded": config.s3 is None, "artifact": s3.location.uri(keys["artifact"]),
                        "test_images": s3.location.uri(keys["test"]) + "/"}
@@ -133,10 +135,12 @@ def run_backends(config: RunConfig, model: edge.EdgeModel,
     results: dict[str, dict[str, Any]] = {}
     logits: dict[str, np.ndarray] = {}
     for name in config.backends:
-        with steps(f"backend:{name}", f"Backend {name}: load, infer, time ({config.device}, {config.precision})"):
-            backend = load_backend(name, model, config.device, config.precision)
+        # The reference is stock TF as trained: always CPU, FP32. --device/--precision apply to the others.
+        device, precision = ("CPU", "FP32") if name == REFERENCE_BACKEND else (config.device, config.precision)
+        with steps(f"backend:{name}", f"Backend {name}: load, time, infer ({device}, {precision})"):
+            backend = load_backend(name, model, device, precision)
+            stats = time_infer(backend, images[:1], config.timing)  # first: its first call is timed apart
             logits[name] = infer_each(backend, images, model.classes)
-            stats = time_infer(backend, images[:1], config.timing)
             results[name] = {"describe": backend.describe(), "latency": stats.to_json()}
     return results, logits
 
@@ -146,7 +150,10 @@ def load_or_generate_dataset(config: RunConfig) -> data.Dataset:
         return data.load_dataset(config.dataset)
     g = config.generator
     root = Path(config.cache_dir) / "datasets" / f"weather-seed{g.seed}-n{g.images_per_class}"
-    return data.load_dataset(data.generate_weather_dataset(root, g))
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{root}.lock"):  # concurrent runs share the cache
+        data.generate_weather_dataset(root, g)
+        return data.load_dataset(root)
 
 
 def load_backend(name: str, model: edge.EdgeModel, device: str, precision: str) -> Backend:

@@ -12,9 +12,8 @@ import pytest
 pytestmark = [pytest.mark.edge, pytest.mark.latency]
 
 
-@pytest.mark.parametrize("name", ["tf", "openvino", "null"])
-def test_infer_latency_batch1(benchmark, backends, name, test_images, edge_model):
-    backend = backends(name)
+def test_infer_latency_batch1(benchmark, backends, latency_backend, test_images, edge_model):
+    backend = backends(latency_backend)
     batch = test_images[:1]
     benchmark.group = "infer-batch1"
     benchmark.extra_info.update(backend.describe())

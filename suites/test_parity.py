@@ -36,6 +36,7 @@ def test_outputs_are_not_degenerate(backends, test_images):
 
 @pytest.mark.parametrize("name", ["tf", "openvino"])
 def test_batch_rows_equal_single_image_results(backends, name, test_images):
+    """Batch invariance: row i of a batch equals the image inferred alone."""
     backend = backends(name, precision=PRECISION)
     batch = test_images[:4]
     together = backend.infer(batch)
@@ -44,10 +45,13 @@ def test_batch_rows_equal_single_image_results(backends, name, test_images):
     assert result.within_tolerance, result
 
 
-def test_compiled_precision_is_the_one_asked_for(backends, candidate_backend):
-    """The CPU plugin would pick bf16 by itself on AVX-512 BF16 / AMX processors; FP32 must be FP32."""
-    described = backends(candidate_backend, precision=PRECISION).describe()
+@pytest.mark.parametrize("device", ["CPU", "AUTO"])
+def test_compiled_precision_is_the_one_asked_for(backends, device):
+    """The CPU plugin would pick bf16 by itself on AVX-512 BF16 / AMX processors; FP32 must be FP32, also
+    through AUTO (which does not report a precision: it is read off the runtime graph)."""
+    described = backends("openvino", device=device, precision=PRECISION).describe()
     assert described["precision"] == PRECISION, described
+    assert described["runtime_layers"]["by_precision"].get("bf16", 0) == 0, described
 
 
 def test_infer_each_rejects_a_label_map_of_the_wrong_width(backends, edge_model, test_images):

@@ -136,8 +136,15 @@ def test_hostile_or_wrong_tarball_is_refused(tmp_path, members, links, pattern):
     tarball = _tarball(tmp_path / "model.tar.gz", members, links)
     with pytest.raises(ArtifactError, match=pattern):
         edge.import_local(tarball, tmp_path / "edge")
-    assert not (tmp_path / "escape.txt").exists()
+    assert not (tmp_path / "edge" / "escape.txt").exists() and not (tmp_path / "escape.txt").exists()
     assert not (tmp_path / "edge" / "model").exists()  # nothing half-extracted
+
+
+def test_archive_bomb_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(edge, "MAX_EXTRACTED_BYTES", 1000)
+    tarball = _tarball(tmp_path / "model.tar.gz", {"1/saved_model.pb": b"\0" * 2000, train.LABEL_MAP_FILE: LABELS})
+    with pytest.raises(ArtifactError, match="expands past"):
+        edge.import_local(tarball, tmp_path / "edge")
 
 
 def test_not_a_tarball(tmp_path):
@@ -205,6 +212,18 @@ def test_cli_prints_one_line_and_exits_nonzero(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 1
     assert err.startswith("edgebench: error: dataset") and "\n" not in err
+
+
+@pytest.mark.parametrize("argv,pattern", [
+    (["--backend", "onnx"], "backend 'onnx': unknown"),
+    (["--precision", "int4"], "precision 'INT4'"),
+    (["--endpoint-url", "http://127.0.0.1:1"], "--endpoint-url needs --bucket"),
+    (["--min-calls", "0"], "--min-calls"),
+])
+def test_cli_rejects_bad_options_before_any_work(capsys, tmp_path, argv, pattern):
+    assert cli.main(["run", "--reports-dir", str(tmp_path / "r"), *argv]) == 1
+    assert pattern in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
 
 
 def test_cli_rejects_bad_hp_syntax(capsys, tmp_path):

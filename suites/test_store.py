@@ -86,3 +86,24 @@ def test_unreachable_endpoint_is_one_line(tmp_path, aws_dummy_credentials):
     with pytest.raises(StoreError, match="check --endpoint-url") as info:
         s3.list_keys("x")
     assert "\n" not in str(info.value)
+
+
+def test_folder_placeholder_keys_are_skipped(tmp_path, s3_location):
+    s3 = store.S3Store(s3_location)
+    s3.client.put_object(Bucket=s3_location.bucket, Key="suite/t/", Body=b"")
+    s3.client.put_object(Bucket=s3_location.bucket, Key="suite/t/cloudy/", Body=b"")
+    s3.client.put_object(Bucket=s3_location.bucket, Key="suite/t/cloudy/a.jpg", Body=b"a")
+    paths = s3.download_tree("suite/t", tmp_path / "dst")
+    assert [p.relative_to(tmp_path / "dst").as_posix() for p in paths] == ["cloudy/a.jpg"]
+
+
+def test_a_missing_bucket_is_never_created_unless_asked(s3_endpoint, aws_dummy_credentials, tmp_path):
+    s3 = store.S3Store(store.S3Location("edgebench-typo-bucket", endpoint_url=s3_endpoint))
+    with pytest.raises(StoreError, match="edgebench-typo-bucket: .*does not exist|not found"):
+        s3.ensure_bucket()
+    source = tmp_path / "a.bin"
+    source.write_bytes(b"x")
+    with pytest.raises(StoreError, match="edgebench-typo-bucket/a.bin") as info:
+        s3.upload_file(source, "a.bin")
+    assert "\n" not in str(info.value)
+    assert "edgebench-typo-bucket" not in [b["Name"] for b in s3.client.list_buckets()["Buckets"]]

@@ -61,7 +61,7 @@ def test_embedded_s3_store_round_trips(tmp_path):
     source = tmp_path / "blob.bin"
     source.write_bytes(b"edgebench" * 1000)
     with workflow._s3_store(None) as s3:
-        s3.ensure_bucket()
+        s3.ensure_bucket(create=True)
         s3.upload_file(source, "x/blob.bin")
         assert s3.download_file("x/blob.bin", tmp_path / "copy.bin").read_bytes() == source.read_bytes()
         assert s3.location.endpoint_url.startswith("http://127.0.0.1:")

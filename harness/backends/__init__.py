@@ -47,6 +47,15 @@ def create_backend(name: str) -> Backend:
     return getattr(module, class_name)()
 
 
+def check_request(names: tuple[str, ...] | list[str], precision: str) -> None:
+    """Fail fast (before any training) on an unknown backend name or precision."""
+    unknown = [name for name in names if name not in BACKENDS]
+    if unknown:
+        raise BackendError(f"backend {unknown[0]!r}: unknown; choose from {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise BackendError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+
+
 def check_precision(backend: str, precision: str, supported: tuple[str, ...]) -> None:
     if precision not in supported:
         raise BackendError(f"backend {backend!r}: precision {precision!r} is not supported; choose one of "

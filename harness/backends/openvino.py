@@ -35,7 +35,7 @@ class OpenVINOBackend:
 
         check_precision(self.name, precision, PRECISIONS)
         core = ov.Core()
-        if device.split(":")[0] not in ("AUTO", "MULTI", "HETERO") and device not in core.available_devices:
+        if not _is_virtual(device) and device not in core.available_devices:
             raise BackendError(f"backend 'openvino': device {device!r} not available here; this node has "
                                f"{', '.join(core.available_devices)}")
         try:
@@ -43,22 +43,31 @@ class OpenVINOBackend:
         except Exception as exc:  # the converter raises many unrelated types; all mean "cannot convert"
             raise BackendError(f"{model.saved_model_dir}: OpenVINO cannot convert this SavedModel "
                                f"({str(exc).splitlines()[0]})") from None
-        config = {"PERFORMANCE_HINT": self.performance_hint, "INFERENCE_PRECISION_HINT": PRECISION_TYPES[precision]}
+        hints = {"PERFORMANCE_HINT": self.performance_hint, "INFERENCE_PRECISION_HINT": PRECISION_TYPES[precision]}
+        # Virtual devices pass the precision on to the device(s) they pick.
+        config = hints if not _is_virtual(device) else {
+            "PERFORMANCE_HINT": self.performance_hint,
+            "DEVICE_PROPERTIES": {d: {"INFERENCE_PRECISION_HINT": PRECISION_TYPES[precision]}
+                                  for d in core.available_devices}}
         try:
             self._compiled = core.compile_model(converted, device, config)
         except RuntimeError as exc:
             raise BackendError(f"backend 'openvino': cannot compile for {device} at {precision} "
                                f"({str(exc).splitlines()[0]})") from None
         self._request = self._compiled.create_infer_request()
+        layers = _runtime_layers(self._compiled)
+        reported = _property(self._compiled, "INFERENCE_PRECISION_HINT")
         self._details = {
             "device": device,
             "device_full_name": _full_device_name(core, device),
+            "execution_devices": _property(self._compiled, "EXECUTION_DEVICES") or [device],
             "precision_requested": precision,
-            "precision": _precision_name(self._compiled.get_property("INFERENCE_PRECISION_HINT")),
-            "performance_hint": str(self._compiled.get_property("PERFORMANCE_HINT")),
-            "num_streams": str(self._compiled.get_property("NUM_STREAMS")),
+            # AUTO/MULTI do not report a precision: then the lowest float precision any runtime layer uses.
+            "precision": _precision_name(reported) if reported else _lowest_float(layers["by_precision"]),
+            "performance_hint": str(_property(self._compiled, "PERFORMANCE_HINT")).split(".")[-1],
+            "num_streams": str(_property(self._compiled, "NUM_STREAMS")),
             "ops_converted": len(converted.get_ops()),
-            "runtime_layers": _runtime_layers(self._compiled),
+            "runtime_layers": layers,
         }
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
@@ -70,9 +79,27 @@ class OpenVINOBackend:
         return {"backend": self.name, "runtime": "openvino", "version": ov.get_version(), **self._details}
 
 
+def _is_virtual(device: str) -> bool:
+    return device.split(":")[0] in ("AUTO", "MULTI", "HETERO", "BATCH")
+
+
+def _property(compiled: Any, name: str) -> Any:
+    try:
+        return compiled.get_property(name)
+    except RuntimeError:  # not every device (AUTO, MULTI) reports every property
+        return None
+
+
+def _lowest_float(by_precision: dict[str, int]) -> str:
+    for short in ("f16", "bf16", "f32"):
+        if by_precision.get(short):
+            return _precision_name(short)
+    return "unknown"
+
+
 def _precision_name(element_type: Any) -> str:
     """ov.Type f32 -> "FP32", so reports use one vocabulary for asked and actual precision."""
-    short = element_type.get_type_name()
+    short = element_type if isinstance(element_type, str) else element_type.get_type_name()
     return {v: k for k, v in PRECISION_TYPES.items()}.get(short, short)
 
 

@@ -1,0 +1,189 @@
+"""SageMaker JumpStart training through boto3: upload the ``training`` channel, CreateTrainingJob for a
+JumpStart model id, poll DescribeTrainingJob, return ``ModelArtifacts.S3ModelArtifacts``.
+
+Offline the very same calls go to the embedded moto server. moto records the job and reports it Completed
+at once but runs nothing, so one seam differs: the ``TrainingExecutor``. Against AWS it is the service
+itself (nothing to do: SageMaker runs the container); offline it is ``LocalContainer``, which plays the
+JumpStart container here (channels downloaded from S3, SageMaker's environment and hyperparameters file,
+the local trainer) and uploads ``model.tar.gz`` to exactly the key the job reports.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from harness import train
+from harness.errors import ConfigError, StoreError, TrainingError
+from harness.store import S3Store, parse_s3_uri
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INSTANCE_TYPE = "ml.m5.xlarge"
+OFFLINE_ROLE_ARN = "arn:aws:iam::123456789012:role/edgebench-offline"  # moto's default account
+TERMINAL_STATUSES = ("Completed", "Failed", "Stopped")
+
+
+@dataclass(frozen=True)
+class JumpStartUris:
+    """What the SDK's JumpStart utilities resolve for a model id: container image, script and base model."""
+
+    model_id: str
+    model_version: str
+    image: str
+    script: str
+    base_model: str
+    entry_point: str = "transfer_learning.py"
+
+
+@dataclass(frozen=True)
+class SageMakerJob:
+    role_arn: str
+    instance_type: str = DEFAULT_INSTANCE_TYPE
+    volume_gb: int = 30
+    max_runtime_seconds: int = 6 * 3600
+    poll_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not self.role_arn.startswith("arn:aws:iam::"):
+            raise ConfigError(f"execution role {self.role_arn!r}: expected an IAM role ARN "
+                              "(arn:aws:iam::ACCOUNT:role/NAME); set --role or EDGEBENCH_SAGEMAKER_ROLE")
+        if not self.instance_type.startswith("ml."):
+            raise ConfigError(f"instance type {self.instance_type!r}: expected a SageMaker type such as ml.m5.xlarge")
+
+
+class TrainingExecutor(Protocol):
+    def run(self, description: dict[str, Any]) -> None:
+        """Make the training job described by DescribeTrainingJob actually run."""
+
+
+class ManagedBySageMaker:
+    """Real AWS: SageMaker runs the container; nothing to do here."""
+
+    def run(self, description: dict[str, Any]) -> None:
+        return None
+
+
+def training_job_request(job_name: str, uris: JumpStartUris, hyperparameters: train.Hyperparameters,
+                         training_uri: str, output_uri: str, job: SageMakerJob, region: str) -> dict[str, Any]:
+    """The CreateTrainingJob request a JumpStart fine-tuning job sends (as the SDK's estimator builds it)."""
+    return {
+        "TrainingJobName": job_name,
+        "AlgorithmSpecification": {"TrainingImage": uris.image, "TrainingInputMode": "File"},
+        "RoleArn": job.role_arn,
+        "HyperParameters": {
+            **hyperparameters.to_jumpstart(),
+            "sagemaker_program": uris.entry_point,
+            "sagemaker_submit_directory": uris.script,
+            "sagemaker_container_log_level": "20",
+            "sagemaker_region": region,
+        },
+        "InputDataConfig": [_channel("training", training_uri), _channel("model", uris.base_model)],
+        "OutputDataConfig": {"S3OutputPath": output_uri},
+        "ResourceConfig": {"InstanceType": job.instance_type, "InstanceCount": 1, "VolumeSizeInGB": job.volume_gb},
+        "StoppingCondition": {"MaxRuntimeInSeconds": job.max_runtime_seconds},
+        "Tags": [{"Key": "sagemaker-sdk:jumpstart-model-id", "Value": uris.model_id},
+                 {"Key": "sagemaker-sdk:jumpstart-model-version", "Value": uris.model_version}],
+    }
+
+
+def _channel(name: str, uri: str) -> dict[str, Any]:
+    return {"ChannelName": name, "InputMode": "File",
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri,
+                                            "S3DataDistributionType": "FullyReplicated"}}}
+
+
+StatusCallback = Callable[[dict[str, Any]], None]
+
+
+def run_training_job(sm_client: Any, request: dict[str, Any], executor: TrainingExecutor, job: SageMakerJob,
+                     on_status: StatusCallback | None = None) -> dict[str, Any]:
+    """CreateTrainingJob, let the executor run it, poll until a terminal status; return the description."""
+    name = request["TrainingJobName"]
+    with _sagemaker_errors(f"training job {name}"):
+        sm_client.create_training_job(**request)
+        executor.run(sm_client.describe_training_job(TrainingJobName=name))
+        while True:
+            description = sm_client.describe_training_job(TrainingJobName=name)
+            if on_status is not None:
+                on_status(description)
+            if description["TrainingJobStatus"] in TERMINAL_STATUSES:
+                break
+            time.sleep(job.poll_seconds)
+    status = description["TrainingJobStatus"]
+    if status != "Completed":
+        reason = description.get("FailureReason", "no reason given")
+        raise TrainingError(f"training job {name} {status.lower()}: {reason}; see its CloudWatch logs")
+    return description
+
+
+class LocalContainer:
+    """Offline executor: plays the JumpStart training container on this machine, laid out as /opt/ml is."""
+
+    def __init__(self, s3: S3Store, workdir: Path, on_epoch: train.EpochCallback | None = None) -> None:
+        self.s3 = s3
+        self.workdir = Path(workdir)
+        self.on_epoch = on_epoch
+
+    def run(self, description: dict[str, Any]) -> None:
+        root = self.workdir / description["TrainingJobName"] / "opt-ml"
+        if root.exists():
+            shutil.rmtree(root)
+        env = {"SM_MODEL_DIR": str(root / "model"), "SM_INPUT_CONFIG_DIR": str(root / "input" / "config"),
+               "SM_OUTPUT_DATA_DIR": str(root / "output" / "data")}
+        for name in env.values():
+            Path(name).mkdir(parents=True)
+        for channel in description["InputDataConfig"]:
+            channel_dir = root / "input" / "data" / channel["ChannelName"]
+            self._download_channel(channel["DataSource"]["S3DataSource"]["S3Uri"], channel_dir)
+            env[f"SM_CHANNEL_{channel['ChannelName'].upper()}"] = str(channel_dir)
+        (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps(description["HyperParameters"]))
+        train.run_training_container(env, self.on_epoch)
+        artifact_uri = description["ModelArtifacts"]["S3ModelArtifacts"]
+        bucket, key = parse_s3_uri(artifact_uri)
+        tarball = train.tar_model_dir(root / "model", root / "output" / "model.tar.gz")
+        self.s3.for_bucket(bucket).upload_file(tarball, key)
+        log.info("offline container for %s wrote %s", description["TrainingJobName"], artifact_uri)
+
+    def _download_channel(self, uri: str, dest: Path) -> None:
+        """S3Prefix semantics: every object under the URI; tarballs in the `model` channel are unpacked, as
+        the JumpStart script does with its base model."""
+        bucket, key = parse_s3_uri(uri)
+        store = self.s3.for_bucket(bucket)
+        if key.endswith(".tar.gz"):
+            tarball = store.download_file(key, dest / Path(key).name)
+            with tarfile.open(tarball) as tar:
+                tar.extractall(dest, filter="data")
+            return
+        store.download_tree(key, dest)
+
+
+class _sagemaker_errors:
+    """boto3 SageMaker failures -> one-line TrainingError naming the job and the fix."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type | None, exc: BaseException | None, tb: Any) -> bool:
+        if isinstance(exc, NoCredentialsError):
+            raise StoreError(f"{self.what}: no AWS credentials found; set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
+                             "AWS_SECRET_ACCESS_KEY, or leave --bucket unset to train offline") from None
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            raise TrainingError(f"{self.what}: {error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
+                                + "; check the role, instance type quota and region") from None
+        if isinstance(exc, BotoCoreError):
+            raise TrainingError(f"{self.what}: {exc}; check --endpoint-url, --region and the network") from None
+        return False
