@@ -42,29 +42,56 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="the whole workflow end to end (offline by default)")
-    run.add_argument("--dataset", type=Path, help="a {root}/{class}/{images} folder (default: generate the "
-                                                  "procedural 5-class weather set)")
-    run.add_argument("--images-per-class", type=int, default=50, help="generated images per class (default 50)")
-    run.add_argument("--seed", type=int, default=0, help="seed for the generated dataset and the split")
-    run.add_argument("--holdout", type=int, default=1, help="test images held out per class (default 1)")
-    run.add_argument("--model-id", default=None, help="JumpStart model id (default MobileNetV2 224)")
-    run.add_argument("--epochs", type=int, help="shortcut for --hp epochs=N")
-    run.add_argument("--hp", action="append", default=[], metavar="NAME=VALUE",
-                     help="JumpStart hyperparameter, repeatable (e.g. --hp batch_size=16)")
-    _add_s3_options(run)
+    _add_training_options(run)
     run.add_argument("--backend", action="append", dest="backends", metavar="NAME",
                      help="backend to compare, repeatable (default: tf and openvino)")
     run.add_argument("--device", default="CPU", help="OpenVINO device (default CPU)")
     run.add_argument("--precision", default="FP32", help="inference precision (default FP32)")
     run.add_argument("--min-calls", type=int, default=30, help="timed infer calls per backend, at least (default 30)")
-    run.add_argument("--reports-dir", type=Path, default=Path("reports"))
-    run.add_argument("--cache-dir", type=Path, default=Path(".cache/edgebench"))
     run.set_defaults(handler=_cmd_run)
+
+    train_cmd = commands.add_parser("train", help="dataset and training only; model.tar.gz in S3 and locally")
+    _add_training_options(train_cmd)
+    train_cmd.set_defaults(handler=_cmd_train, backends=None, device="CPU", precision="FP32", min_calls=30)
+
+    predict = commands.add_parser("predict", help="classify images on this node; JumpStart verbose JSON, one "
+                                                  "line per image")
+    predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    predict.add_argument("--model", required=True, help="model.tar.gz: local path or s3://BUCKET/KEY")
+    predict.add_argument("--backend", default="openvino", help="tf or openvino (default openvino)")
+    predict.add_argument("--device", default="CPU")
+    predict.add_argument("--precision", default="FP32")
+    predict.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+                         or "us-east-1")
+    predict.add_argument("--endpoint-url", help="S3-compatible endpoint for an s3:// model")
+    predict.set_defaults(handler=_cmd_predict)
 
     show = commands.add_parser("report", help="print the summary table of a finished run")
     show.add_argument("run_dir", type=Path, help="reports/<run-id> folder (or its report.json)")
     show.set_defaults(handler=_cmd_report)
     return parser
+
+
+def _add_training_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", type=Path, help="a {root}/{class}/{images} folder (default: generate the "
+                                                     "procedural 5-class weather set)")
+    parser.add_argument("--images-per-class", type=int, default=50, help="generated images per class (default 50)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the generated dataset and the split")
+    parser.add_argument("--holdout", type=int, default=1, help="test images held out per class (default 1)")
+    parser.add_argument("--model-id", default=None, help="JumpStart model id (default MobileNetV2 224)")
+    parser.add_argument("--epochs", type=int, help="shortcut for --hp epochs=N")
+    parser.add_argument("--hp", action="append", default=[], metavar="NAME=VALUE",
+                        help="JumpStart hyperparameter, repeatable (e.g. --hp batch_size=16)")
+    parser.add_argument("--trainer", choices=("local", "sagemaker"), default="local",
+                        help="local Keras trainer, or a SageMaker JumpStart training job (offline: on the "
+                             "embedded fake, container played here)")
+    parser.add_argument("--role", default=os.environ.get("EDGEBENCH_SAGEMAKER_ROLE"),
+                        help="SageMaker execution role ARN for --trainer sagemaker with --bucket "
+                             "(default $EDGEBENCH_SAGEMAKER_ROLE)")
+    parser.add_argument("--instance-type", default="ml.m5.xlarge", help="SageMaker training instance type")
+    _add_s3_options(parser)
+    parser.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    parser.add_argument("--cache-dir", type=Path, default=Path(".cache/edgebench"))
 
 
 def _add_s3_options(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +104,7 @@ def _add_s3_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_config(args: argparse.Namespace):
-    from harness import data, store, train, workflow
+    from harness import data, sagemaker_job, store, train, workflow
     from harness.backends import check_request
     from harness.measure import TimingPlan
 
@@ -94,11 +121,20 @@ def _run_config(args: argparse.Namespace):
         raise ConfigError("--min-calls: must be at least 1")
     backends = tuple(args.backends or workflow.RunConfig.backends)
     check_request(backends, args.precision.upper())
+    job: dict = {}
+    if args.trainer == "sagemaker":
+        if location is not None and not args.role:
+            raise ConfigError("--trainer sagemaker with --bucket needs an execution role: --role ARN or "
+                              "EDGEBENCH_SAGEMAKER_ROLE")
+        job["sagemaker"] = sagemaker_job.SageMakerJob(
+            role_arn=args.role if location is not None else sagemaker_job.OFFLINE_ROLE_ARN,
+            instance_type=args.instance_type, poll_seconds=30.0 if location is not None else 0.2)
     return workflow.RunConfig(
         dataset=args.dataset,
         generator=data.GeneratorConfig(images_per_class=args.images_per_class, seed=args.seed),
         holdout_per_class=args.holdout, split_seed=args.seed,
         model_id=args.model_id or train.DEFAULT_MODEL_ID, hyperparameters=hp, s3=location,
+        trainer=args.trainer, **job,
         backends=backends, device=args.device,
         precision=args.precision.upper(), timing=TimingPlan(min_calls=args.min_calls),
         reports_dir=args.reports_dir, cache_dir=args.cache_dir,
@@ -123,6 +159,41 @@ def _cmd_run(args: argparse.Namespace, console) -> int:
     if failed:
         console.print(f"[red]Parity outside tolerance for: {', '.join(failed)}[/red]")
         return 3
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace, console) -> int:
+    from harness import workflow
+    from harness.progress import RichProgress
+
+    result = workflow.train_only(_run_config(args), RichProgress(console))
+    training = result.report["training"]
+    console.print(f"Model: {training['artifact']}")
+    console.print(f"Local copy: {result.report['artifact_local']}")
+    console.print(f"Metrics: {training['metrics']}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace, console) -> int:
+    import json
+    import tempfile
+
+    from harness import data, edge, store
+    from harness.backends import check_request
+    from harness.workflow import load_backend
+
+    check_request([args.backend], args.precision.upper())
+    with tempfile.TemporaryDirectory(prefix="edgebench-predict-") as tmp:
+        if args.model.startswith("s3://"):
+            bucket, _ = store.parse_s3_uri(args.model)
+            s3 = store.S3Store(store.S3Location(bucket, "", args.region, args.endpoint_url))
+            model = edge.import_from_s3(s3, args.model, None, Path(tmp) / "edge")
+        else:
+            model = edge.import_local(Path(args.model), Path(tmp) / "edge")
+        backend = load_backend(args.backend, model, args.device, args.precision.upper())
+        for path in args.images:
+            logits = backend.infer(data.load_image(path)[None])[0]
+            print(json.dumps({"image": str(path), **edge.jumpstart_verbose(model.classes, logits)}))
     return 0
 
 

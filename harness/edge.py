@@ -9,8 +9,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import Any
+
+import numpy as np
+
 from harness.data import LabeledImage, load_dataset
 from harness.errors import ArtifactError, DatasetError
+from harness.parity import softmax
 from harness.store import S3Store, parse_s3_uri
 from harness.train import LABEL_MAP_FILE, SAVED_MODEL_DIR
 
@@ -60,6 +65,14 @@ def import_local(artifact: Path, edge_dir: Path, test_dir: Path | None = None) -
     return _open(edge_dir, tarball, edge_dir / "test" if test_dir is not None else None, str(artifact))
 
 
+def jumpstart_verbose(classes: tuple[str, ...], logits: np.ndarray) -> dict[str, Any]:
+    """One prediction in the JumpStart TF IC endpoint's ``application/json;verbose`` shape, so edge and cloud
+    predictions compare directly."""
+    probabilities = softmax(np.asarray(logits))
+    return {"probabilities": [float(p) for p in probabilities], "labels": list(classes),
+            "predicted_label": classes[int(np.argmax(probabilities))]}
+
+
 def _fresh_dir(path: Path) -> Path:
     path = Path(path)
     if path.exists():
@@ -91,12 +104,7 @@ def extract_artifact(tarball: Path, dest: Path) -> Path:
     dest = Path(dest)
     staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}-"))
     try:
-        try:
-            with tarfile.open(tarball, "r:*") as tar:
-                tar.extractall(staging, filter=_StrictDataFilter(MAX_EXTRACTED_BYTES))
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise ArtifactError(f"{tarball}: not a safe, readable model.tar.gz ({exc}); re-download or "
-                                "re-export the artifact") from None
+        extract_safely(tarball, staging)
         if not (staging / SAVED_MODEL_DIR / "saved_model.pb").is_file():
             raise ArtifactError(f"{tarball}: no {SAVED_MODEL_DIR}/saved_model.pb inside; expected the layout a "
                                 "JumpStart TF image-classification training job writes")
@@ -106,6 +114,15 @@ def extract_artifact(tarball: Path, dest: Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return dest
+
+
+def extract_safely(tarball: Path, dest: Path) -> None:
+    """Extract a tarball from elsewhere (an artifact, a JumpStart channel) without trusting its member names."""
+    try:
+        with tarfile.open(tarball, "r:*") as tar:
+            tar.extractall(dest, filter=_StrictDataFilter(MAX_EXTRACTED_BYTES))
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ArtifactError(f"{tarball}: not a safe, readable tarball ({exc}); re-download or re-export it") from None
 
 
 class _StrictDataFilter:

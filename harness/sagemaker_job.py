@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,8 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from harness import train
 from harness.errors import ConfigError, StoreError, TrainingError
+from harness.jumpstart import JumpStartUris
+from harness.edge import extract_safely
 from harness.store import S3Store, parse_s3_uri
 
 log = logging.getLogger(__name__)
@@ -31,18 +32,6 @@ log = logging.getLogger(__name__)
 DEFAULT_INSTANCE_TYPE = "ml.m5.xlarge"
 OFFLINE_ROLE_ARN = "arn:aws:iam::123456789012:role/edgebench-offline"  # moto's default account
 TERMINAL_STATUSES = ("Completed", "Failed", "Stopped")
-
-
-@dataclass(frozen=True)
-class JumpStartUris:
-    """What the SDK's JumpStart utilities resolve for a model id: container image, script and base model."""
-
-    model_id: str
-    model_version: str
-    image: str
-    script: str
-    base_model: str
-    entry_point: str = "transfer_learning.py"
 
 
 @dataclass(frozen=True)
@@ -62,14 +51,14 @@ class SageMakerJob:
 
 
 class TrainingExecutor(Protocol):
-    def run(self, description: dict[str, Any]) -> None:
-        """Make the training job described by DescribeTrainingJob actually run."""
+    def run(self, description: dict[str, Any]) -> dict[str, float] | None:
+        """Make the job described by DescribeTrainingJob actually run; return its metrics if it knows them."""
 
 
 class ManagedBySageMaker:
-    """Real AWS: SageMaker runs the container; nothing to do here."""
+    """Real AWS: SageMaker runs the container; nothing to do here (metrics come from the job)."""
 
-    def run(self, description: dict[str, Any]) -> None:
+    def run(self, description: dict[str, Any]) -> dict[str, float] | None:
         return None
 
 
@@ -105,13 +94,34 @@ def _channel(name: str, uri: str) -> dict[str, Any]:
 StatusCallback = Callable[[dict[str, Any]], None]
 
 
+@dataclass(frozen=True)
+class JobOutcome:
+    artifact_uri: str
+    description: dict[str, Any]
+    metrics: dict[str, float]
+    request: dict[str, Any]
+
+
+def train_on_sagemaker(training_dir: Path, s3: S3Store, uris: JumpStartUris, hyperparameters: train.Hyperparameters,
+                       job: SageMakerJob, job_name: str, executor: TrainingExecutor,
+                       on_status: StatusCallback | None = None) -> JobOutcome:
+    """Upload the ``training`` channel, run the JumpStart training job, return where its model.tar.gz is."""
+    training_prefix = s3.location.key("channels", "training")
+    s3.upload_tree(training_dir, training_prefix)
+    request = training_job_request(job_name, uris, hyperparameters, s3.location.uri(training_prefix) + "/",
+                                   s3.location.uri(s3.location.key("training-jobs")), job, s3.location.region)
+    description, metrics = run_training_job(s3.client_for("sagemaker"), request, executor, job, on_status)
+    return JobOutcome(description["ModelArtifacts"]["S3ModelArtifacts"], description, metrics, request)
+
+
 def run_training_job(sm_client: Any, request: dict[str, Any], executor: TrainingExecutor, job: SageMakerJob,
-                     on_status: StatusCallback | None = None) -> dict[str, Any]:
-    """CreateTrainingJob, let the executor run it, poll until a terminal status; return the description."""
+                     on_status: StatusCallback | None = None) -> tuple[dict[str, Any], dict[str, float]]:
+    """CreateTrainingJob, let the executor run it, poll until a terminal status; return the description and
+    the job's metrics (the executor's own, else the job's final metric data)."""
     name = request["TrainingJobName"]
     with _sagemaker_errors(f"training job {name}"):
         sm_client.create_training_job(**request)
-        executor.run(sm_client.describe_training_job(TrainingJobName=name))
+        metrics = executor.run(sm_client.describe_training_job(TrainingJobName=name))
         while True:
             description = sm_client.describe_training_job(TrainingJobName=name)
             if on_status is not None:
@@ -123,7 +133,9 @@ def run_training_job(sm_client: Any, request: dict[str, Any], executor: Training
     if status != "Completed":
         reason = description.get("FailureReason", "no reason given")
         raise TrainingError(f"training job {name} {status.lower()}: {reason}; see its CloudWatch logs")
-    return description
+    if metrics is None:
+        metrics = {m["MetricName"]: float(m["Value"]) for m in description.get("FinalMetricDataList", [])}
+    return description, metrics
 
 
 class LocalContainer:
@@ -134,7 +146,7 @@ class LocalContainer:
         self.workdir = Path(workdir)
         self.on_epoch = on_epoch
 
-    def run(self, description: dict[str, Any]) -> None:
+    def run(self, description: dict[str, Any]) -> dict[str, float] | None:
         root = self.workdir / description["TrainingJobName"] / "opt-ml"
         if root.exists():
             shutil.rmtree(root)
@@ -147,12 +159,13 @@ class LocalContainer:
             self._download_channel(channel["DataSource"]["S3DataSource"]["S3Uri"], channel_dir)
             env[f"SM_CHANNEL_{channel['ChannelName'].upper()}"] = str(channel_dir)
         (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps(description["HyperParameters"]))
-        train.run_training_container(env, self.on_epoch)
+        metrics = train.run_training_container(env, self.on_epoch)
         artifact_uri = description["ModelArtifacts"]["S3ModelArtifacts"]
         bucket, key = parse_s3_uri(artifact_uri)
         tarball = train.tar_model_dir(root / "model", root / "output" / "model.tar.gz")
         self.s3.for_bucket(bucket).upload_file(tarball, key)
         log.info("offline container for %s wrote %s", description["TrainingJobName"], artifact_uri)
+        return metrics
 
     def _download_channel(self, uri: str, dest: Path) -> None:
         """S3Prefix semantics: every object under the URI; tarballs in the `model` channel are unpacked, as
@@ -161,8 +174,7 @@ class LocalContainer:
         store = self.s3.for_bucket(bucket)
         if key.endswith(".tar.gz"):
             tarball = store.download_file(key, dest / Path(key).name)
-            with tarfile.open(tarball) as tar:
-                tar.extractall(dest, filter="data")
+            extract_safely(tarball, dest)
             return
         store.download_tree(key, dest)
 

@@ -78,14 +78,24 @@ class S3Store:
     def __init__(self, location: S3Location, credentials: dict[str, str] | None = None) -> None:
         """``credentials=None`` uses the standard boto3 chain; pass FAKE_CREDENTIALS for the embedded S3."""
         self.location = location
-        session = boto3.session.Session(region_name=location.region, **(credentials or {}))
-        self.client = session.client("s3", endpoint_url=location.endpoint_url, config=RETRIES)
+        self.session = boto3.session.Session(region_name=location.region, **(credentials or {}))
+        self.client = self.client_for("s3")
+
+    def client_for(self, service: str) -> Any:
+        """A client for another service at the same endpoint with the same credentials (e.g. sagemaker)."""
+        return self.session.client(service, endpoint_url=self.location.endpoint_url, config=RETRIES)
 
     def for_bucket(self, bucket: str) -> S3Store:
         """The same endpoint, credentials and client, another bucket (e.g. JumpStart's content bucket)."""
+        return self._sibling(dataclasses.replace(self.location, bucket=bucket, prefix=""))
+
+    def under(self, *parts: str) -> S3Store:
+        """The same bucket and client, keys under ``<prefix>/<parts...>`` (e.g. one run's folder)."""
+        return self._sibling(dataclasses.replace(self.location, prefix=self.location.key(*parts)))
+
+    def _sibling(self, location: S3Location) -> S3Store:
         other = object.__new__(S3Store)
-        other.location = dataclasses.replace(self.location, bucket=bucket, prefix="")
-        other.client = self.client
+        other.location, other.session, other.client = location, self.session, self.client
         return other
 
     def ensure_bucket(self, create: bool = False) -> None:

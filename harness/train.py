@@ -35,6 +35,8 @@ LABEL_MAP_FILE = "class_label_to_prediction_index.json"
 SAVED_MODEL_DIR = "1"
 DEFAULT_MODEL_ID = "tensorflow-ic-imagenet-mobilenet-v2-100-224-classification-4"
 OPTIMIZERS = ("adam", "sgd", "nesterov", "rmsprop", "adagrad", "adadelta")
+FLIP_MODES = ("horizontal_and_vertical", "horizontal", "vertical", "None")
+EVAL_METRICS = ("accuracy", "precision", "recall", "auc", "prc")
 
 # JumpStart model id -> Keras application builder (weights are never downloaded: weights=None).
 ARCHITECTURES: dict[str, Callable[[], Any]] = {}
@@ -52,7 +54,10 @@ ARCHITECTURES[DEFAULT_MODEL_ID] = _mobilenet_v2
 
 @dataclass(frozen=True)
 class Hyperparameters:
-    """JumpStart TF image-classification hyperparameters, under JumpStart's current names and defaults."""
+    """JumpStart TF image-classification hyperparameters, under JumpStart's names and defaults (the same set
+    as the model spec in harness/jumpstart_metadata; a test holds the two together). ``reinitialize_top_layer``
+    and ``eval_metric`` are accepted and recorded; trained from scratch, the head is always new and the
+    reported metric is accuracy."""
 
     epochs: int = 5
     batch_size: int = 32
@@ -62,6 +67,8 @@ class Hyperparameters:
     beta_2: float = 0.999
     epsilon: float = 1e-7
     momentum: float = 0.9
+    rho: float = 0.95
+    initial_accumulator_value: float = 0.1
     train_only_top_layer: bool = True
     reinitialize_top_layer: str = "Auto"
     dropout_rate: float = 0.2
@@ -69,6 +76,11 @@ class Hyperparameters:
     label_smoothing: float = 0.1
     image_resize_interpolation: str = "bilinear"
     augmentation: bool = False
+    augmentation_random_flip: str = "horizontal_and_vertical"
+    augmentation_random_rotation: float = 0.2
+    augmentation_random_zoom: float = 0.1
+    binary_mode: bool = False
+    eval_metric: str = "accuracy"
     early_stopping: bool = False
     early_stopping_patience: int = 5
     early_stopping_min_delta: float = 0.0
@@ -84,6 +96,8 @@ class Hyperparameters:
             (0 <= self.beta_1 < 1 and 0 <= self.beta_2 < 1, "beta_1/beta_2", "numbers in [0, 1)"),
             (self.epsilon > 0, "epsilon", "a number > 0"),
             (0 <= self.momentum < 1, "momentum", "a number in [0, 1)"),
+            (0 <= self.rho < 1, "rho", "a number in [0, 1)"),
+            (self.initial_accumulator_value >= 0, "initial_accumulator_value", "a number >= 0"),
             (self.reinitialize_top_layer in ("Auto", "True", "False"), "reinitialize_top_layer",
              "Auto, True or False"),
             (0 <= self.dropout_rate < 1, "dropout_rate", "a number in [0, 1)"),
@@ -91,6 +105,13 @@ class Hyperparameters:
             (0 <= self.label_smoothing < 1, "label_smoothing", "a number in [0, 1)"),
             (self.image_resize_interpolation == "bilinear", "image_resize_interpolation",
              "bilinear (the only interpolation the shared preprocessing implements)"),
+            (self.augmentation_random_flip in FLIP_MODES, "augmentation_random_flip",
+             f"one of {', '.join(FLIP_MODES)}"),
+            (-1 <= self.augmentation_random_rotation <= 1, "augmentation_random_rotation", "a number in [-1, 1]"),
+            (-1 <= self.augmentation_random_zoom <= 1, "augmentation_random_zoom", "a number in [-1, 1]"),
+            (not self.binary_mode, "binary_mode",
+             "False: the local trainer writes a softmax classifier (binary_mode=True is JumpStart's sigmoid head)"),
+            (self.eval_metric in EVAL_METRICS, "eval_metric", f"one of {', '.join(EVAL_METRICS)}"),
             (self.early_stopping_patience >= 1, "early_stopping_patience", "an integer >= 1"),
             (0 <= self.validation_split_ratio < 1, "validation_split_ratio", "a number in [0, 1)"),
         ]
@@ -290,11 +311,12 @@ def _optimizer(hp: Hyperparameters) -> Any:
         case "nesterov":
             return o.SGD(hp.learning_rate, momentum=hp.momentum, nesterov=True)
         case "rmsprop":
-            return o.RMSprop(hp.learning_rate, momentum=hp.momentum, epsilon=hp.epsilon)
+            return o.RMSprop(hp.learning_rate, rho=hp.rho, momentum=hp.momentum, epsilon=hp.epsilon)
         case "adagrad":
-            return o.Adagrad(hp.learning_rate, epsilon=hp.epsilon)
+            return o.Adagrad(hp.learning_rate, initial_accumulator_value=hp.initial_accumulator_value,
+                             epsilon=hp.epsilon)
         case _:
-            return o.Adadelta(hp.learning_rate, epsilon=hp.epsilon)
+            return o.Adadelta(hp.learning_rate, rho=hp.rho, epsilon=hp.epsilon)
 
 
 def _training_data(images: np.ndarray, onehot: np.ndarray, hp: Hyperparameters) -> Any:
@@ -304,8 +326,11 @@ def _training_data(images: np.ndarray, onehot: np.ndarray, hp: Hyperparameters) 
     data = tf.data.Dataset.from_tensor_slices((images, onehot))
     data = data.shuffle(len(images), seed=hp.random_seed, reshuffle_each_iteration=True).batch(hp.batch_size)
     if hp.augmentation:
-        augment = keras.Sequential([keras.layers.RandomFlip("horizontal", seed=hp.random_seed),
-                                    keras.layers.RandomZoom(0.1, seed=hp.random_seed)])
+        layers = [keras.layers.RandomRotation(hp.augmentation_random_rotation, seed=hp.random_seed),
+                  keras.layers.RandomZoom(hp.augmentation_random_zoom, seed=hp.random_seed)]
+        if hp.augmentation_random_flip != "None":
+            layers.insert(0, keras.layers.RandomFlip(hp.augmentation_random_flip, seed=hp.random_seed))
+        augment = keras.Sequential(layers)
         data = data.map(lambda x, y: (augment(x, training=True), y))
     return data.prefetch(2)
 

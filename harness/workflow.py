@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from harness import data, edge, parity, report, store, train
+from harness import data, edge, parity, report, sagemaker_job, store, train, trainers
 from harness.backends import Backend, create_backend
-from harness.errors import ArtifactError
+from harness.errors import ArtifactError, ConfigError
 from harness.measure import TimingPlan, processor_identity, time_infer
 from harness.progress import Advance, Progress, SilentProgress
 
@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 
 # JumpStart's defaults, except the base network: offline there are no pretrained weights to freeze.
 RUN_HYPERPARAMETERS = train.Hyperparameters(train_only_top_layer=False)
+TRAINERS = ("local", "sagemaker")
 REFERENCE_BACKEND = "tf"
+TRAIN_SCHEMA = "edgebench.train/1"
 NO_PARITY = (REFERENCE_BACKEND, "null")  # the reference itself, and the backend that computes nothing
 
 
@@ -42,6 +44,9 @@ class RunConfig:
     model_id: str = train.DEFAULT_MODEL_ID
     hyperparameters: train.Hyperparameters = RUN_HYPERPARAMETERS
     s3: store.S3Location | None = None  # None: an embedded moto S3 server on 127.0.0.1
+    trainer: str = "local"  # or "sagemaker": a JumpStart training job (offline: on the embedded fake)
+    sagemaker: sagemaker_job.SageMakerJob = field(
+        default_factory=lambda: sagemaker_job.SageMakerJob(role_arn=sagemaker_job.OFFLINE_ROLE_ARN))
     backends: tuple[str, ...] = (REFERENCE_BACKEND, "openvino")
     device: str = "CPU"
     precision: str = "FP32"
@@ -49,6 +54,10 @@ class RunConfig:
     reports_dir: Path = Path("reports")
     cache_dir: Path = Path(".cache/edgebench")
     run_id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.trainer not in TRAINERS:
+            raise ConfigError(f"trainer {self.trainer!r}: choose one of {', '.join(TRAINERS)}")
 
 
 @dataclass(frozen=True)
@@ -62,30 +71,22 @@ def new_run_id() -> str:
 
 
 def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
+    """The whole workflow; ``reports/<run-id>/report.json`` at the end."""
     run_id = config.run_id or new_run_id()
     run_dir = Path(config.reports_dir) / run_id
     steps = _Steps(progress)
     dataset, split = prepare_data(config, run_dir / "work" / "channels", steps)
-    trained = train_model(config, split, run_dir / "work" / "training-output", steps)
-    model, s3_summary = store_and_import(config, run_id, trained.artifact, split.test_dir, run_dir / "work" / "edge",
-                                         steps)
+    with _s3_store(config.s3, run_id) as s3:
+        trained = train_model(config, split, s3, run_id, run_dir / "work", steps)
+        model, s3_summary = store_tests_and_import(s3, trained.artifact_uri, split.test_dir, run_dir / "work" / "edge",
+                                                   steps)
     backend_results, logits = run_backends(config, model, steps)
     parity_results = {name: parity.compare(logits[REFERENCE_BACKEND], logits[name], config.precision).to_json()
                       for name in logits if name not in NO_PARITY and REFERENCE_BACKEND in logits}
     document = {
         "schema": report.RUN_SCHEMA,
-        "run_id": run_id,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": processor_identity(),
-        "dataset": {**dataset.summary(), "generated": config.dataset is None,
-                    "generator": ({**dataclasses.asdict(config.generator), "classes": list(config.generator.classes)}
-                                  if config.dataset is None else None),
-                    "holdout_per_class": config.holdout_per_class, "train_images": len(split.train),
-                    "test_images": [str(i.path.relative_to(split.test_dir)) for i in split.test]},
-        "training": {"trainer": "local", "model_id": trained.model_id,
-                     "hyperparameters": trained.hyperparameters.to_jumpstart(), "metrics": trained.metrics,
-                     "seconds": trained.seconds},
-        "s3": s3_summary,
+        **_header(run_id, config, dataset, split, trained),
+        "s3": {**s3_summary, "embedded": config.s3 is None},
         "edge": model.summary(),
         "timing_plan": dataclasses.asdict(config.timing),
         "backends": backend_results,
@@ -98,34 +99,71 @@ def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
     return RunResult(run_dir, document)
 
 
+def train_only(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
+    """``edgebench train``: dataset and training only; the artifact is also downloaded next to the report
+    (offline, the embedded S3 ends with the command)."""
+    run_id = config.run_id or new_run_id()
+    run_dir = Path(config.reports_dir) / run_id
+    steps = _Steps(progress)
+    dataset, split = prepare_data(config, run_dir / "work" / "channels", steps)
+    with _s3_store(config.s3, run_id) as s3:
+        trained = train_model(config, split, s3, run_id, run_dir / "work", steps)
+        bucket, key = store.parse_s3_uri(trained.artifact_uri)
+        local = s3.for_bucket(bucket).download_file(key, run_dir / "model.tar.gz")
+    document = {"schema": TRAIN_SCHEMA, **_header(run_id, config, dataset, split, trained),
+                "artifact_local": str(local), "step_seconds": steps.seconds}
+    report.write_json(run_dir / "report.json", document)
+    return RunResult(run_dir, document)
+
+
+def _header(run_id: str, config: RunConfig, dataset: data.Dataset, split: data.Split,
+            trained: trainers.Trained) -> dict[str, Any]:
+    generator = ({**dataclasses.asdict(config.generator), "classes": list(config.generator.classes)}
+                 if config.dataset is None else None)
+    return {
+        "run_id": run_id,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": processor_identity(),
+        "dataset": {**dataset.summary(), "generated": config.dataset is None, "generator": generator,
+                    "holdout_per_class": config.holdout_per_class, "train_images": len(split.train),
+                    "test_images": [str(i.path.relative_to(split.test_dir)) for i in split.test]},
+        "training": trained.summary(),
+    }
+
+
 def prepare_data(config: RunConfig, channels_dir: Path, steps: _Steps) -> tuple[data.Dataset, data.Split]:
     with steps("dataset", "Dataset: load, validate, hold out test images"):
         dataset = load_or_generate_dataset(config)
         return dataset, data.split_holdout(dataset, channels_dir, config.holdout_per_class, config.split_seed)
 
 
-def train_model(config: RunConfig, split: data.Split, output_dir: Path, steps: _Steps) -> train.TrainResult:
+def make_trainer(config: RunConfig) -> trainers.Trainer:
+    if config.trainer == "sagemaker":
+        return trainers.SageMakerTrainer(config.sagemaker, offline=config.s3 is None)
+    return trainers.LocalTrainer()
+
+
+def train_model(config: RunConfig, split: data.Split, s3: store.S3Store, run_id: str, work_dir: Path,
+                steps: _Steps) -> trainers.Trained:
     hp = config.hyperparameters
-    with steps("train", f"Train {config.model_id} ({hp.epochs} epochs, local)", total=hp.epochs) as advance:
-        return train.train_local(split.training_dir, output_dir, hp, config.model_id,
-                                 on_epoch=lambda e, n, logs: advance(e, f"loss {logs.get('loss', 0):.3f}"))
+    trainer = make_trainer(config)
+    where = {"local": "local", "sagemaker": "SageMaker job, container played locally" if config.s3 is None
+             else f"SageMaker job on {config.sagemaker.instance_type}"}[trainer.name]
+    with steps("train", f"Train {config.model_id} ({hp.epochs} epochs, {where})", total=hp.epochs) as advance:
+        return trainer.train(split.training_dir, s3, f"edgebench-{run_id}".lower(), work_dir, hp, config.model_id,
+                             on_epoch=lambda e, n, logs: advance(e, f"loss {logs.get('loss', 0):.3f}"))
 
 
-def store_and_import(config: RunConfig, run_id: str, artifact: Path, test_dir: Path, edge_dir: Path,
-                     steps: _Steps) -> tuple[edge.EdgeModel, dict[str, Any]]:
-    """Upload as the cloud side does, then download into a fresh folder as an edge node does."""
-    with _s3_store(config.s3) as s3:
-        keys = _s3_keys(s3.location, run_id)
-        with steps("store", f"Store model.tar.gz and test images in s3://{s3.location.bucket}/"
-                            f"{s3.location.key(run_id)}/"):
-            s3.ensure_bucket(create=config.s3 is None)
-            s3.upload_file(artifact, keys["artifact"])
-            s3.upload_tree(test_dir, keys["test"])
-        with steps("import", "Edge import: download, verify, extract"):
-            model = edge.import_from_s3(s3, s3.location.uri(keys["artifact"]), s3.location.uri(keys["test"]), edge_dir)
-        return model, {"bucket": s3.location.bucket, "endpoint": s3.location.endpoint_url or "aws",
-                       "embedded": config.s3 is None, "artifact": s3.location.uri(keys["artifact"]),
-                       "test_images": s3.location.uri(keys["test"]) + "/"}
+def store_tests_and_import(s3: store.S3Store, artifact_uri: str, test_dir: Path, edge_dir: Path,
+                           steps: _Steps) -> tuple[edge.EdgeModel, dict[str, Any]]:
+    """Upload the held-out images beside the model, then download both into a fresh folder as an edge node."""
+    test_uri = s3.location.uri(s3.location.key("test")) + "/"
+    with steps("store", f"Store test images in {test_uri}"):
+        s3.upload_tree(test_dir, s3.location.key("test"))
+    with steps("import", "Edge import: download, verify, extract"):
+        model = edge.import_from_s3(s3, artifact_uri, test_uri, edge_dir)
+    return model, {"bucket": s3.location.bucket, "endpoint": s3.location.endpoint_url or "aws",
+                   "artifact": artifact_uri, "test_images": test_uri}
 
 
 def run_backends(config: RunConfig, model: edge.EdgeModel,
@@ -190,21 +228,19 @@ def _accuracy(model: edge.EdgeModel, logits: np.ndarray) -> float | None:
     return float(np.mean(np.argmax(logits, axis=1) == truth))
 
 
-def _s3_keys(location: store.S3Location, run_id: str) -> dict[str, str]:
-    # As a SageMaker training job lays out its output: <output path>/<job name>/output/model.tar.gz
-    job_name = f"edgebench-{run_id}".lower()
-    return {"artifact": location.key(run_id, "training", job_name, "output", "model.tar.gz"),
-            "test": location.key(run_id, "test")}
-
-
 @contextmanager
-def _s3_store(location: store.S3Location | None) -> Iterator[store.S3Store]:
+def _s3_store(location: store.S3Location | None, run_id: str) -> Iterator[store.S3Store]:
+    """This run's folder (``<prefix>/<run-id>/``) in the given bucket, or in an embedded S3 started here."""
     if location is not None:
-        yield store.S3Store(location)
+        s3 = store.S3Store(location)
+        s3.ensure_bucket()
+        yield s3.under(run_id)
         return
     with store.embedded_s3() as endpoint:
-        yield store.S3Store(store.S3Location(bucket="edgebench-offline", endpoint_url=endpoint),
-                            credentials=store.FAKE_CREDENTIALS)
+        s3 = store.S3Store(store.S3Location(bucket="edgebench-offline", endpoint_url=endpoint),
+                           credentials=store.FAKE_CREDENTIALS)
+        s3.ensure_bucket(create=True)
+        yield s3.under(run_id)
 
 
 class _Steps:

@@ -149,7 +149,7 @@ def test_archive_bomb_is_refused(tmp_path, monkeypatch):
 
 def test_not_a_tarball(tmp_path):
     (tmp_path / "model.tar.gz").write_bytes(b"plain text")
-    with pytest.raises(ArtifactError, match="not a safe, readable model.tar.gz"):
+    with pytest.raises(ArtifactError, match="not a safe, readable tarball"):
         edge.import_local(tmp_path / "model.tar.gz", tmp_path / "edge")
 
 

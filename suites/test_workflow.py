@@ -28,7 +28,7 @@ def test_run_end_to_end_against_a_bucket(tmp_path, s3_location, tiny_run_config)
     # S3 holds the artifact where a SageMaker training job would put it, plus one test image per class.
     client = boto3.client("s3", endpoint_url=s3_location.endpoint_url)
     keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=s3_location.bucket)["Contents"])
-    artifact_key = "suite/e2e/training/edgebench-e2e/output/model.tar.gz"
+    artifact_key = "suite/e2e/training-jobs/edgebench-e2e/output/model.tar.gz"
     assert artifact_key in keys
     test_keys = [k for k in keys if k.startswith("suite/e2e/test/")]
     assert sorted(k.split("/")[3] for k in test_keys) == list(data.WEATHER_CLASSES)
@@ -60,8 +60,41 @@ def test_embedded_s3_store_round_trips(tmp_path):
     """The offline default: `edgebench run` with no --bucket starts its own S3 and uses it."""
     source = tmp_path / "blob.bin"
     source.write_bytes(b"edgebench" * 1000)
-    with workflow._s3_store(None) as s3:
-        s3.ensure_bucket(create=True)
-        s3.upload_file(source, "x/blob.bin")
-        assert s3.download_file("x/blob.bin", tmp_path / "copy.bin").read_bytes() == source.read_bytes()
+    with workflow._s3_store(None, "r1") as s3:
+        s3.upload_file(source, s3.location.key("blob.bin"))
+        assert s3.location.key("blob.bin") == "edgebench/r1/blob.bin"
+        assert s3.download_file("edgebench/r1/blob.bin", tmp_path / "copy.bin").read_bytes() == source.read_bytes()
         assert s3.location.endpoint_url.startswith("http://127.0.0.1:")
+
+
+def test_predict_prints_jumpstart_verbose_json(suite_artifact, capsys):
+    from harness import cli
+
+    artifact, test_dir = suite_artifact
+    images = sorted(p for p in test_dir.rglob("*") if p.is_file())[:2]
+    answers = {}
+    for backend in ("tf", "openvino"):
+        assert cli.main(["predict", "--model", str(artifact), "--backend", backend, *map(str, images)]) == 0
+        answers[backend] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for tf_answer, ov_answer in zip(*answers.values()):
+        assert set(tf_answer) == {"image", "probabilities", "labels", "predicted_label"}
+        assert tf_answer["labels"] == list(data.WEATHER_CLASSES)
+        assert abs(sum(tf_answer["probabilities"]) - 1) < 1e-6
+        best = max(range(5), key=tf_answer["probabilities"].__getitem__)
+        assert tf_answer["predicted_label"] == tf_answer["labels"][best] == ov_answer["predicted_label"]
+    assert len(answers["tf"]) == 2
+
+
+def test_sagemaker_trainer_through_the_cli_offline(tmp_path, capsys):
+    """`edgebench train --trainer sagemaker` offline: moto records the job, the container is played here."""
+    from harness import cli
+
+    code = cli.main(["train", "--trainer", "sagemaker", "--images-per-class", "4", "--epochs", "1",
+                     "--hp", "batch_size=8", "--reports-dir", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "/training-jobs/edgebench-" in out and "/output/model.tar.gz" in out
+    [run_dir] = (tmp_path / "r").iterdir()
+    document = json.loads((run_dir / "report.json").read_text())
+    assert document["training"]["trainer"] == "sagemaker" and document["training"]["job"]["status"] == "Completed"
+    assert tarfile.is_tarfile(run_dir / "model.tar.gz")
