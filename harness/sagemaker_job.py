@@ -14,7 +14,8 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -179,23 +180,17 @@ class LocalContainer:
         store.download_tree(key, dest)
 
 
-class _sagemaker_errors:
-    """boto3 SageMaker failures -> one-line TrainingError naming the job and the fix."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type | None, exc: BaseException | None, tb: Any) -> bool:
-        if isinstance(exc, NoCredentialsError):
-            raise StoreError(f"{self.what}: no AWS credentials found; set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
-                             "AWS_SECRET_ACCESS_KEY, or leave --bucket unset to train offline") from None
-        if isinstance(exc, ClientError):
-            error = exc.response.get("Error", {})
-            raise TrainingError(f"{self.what}: {error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
-                                + "; check the role, instance type quota and region") from None
-        if isinstance(exc, BotoCoreError):
-            raise TrainingError(f"{self.what}: {exc}; check --endpoint-url, --region and the network") from None
-        return False
+@contextmanager
+def _sagemaker_errors(what: str) -> Iterator[None]:
+    """boto3 SageMaker failures -> one-line errors naming the job and the fix."""
+    try:
+        yield
+    except NoCredentialsError:
+        raise StoreError(f"{what}: no AWS credentials found; set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
+                         "AWS_SECRET_ACCESS_KEY, or leave --bucket unset to train offline") from None
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise TrainingError(f"{what}: {error.get('Code', 'error')}: {error.get('Message', '')}; check the role, "
+                            "the instance type's quota and the region") from None
+    except BotoCoreError as exc:
+        raise TrainingError(f"{what}: {exc}; check --endpoint-url, --region and the network") from None
