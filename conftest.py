@@ -8,12 +8,15 @@ Without an artifact, a small model is trained once on the procedural dataset and
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,7 +25,8 @@ from filelock import FileLock
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from harness import data, edge, store, train  # noqa: E402
-from harness.backends import Backend, create_backend  # noqa: E402
+from harness.backends import PRECISIONS, Backend, BackendConfig, create_backend  # noqa: E402
+from harness.workflow import infer_each  # noqa: E402
 from harness.measure import processor_identity  # noqa: E402
 
 # The model the suites train when no --edgebench-artifact is given: small, but trained enough that its
@@ -30,6 +34,12 @@ from harness.measure import processor_identity  # noqa: E402
 SUITE_DATASET = data.GeneratorConfig(images_per_class=16, seed=7)
 SUITE_HYPERPARAMETERS = train.Hyperparameters(epochs=3, batch_size=16, train_only_top_layer=False,
                                               validation_split_ratio=0.0)
+SUITE_MODELS = {"mobilenet_v2": train.DEFAULT_MODEL_ID, "efficientnet_v2_b0": train.EFFICIENTNET_MODEL_ID,
+                "resnet50_v2": train.RESNET_MODEL_ID}
+GIVEN = "given"  # the model passed with --edgebench-artifact
+PARITY_DATASET = data.GeneratorConfig(images_per_class=20, seed=999)
+PARITY_DEVICES = ("CPU", "AUTO", "GPU", "NPU")  # GPU/NPU skip where OpenVINO does not list them
+PARITY_FIGURES: list[dict] = []  # filled from test reports on the controller, printed at the end
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,6 +49,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "and AWS_ENDPOINT_URL if set). Default: train a small model once and cache it.")
     group.addoption("--edgebench-test-images", default=None, metavar="DIR|s3://BUCKET/PREFIX",
                     help="held-out {class}/{image} folder for the artifact (default: the cached model's)")
+    group.addoption("--edgebench-calibration", default=None, metavar="DIR",
+                    help="training images ({class}/{images}) to calibrate INT8 for --edgebench-artifact "
+                         "(never the held-out images); without it INT8 cases skip")
     group.addoption("--backend", action="append", default=None, dest="edgebench_backends", metavar="NAME",
                     help="backend(s) to test against TF, repeatable (default: openvino)")
     group.addoption("--device", default="CPU", dest="edgebench_device", help="OpenVINO device (default CPU)")
@@ -50,6 +63,59 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("candidate_backend", candidates)
     if "latency_backend" in metafunc.fixturenames:  # the reference, the candidates, and the harness's overhead
         metafunc.parametrize("latency_backend", list(dict.fromkeys(["tf", *candidates, "null"])))
+    if "parity_case" in metafunc.fixturenames:
+        metafunc.parametrize("parity_case", parity_cases(metafunc.config))
+
+
+@dataclasses.dataclass(frozen=True)
+class ParityCase:
+    model: str
+    backend: str
+    device: str
+    precision: str
+    batch: int | None  # None: one dynamic-batch model
+
+    @property
+    def id(self) -> str:
+        return f"{self.model}-{self.backend}-{self.device}-{self.precision}-b{self.batch or 'dyn'}"
+
+
+def parity_cases(config: pytest.Config) -> list:
+    """models x backends x devices x precisions x batch. The fast subset (CI) is batch 1 on CPU at FP32, FP16
+    and INT8 for every model; the rest is marked slow. ovtf runs FP32 on CPU only (all it supports)."""
+    models = [GIVEN] if config.getoption("edgebench_artifact") else list(SUITE_MODELS)
+    candidates = config.getoption("edgebench_backends") or ["openvino", "ovtf"]
+    cases = []
+    for model, backend, device, precision, batch in itertools.product(
+            models, candidates, PARITY_DEVICES, PRECISIONS, (1, 4)):
+        if backend == "ovtf" and (device, precision, batch) != ("CPU", "FP32", 1):
+            continue
+        case = ParityCase(model, backend, device, precision, batch)
+        fast = device == "CPU" and precision in ("FP32", "FP16", "INT8") and batch == 1
+        cases.append(pytest.param(case, id=case.id, marks=() if fast else pytest.mark.slow))
+    return cases
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect the parity figures tests record (xdist ships user_properties to the controller)."""
+    for key, value in report.user_properties:
+        if key == "parity" and report.when == "call":
+            PARITY_FIGURES.append(value)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Measured worst case per precision: the numbers the tolerance table is set from."""
+    if not PARITY_FIGURES:
+        return
+    terminalreporter.section("edgebench parity: measured worst case per precision")
+    for precision in sorted({f["precision"] for f in PARITY_FIGURES}):
+        rows = [f for f in PARITY_FIGURES if f["precision"] == precision]
+        terminalreporter.write_line(
+            f"{precision}: {len(rows)} cases, max|dp| {max(r['max_abs_prob'] for r in rows):.2e}, "
+            f"max rel logit {max(r['max_rel_logit'] for r in rows):.2e}, "
+            f"min top-1 {min(r['top1_agreement'] for r in rows):.3f}, "
+            f"min top-5 {min(r['top5_overlap'] for r in rows):.3f}, "
+            f"worst case {max(rows, key=lambda r: r['max_abs_prob'])['case']}")
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-benchmark may be disabled (-p no:benchmark)
@@ -79,37 +145,100 @@ def suite_dataset(edgebench_cache: Path) -> data.Dataset:
 
 
 @pytest.fixture(scope="session")
-def suite_artifact(edgebench_cache: Path, suite_dataset: data.Dataset) -> tuple[Path, Path]:
-    """(model.tar.gz, held-out test dir) trained once per cache key; other xdist workers wait on the lock."""
-    key = _training_key()
-    target = edgebench_cache / f"model-{key}"
-    with FileLock(str(target) + ".lock"):
-        artifact, test_dir = target / "model.tar.gz", target / "split" / "test"
-        if not artifact.is_file():
-            shutil.rmtree(target, ignore_errors=True)
-            split = data.split_holdout(suite_dataset, target / "split", per_class=1, seed=0)
-            train.train_local(split.training_dir, target, SUITE_HYPERPARAMETERS)
-    return artifact, test_dir
+def suite_artifacts(edgebench_cache: Path, suite_dataset: data.Dataset):
+    """model id -> (model.tar.gz, held-out test dir, training channel), each trained once per cache key;
+    other xdist workers wait on the lock and reuse it."""
+    def get(model_id: str) -> tuple[Path, Path, Path]:
+        target = edgebench_cache / f"model-{_training_key(model_id)}"
+        with FileLock(str(target) + ".lock"):
+            artifact, split_dir = target / "model.tar.gz", target / "split"
+            if not artifact.is_file():
+                shutil.rmtree(target, ignore_errors=True)
+                split = data.split_holdout(suite_dataset, split_dir, per_class=1, seed=0)
+                train.train_local(split.training_dir, target, SUITE_HYPERPARAMETERS, model_id)
+        return artifact, split_dir / "test", split_dir / "training"
+
+    return get
 
 
-def _training_key() -> str:
+@pytest.fixture(scope="session")
+def suite_artifact(suite_artifacts) -> tuple[Path, Path]:
+    """The default model's (model.tar.gz, held-out test dir)."""
+    return suite_artifacts(train.DEFAULT_MODEL_ID)[:2]
+
+
+def _training_key(model_id: str) -> str:
     """Changes when the training code or configuration changes, so a stale cached model is never used."""
     digest = hashlib.sha256()
     for module in (data, train):
         digest.update(Path(module.__file__).read_bytes())
-    digest.update(json.dumps([asdict(SUITE_DATASET), asdict(SUITE_HYPERPARAMETERS)], sort_keys=True).encode())
+    digest.update(json.dumps([model_id, asdict(SUITE_DATASET), asdict(SUITE_HYPERPARAMETERS)], sort_keys=True).encode())
     return digest.hexdigest()[:16]
 
 
+class ModelUnderTest:
+    """One imported model with its inputs: held-out images, parity images (a larger generated set) and,
+    for INT8, calibration images from the training split. Backends are loaded once per configuration."""
+
+    def __init__(self, key: str, model: edge.EdgeModel, parity_images: np.ndarray,
+                 calibration: np.ndarray | None) -> None:
+        self.key, self.model, self.parity_images, self.calibration = key, model, parity_images, calibration
+        self._loaded: dict[tuple[str, BackendConfig], Backend] = {}
+        self._reference: np.ndarray | None = None
+
+    def backend(self, name: str, config: BackendConfig = BackendConfig()) -> Backend:
+        if config.precision == "INT8" and config.calibration is None:
+            if self.calibration is None:
+                pytest.skip("INT8 needs calibration images from the training split: pass --edgebench-calibration DIR")
+            config = dataclasses.replace(config, calibration=self.calibration)
+        if (name, config) not in self._loaded:
+            backend = create_backend(name)
+            backend.load(self.model, config)
+            self._loaded[(name, config)] = backend
+        return self._loaded[(name, config)]
+
+    def reference_logits(self) -> np.ndarray:
+        """Stock TF at FP32, image by image: what every candidate is compared with."""
+        if self._reference is None:
+            self._reference = infer_each(self.backend("tf"), self.parity_images, self.model.classes)
+        return self._reference
+
+
 @pytest.fixture(scope="session")
-def edge_model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> edge.EdgeModel:
-    """The artifact under test, imported into this worker's own edge folder as an edge node would."""
-    option = request.config.getoption("edgebench_artifact")
-    edge_dir = tmp_path_factory.mktemp("edge")
-    if option is None:
-        artifact, test_dir = request.getfixturevalue("suite_artifact")
-        return edge.import_local(artifact, edge_dir / "node", test_dir)
-    test_option = request.config.getoption("edgebench_test_images")
+def parity_images(edgebench_cache: Path) -> np.ndarray:
+    """100 generated images (another seed than the training set): enough to measure agreement rates."""
+    root = edgebench_cache / f"weather-seed{PARITY_DATASET.seed}-n{PARITY_DATASET.images_per_class}"
+    with FileLock(str(root) + ".lock"):
+        data.generate_weather_dataset(root, PARITY_DATASET)
+    return data.load_batch([image.path for image in data.load_dataset(root).images])
+
+
+@pytest.fixture(scope="session")
+def models_under_test(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, parity_images):
+    """key (a SUITE_MODELS name, or "given" for --edgebench-artifact) -> ModelUnderTest, imported into this
+    worker's own edge folder as an edge node would."""
+    cache: dict[str, ModelUnderTest] = {}
+
+    def get(key: str) -> ModelUnderTest:
+        if key not in cache:
+            edge_dir = tmp_path_factory.mktemp(f"edge-{key}")
+            if key == GIVEN:
+                model = _import_given(request.config, edge_dir)
+                calibration_dir = request.config.getoption("edgebench_calibration")
+                calibration = (data.load_batch([i.path for i in data.load_dataset(Path(calibration_dir)).images])
+                               if calibration_dir else None)
+            else:
+                artifact, test_dir, training_dir = request.getfixturevalue("suite_artifacts")(SUITE_MODELS[key])
+                model = edge.import_local(artifact, edge_dir / "node", test_dir)
+                calibration = data.load_batch([i.path for i in data.load_dataset(training_dir).images])
+            cache[key] = ModelUnderTest(key, model, parity_images, calibration)
+        return cache[key]
+
+    return get
+
+
+def _import_given(config: pytest.Config, edge_dir: Path) -> edge.EdgeModel:
+    option, test_option = config.getoption("edgebench_artifact"), config.getoption("edgebench_test_images")
     if not option.startswith("s3://"):
         if test_option and test_option.startswith("s3://"):
             raise pytest.UsageError("--edgebench-test-images on S3 needs --edgebench-artifact on S3 as well")
@@ -119,26 +248,35 @@ def edge_model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     return edge.import_from_s3(s3, option, test_option, edge_dir / "node")
 
 
-@pytest.fixture(scope="session")
-def test_images(edge_model: edge.EdgeModel, suite_dataset: data.Dataset) -> np.ndarray:
-    """Preprocessed held-out images (preprocessing happens here, never inside a timed call). An artifact
-    imported without test images is fed generated images: parity needs inputs, not labels."""
-    paths = [image.path for image in edge_model.test_images] or [image.path for image in suite_dataset.images[:8]]
-    return data.load_batch(paths)
+def default_model_key(config: pytest.Config) -> str:
+    return GIVEN if config.getoption("edgebench_artifact") else "mobilenet_v2"
 
 
 @pytest.fixture(scope="session")
-def backends(edge_model: edge.EdgeModel, pytestconfig: pytest.Config):
-    """Load each (backend, device, precision) once per worker; later requests reuse it."""
-    loaded: dict[tuple[str, str, str], Backend] = {}
+def model_under_test(models_under_test, pytestconfig: pytest.Config) -> ModelUnderTest:
+    """The model the single-model suites use: --edgebench-artifact, or the default MobileNetV2."""
+    return models_under_test(default_model_key(pytestconfig))
 
-    def get(name: str, device: str | None = None, precision: str = "FP32") -> Backend:
+
+@pytest.fixture(scope="session")
+def edge_model(model_under_test: ModelUnderTest) -> edge.EdgeModel:
+    return model_under_test.model
+
+
+@pytest.fixture(scope="session")
+def test_images(model_under_test: ModelUnderTest) -> np.ndarray:
+    """Preprocessed held-out images (preprocessing happens here, never inside a timed call); an artifact
+    imported without test images is fed the parity images: parity needs inputs, not labels."""
+    paths = [image.path for image in model_under_test.model.test_images]
+    return data.load_batch(paths) if paths else model_under_test.parity_images[:8]
+
+
+@pytest.fixture(scope="session")
+def backends(model_under_test: ModelUnderTest, pytestconfig: pytest.Config):
+    """backends(name, device=None, precision="FP32", batch=None): loaded once per worker and configuration."""
+    def get(name: str, device: str | None = None, precision: str = "FP32", batch: int | None = None) -> Backend:
         device = device or (pytestconfig.getoption("edgebench_device") if name != "tf" else "CPU")
-        if (name, device, precision) not in loaded:
-            backend = create_backend(name)
-            backend.load(edge_model, device, precision)
-            loaded[(name, device, precision)] = backend
-        return loaded[(name, device, precision)]
+        return model_under_test.backend(name, BackendConfig(device, precision, batch))
 
     return get
 

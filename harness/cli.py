@@ -46,13 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", action="append", dest="backends", metavar="NAME",
                      help="backend to compare, repeatable (default: tf and openvino)")
     run.add_argument("--device", default="CPU", help="OpenVINO device (default CPU)")
-    run.add_argument("--precision", default="FP32", help="inference precision (default FP32)")
+    run.add_argument("--precision", action="append", dest="precisions", metavar="P",
+                     help="OpenVINO precision, repeatable: FP32 FP16 BF16 INT8 (default FP32); INT8 is NNCF "
+                          "post-training quantization calibrated on the training split")
     run.add_argument("--min-calls", type=int, default=30, help="timed infer calls per backend, at least (default 30)")
     run.set_defaults(handler=_cmd_run)
 
     train_cmd = commands.add_parser("train", help="dataset and training only; model.tar.gz in S3 and locally")
     _add_training_options(train_cmd)
-    train_cmd.set_defaults(handler=_cmd_train, backends=None, device="CPU", precision="FP32", min_calls=30)
+    train_cmd.set_defaults(handler=_cmd_train, backends=None, device="CPU", precisions=None, min_calls=30)
 
     predict = commands.add_parser("predict", help="classify images on this node; JumpStart verbose JSON, one "
                                                   "line per image")
@@ -120,7 +122,9 @@ def _run_config(args: argparse.Namespace):
     if args.min_calls < 1:
         raise ConfigError("--min-calls: must be at least 1")
     backends = tuple(args.backends or workflow.RunConfig.backends)
-    check_request(backends, args.precision.upper())
+    precisions = tuple(dict.fromkeys(p.upper() for p in (args.precisions or ["FP32"])))
+    for precision in precisions:
+        check_request(backends, precision)
     job: dict = {}
     if args.trainer == "sagemaker":
         if location is not None and not args.role:
@@ -136,7 +140,7 @@ def _run_config(args: argparse.Namespace):
         model_id=args.model_id or train.DEFAULT_MODEL_ID, hyperparameters=hp, s3=location,
         trainer=args.trainer, **job,
         backends=backends, device=args.device,
-        precision=args.precision.upper(), timing=TimingPlan(min_calls=args.min_calls),
+        precisions=precisions, timing=TimingPlan(min_calls=args.min_calls),
         reports_dir=args.reports_dir, cache_dir=args.cache_dir,
     )
 
@@ -179,7 +183,7 @@ def _cmd_predict(args: argparse.Namespace, console) -> int:
     import tempfile
 
     from harness import data, edge, store
-    from harness.backends import check_request
+    from harness.backends import BackendConfig, check_request
     from harness.workflow import load_backend
 
     check_request([args.backend], args.precision.upper())
@@ -190,7 +194,7 @@ def _cmd_predict(args: argparse.Namespace, console) -> int:
             model = edge.import_from_s3(s3, args.model, None, Path(tmp) / "edge")
         else:
             model = edge.import_local(Path(args.model), Path(tmp) / "edge")
-        backend = load_backend(args.backend, model, args.device, args.precision.upper())
+        backend = load_backend(args.backend, model, BackendConfig(args.device, args.precision.upper()))
         for path in args.images:
             logits = backend.infer(data.load_image(path)[None])[0]
             print(json.dumps({"image": str(path), **edge.jumpstart_verbose(model.classes, logits)}))

@@ -38,18 +38,27 @@ OPTIMIZERS = ("adam", "sgd", "nesterov", "rmsprop", "adagrad", "adadelta")
 FLIP_MODES = ("horizontal_and_vertical", "horizontal", "vertical", "None")
 EVAL_METRICS = ("accuracy", "precision", "recall", "auc", "prc")
 
-# JumpStart model id -> Keras application builder (weights are never downloaded: weights=None).
-ARCHITECTURES: dict[str, Callable[[], Any]] = {}
+EFFICIENTNET_MODEL_ID = "tensorflow-ic-imagenet-efficientnet-v2-imagenet1k-b0-classification-2"
+RESNET_MODEL_ID = "tensorflow-ic-imagenet-resnet-v2-50-classification-4"
 
 
-def _mobilenet_v2() -> Any:
-    import keras
+def _keras_base(application: str, **options: Any) -> Callable[[], Any]:
+    """A Keras application without its top and without weights (none can be downloaded), pooled features out."""
+    def build() -> Any:
+        import keras
 
-    return keras.applications.MobileNetV2(input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), alpha=1.0,
-                                          include_top=False, weights=None, pooling="avg")
+        return getattr(keras.applications, application)(input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), include_top=False,
+                                                        weights=None, pooling="avg", **options)
+    return build
 
 
-ARCHITECTURES[DEFAULT_MODEL_ID] = _mobilenet_v2
+# JumpStart TF IC model id -> the base network the local trainer builds for it.
+ARCHITECTURES: dict[str, Callable[[], Any]] = {
+    DEFAULT_MODEL_ID: _keras_base("MobileNetV2", alpha=1.0),
+    # Inputs are already scaled to [0, 1] by the shared preprocessing: no rescaling layer inside the model.
+    EFFICIENTNET_MODEL_ID: _keras_base("EfficientNetV2B0", include_preprocessing=False),
+    RESNET_MODEL_ID: _keras_base("ResNet50V2"),
+}
 
 
 @dataclass(frozen=True)

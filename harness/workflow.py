@@ -20,7 +20,7 @@ import numpy as np
 from filelock import FileLock
 
 from harness import data, edge, parity, report, sagemaker_job, store, train, trainers
-from harness.backends import Backend, create_backend
+from harness.backends import Backend, BackendConfig, create_backend
 from harness.errors import ArtifactError, ConfigError
 from harness.measure import TimingPlan, processor_identity, time_infer
 from harness.progress import Advance, Progress, SilentProgress
@@ -32,6 +32,7 @@ RUN_HYPERPARAMETERS = train.Hyperparameters(train_only_top_layer=False)
 TRAINERS = ("local", "sagemaker")
 REFERENCE_BACKEND = "tf"
 TRAIN_SCHEMA = "edgebench.train/1"
+CALIBRATION_IMAGES = 300  # NNCF's default subset size
 NO_PARITY = (REFERENCE_BACKEND, "null")  # the reference itself, and the backend that computes nothing
 
 
@@ -49,7 +50,8 @@ class RunConfig:
         default_factory=lambda: sagemaker_job.SageMakerJob(role_arn=sagemaker_job.OFFLINE_ROLE_ARN))
     backends: tuple[str, ...] = (REFERENCE_BACKEND, "openvino")
     device: str = "CPU"
-    precision: str = "FP32"
+    precisions: tuple[str, ...] = ("FP32",)
+    validation_per_class: int = 20
     timing: TimingPlan = field(default_factory=TimingPlan)
     reports_dir: Path = Path("reports")
     cache_dir: Path = Path(".cache/edgebench")
@@ -80,19 +82,24 @@ def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
         trained = train_model(config, split, s3, run_id, run_dir / "work", steps)
         model, s3_summary = store_tests_and_import(s3, trained.artifact_uri, split.test_dir, run_dir / "work" / "edge",
                                                    steps)
-    backend_results, logits = run_backends(config, model, steps)
-    parity_results = {name: parity.compare(logits[REFERENCE_BACKEND], logits[name], config.precision).to_json()
-                      for name in logits if name not in NO_PARITY and REFERENCE_BACKEND in logits}
+    validation = load_validation_set(config, model.classes)
+    measured = run_backends(config, model, split, validation, steps)
+    reference = next((m for m in measured if m.label == REFERENCE_BACKEND), None)
+    parity_results = {m.label: parity.compare(reference.test_logits, m.test_logits, m.precision).to_json()
+                      for m in measured if reference is not None and m.describe["backend"] not in NO_PARITY}
     document = {
         "schema": report.RUN_SCHEMA,
         **_header(run_id, config, dataset, split, trained),
         "s3": {**s3_summary, "embedded": config.s3 is None},
         "edge": model.summary(),
         "timing_plan": dataclasses.asdict(config.timing),
-        "backends": backend_results,
+        "backends": {m.label: {"describe": m.describe, "latency": m.latency} for m in measured},
         "parity": parity_results,
-        "predictions": _predictions(model, logits),
-        "accuracy": {name: _accuracy(model, out) for name, out in logits.items()},
+        "predictions": _predictions(model, {m.label: m.test_logits for m in measured}),
+        "accuracy": {m.label: _accuracy(model.classes, model.test_images, m.test_logits) for m in measured},
+        "validation": None if validation is None else {
+            "images": len(validation.images), "generator_seed": _validation_seed(config),
+            "accuracy": {m.label: _accuracy(model.classes, validation.images, m.validation_logits) for m in measured}},
         "step_seconds": steps.seconds,
     }
     report.write_json(run_dir / "report.json", document)
@@ -166,27 +173,50 @@ def store_tests_and_import(s3: store.S3Store, artifact_uri: str, test_dir: Path,
                    "artifact": artifact_uri, "test_images": test_uri}
 
 
-def run_backends(config: RunConfig, model: edge.EdgeModel,
-                 steps: _Steps) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
-    """Per backend: logits for every held-out image (batch 1) and latency of ``infer`` alone."""
+@dataclass(frozen=True)
+class Measured:
+    """One backend at one precision: its description, latency, and logits on the held-out and validation sets."""
+
+    label: str
+    precision: str
+    describe: dict[str, Any]
+    latency: dict[str, Any]
+    test_logits: np.ndarray
+    validation_logits: np.ndarray | None
+
+
+def run_backends(config: RunConfig, model: edge.EdgeModel, split: data.Split, validation: data.Dataset | None,
+                 steps: _Steps) -> list[Measured]:
+    """Each backend at each precision it supports (the reference TF once, on CPU at FP32): latency of
+    ``infer`` alone, then logits for every held-out (and validation) image at batch 1."""
     images = data.load_batch([image.path for image in model.test_images])  # preprocessing, outside all timing
-    results: dict[str, dict[str, Any]] = {}
-    logits: dict[str, np.ndarray] = {}
+    validation_images = data.load_batch([i.path for i in validation.images]) if validation else None
+    calibration = None
+    if "INT8" in config.precisions:  # NNCF calibrates on the training split, never on held-out images
+        calibration = data.load_batch([image.path for image in split.train[:CALIBRATION_IMAGES]])
+    measured = []
     for name in config.backends:
-        # The reference is stock TF as trained: always CPU, FP32. --device/--precision apply to the others.
-        device, precision = ("CPU", "FP32") if name == REFERENCE_BACKEND else (config.device, config.precision)
-        with steps(f"backend:{name}", f"Backend {name}: load, time, infer ({device}, {precision})"):
-            backend = load_backend(name, model, device, precision)
-            stats = time_infer(backend, images[:1], config.timing)  # first: its first call is timed apart
-            logits[name] = infer_each(backend, images, model.classes)
-            results[name] = {"describe": backend.describe(), "latency": stats.to_json()}
-    return results, logits
+        backend = create_backend(name)
+        for precision in [p for p in config.precisions if p in backend.precisions]:
+            label = name if precision == "FP32" else f"{name}-{precision.lower()}"
+            device = "CPU" if name == REFERENCE_BACKEND else config.device
+            with steps(f"backend:{label}", f"Backend {name}: load, time, infer ({device}, {precision})"):
+                backend = create_backend(name)
+                backend.load(model, BackendConfig(device, precision, calibration=calibration))
+                stats = time_infer(backend, images[:1], config.timing)  # first: its first call is timed apart
+                measured.append(Measured(
+                    label, precision, backend.describe(), stats.to_json(), infer_each(backend, images, model.classes),
+                    infer_each(backend, validation_images, model.classes) if validation_images is not None else None))
+    return measured
 
 
 def load_or_generate_dataset(config: RunConfig) -> data.Dataset:
     if config.dataset is not None:
         return data.load_dataset(config.dataset)
-    g = config.generator
+    return _cached_generated(config, config.generator)
+
+
+def _cached_generated(config: RunConfig, g: data.GeneratorConfig) -> data.Dataset:
     root = Path(config.cache_dir) / "datasets" / f"weather-seed{g.seed}-n{g.images_per_class}"
     root.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{root}.lock"):  # concurrent runs share the cache
@@ -194,9 +224,9 @@ def load_or_generate_dataset(config: RunConfig) -> data.Dataset:
         return data.load_dataset(root)
 
 
-def load_backend(name: str, model: edge.EdgeModel, device: str, precision: str) -> Backend:
+def load_backend(name: str, model: edge.EdgeModel, config: BackendConfig) -> Backend:
     backend = create_backend(name)
-    backend.load(model, device, precision)
+    backend.load(model, config)
     return backend
 
 
@@ -221,11 +251,27 @@ def _predictions(model: edge.EdgeModel, logits: dict[str, np.ndarray]) -> list[d
     return rows
 
 
-def _accuracy(model: edge.EdgeModel, logits: np.ndarray) -> float | None:
-    if not len(model.test_images):
+def _accuracy(classes: tuple[str, ...], images: tuple[data.LabeledImage, ...], logits: np.ndarray) -> float | None:
+    """Inference-mode top-1 accuracy; None when there is nothing labelled to score."""
+    if not len(images):
         return None
-    truth = np.array([model.classes.index(image.label) for image in model.test_images])
+    truth = np.array([classes.index(image.label) for image in images])
     return float(np.mean(np.argmax(logits, axis=1) == truth))
+
+
+def _validation_seed(config: RunConfig) -> int:
+    return config.generator.seed + 1000
+
+
+def load_validation_set(config: RunConfig, classes: tuple[str, ...]) -> data.Dataset | None:
+    """A larger labelled set than the held-out images, for accuracy per backend and precision: generated
+    with another seed for the embedded dataset; none for a user's dataset (its classes cannot be made up)."""
+    if config.dataset is not None or config.validation_per_class == 0:
+        return None
+    g = dataclasses.replace(config.generator, images_per_class=config.validation_per_class,
+                            seed=_validation_seed(config))
+    validation = _cached_generated(config, g)
+    return validation if set(validation.classes) <= set(classes) else None
 
 
 @contextmanager

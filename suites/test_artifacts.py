@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from harness import edge, parity, train
-from harness.backends import create_backend
+from harness.backends import BackendConfig, create_backend
 
 
 def _foreign_model_dir(tmp_path, label_file: str):
@@ -45,7 +45,7 @@ def test_hand_built_jumpstart_artifact_imports_and_runs_with_parity(tmp_path, la
     outputs = {}
     for name in ("tf", "openvino"):
         backend = create_backend(name)
-        backend.load(model, "CPU", "FP32")
+        backend.load(model, BackendConfig())
         outputs[name] = backend.infer(images)
     assert outputs["tf"].shape == (3, 3)
     result = parity.compare(outputs["tf"], outputs["openvino"], "FP32")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness import data, parity, train
-from harness.backends import create_backend
+from harness.backends import BackendConfig, create_backend
 
 
 def test_recalibrated_batchnorm_holds_the_average_of_batch_statistics():
@@ -27,7 +27,7 @@ def test_suite_model_beats_chance_in_inference_mode_on_unseen_images(edge_model,
     fresh = data.load_dataset(data.generate_weather_dataset(
         tmp_path / "fresh", data.GeneratorConfig(images_per_class=8, seed=999)))
     backend = create_backend("tf")
-    backend.load(edge_model)
+    backend.load(edge_model, BackendConfig())
     logits = backend.infer(data.load_batch([image.path for image in fresh.images]))
     truth = np.array([edge_model.classes.index(image.label) for image in fresh.images])
     accuracy = float(np.mean(np.argmax(logits, axis=1) == truth))

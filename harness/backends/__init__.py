@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -12,22 +13,50 @@ from harness.errors import BackendError
 if TYPE_CHECKING:
     from harness.edge import EdgeModel
 
-PRECISIONS = ("FP32", "FP16", "BF16")
+PRECISIONS = ("FP32", "FP16", "BF16", "INT8")
+HINTS = ("LATENCY", "THROUGHPUT")
 
 # name -> "module:Class", imported only when asked for (TensorFlow and OpenVINO are slow to import).
 BACKENDS = {
     "tf": "harness.backends.tf:TensorFlowBackend",
     "openvino": "harness.backends.openvino:OpenVINOBackend",
+    "ovtf": "harness.backends.ovtf:OpenVINOTensorFlowBackend",
     "null": "harness.backends.null:NullBackend",
 }
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """How to load a model: device, precision, batch (None: one dynamic-batch model for every batch size),
+    performance hint, and for INT8 the calibration images (preprocessed training images, never test ones)."""
+
+    device: str = "CPU"
+    precision: str = "FP32"
+    batch: int | None = None
+    hint: str = "LATENCY"
+    calibration: np.ndarray | None = field(default=None, compare=False, hash=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise BackendError(f"precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        if self.batch is not None and self.batch < 1:
+            raise BackendError(f"batch {self.batch}: must be >= 1, or None for a dynamic batch")
+        if self.hint not in HINTS:
+            raise BackendError(f"performance hint {self.hint!r}: choose one of {', '.join(HINTS)}")
+
+    def describe(self) -> dict[str, Any]:
+        return {"device": self.device, "precision_requested": self.precision,
+                "batch": self.batch if self.batch is not None else "dynamic", "hint": self.hint,
+                "calibration_images": 0 if self.calibration is None else len(self.calibration)}
 
 
 @runtime_checkable
 class Backend(Protocol):
     name: str
+    precisions: tuple[str, ...]  # what load() accepts in BackendConfig.precision
 
-    def load(self, model: EdgeModel, device: str = "CPU", precision: str = "FP32") -> None:
-        """Prepare the imported model's SavedModel for inference on ``device`` at ``precision`` (compile, warm caches)."""
+    def load(self, model: EdgeModel, config: BackendConfig) -> None:
+        """Prepare the imported model's SavedModel for inference as ``config`` says (compile, warm caches)."""
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) float32 preprocessed images -> (N, classes) logits. The only timed call."""
@@ -52,11 +81,15 @@ def check_request(names: tuple[str, ...] | list[str], precision: str) -> None:
     unknown = [name for name in names if name not in BACKENDS]
     if unknown:
         raise BackendError(f"backend {unknown[0]!r}: unknown; choose from {', '.join(BACKENDS)}")
-    if precision not in PRECISIONS:
-        raise BackendError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    BackendConfig(precision=precision)
 
 
-def check_precision(backend: str, precision: str, supported: tuple[str, ...]) -> None:
-    if precision not in supported:
-        raise BackendError(f"backend {backend!r}: precision {precision!r} is not supported; choose one of "
-                           f"{', '.join(supported)}")
+def require(backend: str, config: BackendConfig, precisions: tuple[str, ...] = ("FP32",),
+            devices: tuple[str, ...] = ("CPU",)) -> None:
+    """For runtimes that support less than OpenVINO does: refuse a precision or device they cannot honour."""
+    if config.precision not in precisions:
+        raise BackendError(f"backend {backend!r}: precision {config.precision!r} is not supported; choose one of "
+                           f"{', '.join(precisions)}")
+    if config.device not in devices:
+        raise BackendError(f"backend {backend!r}: device {config.device!r} is not supported; use "
+                           f"{' or '.join(devices)}")

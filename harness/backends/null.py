@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.backends import check_precision
+from harness.backends import BackendConfig, require
 
 if TYPE_CHECKING:
     from harness.edge import EdgeModel
@@ -14,15 +14,16 @@ if TYPE_CHECKING:
 
 class NullBackend:
     name = "null"
+    precisions = ("FP32",)
 
     def __init__(self) -> None:
         self._num_classes = 0
         self._device = "CPU"
 
-    def load(self, model: EdgeModel, device: str = "CPU", precision: str = "FP32") -> None:
-        check_precision(self.name, precision, ("FP32",))
+    def load(self, model: EdgeModel, config: BackendConfig) -> None:
+        require(self.name, config, devices=(config.device,))  # any device: it does nothing anywhere
         self._num_classes = len(model.classes)
-        self._device = device
+        self._device = config.device
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         return np.zeros((len(batch), self._num_classes), dtype=np.float32)

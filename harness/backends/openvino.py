@@ -1,8 +1,9 @@
 """Native OpenVINO: ``ov.convert_model`` on the SavedModel, ``Core.compile_model`` with explicit hints.
 
 Precision is always set: the CPU plugin otherwise picks bf16 on processors with AVX-512 BF16 / AMX, which
-changes both the answers and the speed. ``describe()`` reports the precision the compiled model says it
-runs, not the one asked for.
+changes both the answers and the speed. INT8 is NNCF post-training quantization of the converted model,
+calibrated on the images in ``BackendConfig.calibration``. ``describe()`` reports the precision the
+compiled model runs, not the one asked for.
 """
 
 from __future__ import annotations
@@ -12,61 +13,58 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.backends import PRECISIONS, check_precision
+from harness.backends import PRECISIONS, BackendConfig
 from harness.errors import BackendError
 
 if TYPE_CHECKING:
     from harness.edge import EdgeModel
 
-PRECISION_TYPES = {"FP32": "f32", "FP16": "f16", "BF16": "bf16"}
+# INT8: quantized layers run int8, the others f32 (never the processor's own default).
+PRECISION_TYPES = {"FP32": "f32", "FP16": "f16", "BF16": "bf16", "INT8": "f32"}
+VIRTUAL_DEVICES = ("AUTO", "MULTI", "HETERO", "BATCH")
 
 
 class OpenVINOBackend:
     name = "openvino"
+    precisions = PRECISIONS
 
-    def __init__(self, performance_hint: str = "LATENCY") -> None:
-        self.performance_hint = performance_hint
+    def __init__(self) -> None:
         self._compiled: Any = None
         self._request: Any = None
         self._details: dict[str, Any] = {}
 
-    def load(self, model: EdgeModel, device: str = "CPU", precision: str = "FP32") -> None:
+    def load(self, model: EdgeModel, config: BackendConfig) -> None:
         import openvino as ov
 
-        check_precision(self.name, precision, PRECISIONS)
         core = ov.Core()
-        if not _is_virtual(device) and device not in core.available_devices:
-            raise BackendError(f"backend 'openvino': device {device!r} not available here; this node has "
+        if not _is_virtual(config.device) and config.device not in core.available_devices:
+            raise BackendError(f"backend 'openvino': device {config.device!r} not available here; this node has "
                                f"{', '.join(core.available_devices)}")
         try:
             converted = ov.convert_model(str(model.saved_model_dir))
         except Exception as exc:  # the converter raises many unrelated types; all mean "cannot convert"
             raise BackendError(f"{model.saved_model_dir}: OpenVINO cannot convert this SavedModel "
                                f"({str(exc).splitlines()[0]})") from None
-        hints = {"PERFORMANCE_HINT": self.performance_hint, "INFERENCE_PRECISION_HINT": PRECISION_TYPES[precision]}
-        # Virtual devices pass the precision on to the device(s) they pick.
-        config = hints if not _is_virtual(device) else {
-            "PERFORMANCE_HINT": self.performance_hint,
-            "DEVICE_PROPERTIES": {d: {"INFERENCE_PRECISION_HINT": PRECISION_TYPES[precision]}
-                                  for d in core.available_devices}}
+        ops_converted = len(converted.get_ops())
+        if config.batch is not None:
+            converted.reshape({converted.input(0): [config.batch, *converted.input(0).get_partial_shape()[1:]]})
+        if config.precision == "INT8":
+            converted = _quantize(converted, config)
         try:
-            self._compiled = core.compile_model(converted, device, config)
+            self._compiled = core.compile_model(converted, config.device, _compile_config(core, config))
         except RuntimeError as exc:
-            raise BackendError(f"backend 'openvino': cannot compile for {device} at {precision} "
+            raise BackendError(f"backend 'openvino': cannot compile for {config.device} at {config.precision} "
                                f"({str(exc).splitlines()[0]})") from None
         self._request = self._compiled.create_infer_request()
         layers = _runtime_layers(self._compiled)
-        reported = _property(self._compiled, "INFERENCE_PRECISION_HINT")
         self._details = {
-            "device": device,
-            "device_full_name": _full_device_name(core, device),
-            "execution_devices": _property(self._compiled, "EXECUTION_DEVICES") or [device],
-            "precision_requested": precision,
-            # AUTO/MULTI do not report a precision: then the lowest float precision any runtime layer uses.
-            "precision": _precision_name(reported) if reported else _lowest_float(layers["by_precision"]),
+            **config.describe(),
+            "device_full_name": _full_device_name(core, config.device),
+            "execution_devices": _property(self._compiled, "EXECUTION_DEVICES") or [config.device],
+            "precision": _effective_precision(self._compiled, config, layers),
             "performance_hint": str(_property(self._compiled, "PERFORMANCE_HINT")).split(".")[-1],
             "num_streams": str(_property(self._compiled, "NUM_STREAMS")),
-            "ops_converted": len(converted.get_ops()),
+            "ops_converted": ops_converted,
             "runtime_layers": layers,
         }
 
@@ -79,8 +77,48 @@ class OpenVINOBackend:
         return {"backend": self.name, "runtime": "openvino", "version": ov.get_version(), **self._details}
 
 
+def _compile_config(core: Any, config: BackendConfig) -> dict[str, Any]:
+    precision = {"INFERENCE_PRECISION_HINT": PRECISION_TYPES[config.precision]}
+    if _is_virtual(config.device):  # virtual devices pass the precision on to the device(s) they pick
+        return {"PERFORMANCE_HINT": config.hint, "DEVICE_PROPERTIES": {d: precision for d in core.available_devices}}
+    return {"PERFORMANCE_HINT": config.hint, **precision}
+
+
+def _quantize(converted: Any, config: BackendConfig) -> Any:
+    if config.calibration is None or not len(config.calibration):
+        raise BackendError("backend 'openvino': INT8 needs calibration images (preprocessed training images); "
+                           "none were given")
+    import logging
+
+    import nncf
+
+    logging.getLogger("nncf").setLevel(logging.WARNING)  # per-layer INFO lines and progress bars otherwise
+    images = config.calibration
+    dataset = nncf.Dataset([images[i:i + 1] for i in range(len(images))])
+    return nncf.quantize(converted, dataset, subset_size=len(images), preset=nncf.QuantizationPreset.MIXED)
+
+
+def _effective_precision(compiled: Any, config: BackendConfig, layers: dict[str, Any]) -> str:
+    """The precision the compiled model runs: INT8 when quantized layers execute in i8/u8; otherwise the
+    device's reported hint, or (AUTO/MULTI report none) the lowest float precision any layer uses."""
+    by_precision = layers["by_precision"]
+    if by_precision.get("i8") or by_precision.get("u8"):
+        return "INT8"
+    reported = _property(compiled, "INFERENCE_PRECISION_HINT")
+    if reported is not None:
+        return _precision_name(reported.get_type_name())
+    for short in ("f16", "bf16", "f32"):
+        if by_precision.get(short):
+            return _precision_name(short)
+    return "unknown"
+
+
+def _precision_name(short: str) -> str:
+    return {"f32": "FP32", "f16": "FP16", "bf16": "BF16"}.get(short, short)
+
+
 def _is_virtual(device: str) -> bool:
-    return device.split(":")[0] in ("AUTO", "MULTI", "HETERO", "BATCH")
+    return device.split(":")[0] in VIRTUAL_DEVICES
 
 
 def _property(compiled: Any, name: str) -> Any:
@@ -88,19 +126,6 @@ def _property(compiled: Any, name: str) -> Any:
         return compiled.get_property(name)
     except RuntimeError:  # not every device (AUTO, MULTI) reports every property
         return None
-
-
-def _lowest_float(by_precision: dict[str, int]) -> str:
-    for short in ("f16", "bf16", "f32"):
-        if by_precision.get(short):
-            return _precision_name(short)
-    return "unknown"
-
-
-def _precision_name(element_type: Any) -> str:
-    """ov.Type f32 -> "FP32", so reports use one vocabulary for asked and actual precision."""
-    short = element_type if isinstance(element_type, str) else element_type.get_type_name()
-    return {v: k for k, v in PRECISION_TYPES.items()}.get(short, short)
 
 
 def _full_device_name(core: Any, device: str) -> str:
@@ -111,11 +136,14 @@ def _full_device_name(core: Any, device: str) -> str:
 
 
 def _runtime_layers(compiled: Any) -> dict[str, Any]:
-    """What actually executes: layer count and how many layers run at each precision."""
+    """What actually executes: layer count, how many layers run at each precision, and of which types."""
     precisions: Counter[str] = Counter()
+    types: Counter[str] = Counter()
     ops = compiled.get_runtime_model().get_ops()
     for op in ops:
         info = op.get_rt_info()
         if "runtimePrecision" in info:
             precisions[info["runtimePrecision"].astype(str)] += 1
-    return {"count": len(ops), "by_precision": dict(sorted(precisions.items()))}
+        if "layerType" in info:
+            types[info["layerType"].astype(str)] += 1
+    return {"count": len(ops), "by_precision": dict(sorted(precisions.items())), "by_type": dict(types.most_common())}

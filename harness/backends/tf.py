@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.backends import check_precision
+from harness.backends import BackendConfig, require
 from harness.errors import BackendError
 
 if TYPE_CHECKING:
@@ -15,20 +15,19 @@ if TYPE_CHECKING:
 
 class TensorFlowBackend:
     name = "tf"
+    precisions = ("FP32",)
 
     def __init__(self) -> None:
         self._signature: Any = None
         self._input_name = ""
         self._output_name = ""
-        self._device = "CPU"
+        self._graph_ops = 0
 
-    def load(self, model: EdgeModel, device: str = "CPU", precision: str = "FP32") -> None:
+    def load(self, model: EdgeModel, config: BackendConfig) -> None:
         import tensorflow as tf
 
+        require(self.name, config)
         saved_model_dir = model.saved_model_dir
-        check_precision(self.name, precision, ("FP32",))
-        if device != "CPU":
-            raise BackendError(f"backend 'tf': device {device!r} is not supported here; use CPU")
         try:
             loaded = tf.saved_model.load(str(saved_model_dir))
             signature = loaded.signatures["serving_default"]
@@ -43,7 +42,7 @@ class TensorFlowBackend:
         self._signature = signature
         self._input_name = next(iter(inputs))
         self._output_name = next(iter(signature.structured_outputs))
-        self._device = device
+        self._graph_ops = len(signature.graph.get_operations())
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         import tensorflow as tf
@@ -53,6 +52,7 @@ class TensorFlowBackend:
     def describe(self) -> dict[str, Any]:
         import tensorflow as tf
 
-        return {"backend": self.name, "runtime": "tensorflow", "version": tf.__version__, "device": self._device,
-                "precision": "FP32", "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        return {"backend": self.name, "runtime": "tensorflow", "version": tf.__version__, "device": "CPU",
+                "precision": "FP32", "batch": "dynamic", "graph_ops": self._graph_ops,
+                "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
                 "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()}
