@@ -120,10 +120,33 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 
 def to_tensor(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
-    """RGB image -> float32 (size, size, 3) in [0, 1], bilinear resize (JumpStart's default interpolation)."""
-    if image.size != (size, size):
-        image = image.resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(image, dtype=np.float32) / np.float32(255.0)
+    """RGB image -> float32 (size, size, 3) in [0, 1]: bilinear resize exactly as the JumpStart training script
+    does it (``tf.image.resize``, half-pixel centres, no antialiasing), then scaled. PIL's own bilinear
+    filter antialiases when shrinking, which would put a train/serve skew between a model trained by a real
+    JumpStart job and this edge preprocessing; a property test holds this function to ``tf.image.resize``."""
+    pixels = np.asarray(image, dtype=np.float32)
+    if pixels.shape[:2] != (size, size):
+        pixels = resize_bilinear(pixels, size, size)
+    return pixels / np.float32(255.0)
+
+
+def resize_bilinear(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(H, W, C) float32 -> (height, width, C), ``tf.image.resize(method="bilinear", antialias=False)``."""
+    rows, row_weights = _sample_positions(pixels.shape[0], height)
+    cols, col_weights = _sample_positions(pixels.shape[1], width)
+    top, bottom = pixels[rows[0]], pixels[rows[1]]
+    vertical = top + (bottom - top) * row_weights[:, None, None]
+    left, right = vertical[:, cols[0]], vertical[:, cols[1]]
+    return (left + (right - left) * col_weights[None, :, None]).astype(np.float32)
+
+
+def _sample_positions(size_in: int, size_out: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """Half-pixel-centre source coordinates: (lower index, upper index) and the weight of the upper one."""
+    centres = (np.arange(size_out, dtype=np.float32) + 0.5) * np.float32(size_in / size_out) - 0.5
+    centres = np.clip(centres, 0, size_in - 1)
+    lower = np.floor(centres).astype(np.int64)
+    upper = np.minimum(lower + 1, size_in - 1)
+    return (lower, upper), (centres - lower).astype(np.float32)
 
 
 def load_image(path: Path, size: int = IMAGE_SIZE) -> np.ndarray:

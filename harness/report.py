@@ -58,22 +58,39 @@ def summary_table(document: dict[str, Any], reference: str = "tf") -> Table:
     table = Table(title=f"edgebench {document['run_id']}", caption=f"{machine['cpu_brand']}, "
                   f"{machine['usable_cpus']} CPUs, {isa or 'no AVX2'}" + (f" | OpenVINO {devices}" if devices else ""))
     table.add_column("backend")
-    for column in ("device", "prec.", "median ms", "p90 ms", "n", "speedup", "acc.", "max|Δp|", "top-1"):
+    for column in ("device", "prec.", "median ms", "p90 ms", "n", "speedup", "acc.", "val. acc.", "max|Δp|",
+                   "top-1", "ops"):
         table.add_column(column, justify="right")
     ratios = speedups(document, reference)
+    validation = (document.get("validation") or {}).get("accuracy", {})
     for name, result in document["backends"].items():
         described, latency = result["describe"], result["latency"]
         check = document["parity"].get(name)
-        accuracy = document["accuracy"].get(name)
         table.add_row(
             name, described["device"], described["precision"],
             f"{latency['median_ms']:.2f}", f"{latency['p90_ms']:.2f}", str(latency["n"]),
             f"{ratios[name]:.2f}×" if name in ratios else "–",
-            f"{accuracy:.2f}" if accuracy is not None else "–",
+            _fraction(document["accuracy"].get(name)), _fraction(validation.get(name)),
             *(_parity_cell(check, key, fmt, name == reference)
               for key, fmt in (("max_abs_prob", "{:.0e}"), ("top1_agreement", "{:.2f}"))),
+            ops_cell(described),
         )
     return table
+
+
+def _fraction(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def ops_cell(described: dict[str, Any]) -> str:
+    """Where ops run: TF graph ops; for OpenVINO converted ops -> executed layers, and how many run in INT8."""
+    if "graph_ops" in described:
+        return f"{described['graph_ops']} TF"
+    layers = described.get("runtime_layers")
+    if not layers:
+        return "–"
+    int8 = layers["by_precision"].get("i8", 0) + layers["by_precision"].get("u8", 0)
+    return f"{described['ops_converted']}→{layers['count']}" + (f" ({int8} int8)" if int8 else "")
 
 
 def _parity_cell(check: dict[str, Any] | None, key: str, fmt: str, is_reference: bool) -> str:

@@ -22,7 +22,9 @@ FORMATS = {"L": ["PNG", "TIFF", "JPEG"], "LA": ["PNG"], "P": ["PNG", "GIF"], "RG
 @st.composite
 def images(draw):
     mode = draw(st.sampled_from(sorted(FORMATS)))
-    width, height = draw(st.integers(1, 400)), draw(st.integers(1, 400))
+    width, height = draw(st.one_of(st.tuples(st.integers(1, 400), st.integers(1, 400)),
+                                   st.tuples(st.integers(1500, 5000), st.integers(1, 60)),  # panoramas
+                                   st.tuples(st.integers(1, 60), st.integers(1500, 5000))))
     seed = draw(st.integers(0, 2**32 - 1))
     pixels = np.random.default_rng(seed).integers(0, 256, size=(height, width, 4), dtype=np.uint8)
     image = Image.fromarray(pixels, "RGBA").convert("RGB" if mode in ("P", "I;16") else mode)
@@ -51,6 +53,28 @@ def test_already_224_rgb_input_is_only_scaled(seed):
     pixels = np.random.default_rng(seed).integers(0, 256, size=(224, 224, 3), dtype=np.uint8)
     tensor = data.to_tensor(Image.fromarray(pixels, "RGB"))
     np.testing.assert_array_equal(tensor, pixels.astype(np.float32) / 255.0)
+
+
+@given(st.integers(1, 700), st.integers(1, 700), st.integers(0, 2**32 - 1))
+def test_resize_is_the_one_jumpstart_training_uses(height, width, seed):
+    """No train/serve skew: the numpy resize equals tf.image.resize (bilinear), which the JumpStart TF IC
+    training script applies, within float32 rounding."""
+    import tensorflow as tf
+
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    ours = data.resize_bilinear(pixels.astype(np.float32), data.IMAGE_SIZE, data.IMAGE_SIZE)
+    theirs = tf.image.resize(pixels, (data.IMAGE_SIZE, data.IMAGE_SIZE), method="bilinear").numpy()
+    np.testing.assert_allclose(ours, theirs, atol=1e-3)
+
+
+def test_training_and_serving_tensors_are_identical(tmp_path):
+    """The trainer reads its channel with the same function the backends are fed by."""
+    from harness import train
+
+    root = data.generate_weather_dataset(tmp_path / "ds", data.GeneratorConfig(images_per_class=2))
+    paths = [image.path for image in data.load_dataset(root).images]
+    assert train.load_batch is data.load_batch
+    np.testing.assert_array_equal(data.load_batch(paths), np.stack([data.load_image(p) for p in paths]))
 
 
 def test_alpha_is_composited_on_the_documented_background(tmp_path):

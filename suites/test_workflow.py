@@ -14,7 +14,8 @@ from harness.measure import TimingPlan
 
 @pytest.fixture(scope="module")
 def tiny_run_config():
-    return dict(generator=data.GeneratorConfig(images_per_class=6, seed=3),
+    return dict(generator=data.GeneratorConfig(images_per_class=6, seed=3), precisions=("FP32", "INT8"),
+                validation_per_class=4,
                 hyperparameters=train.Hyperparameters(epochs=1, batch_size=8, train_only_top_layer=False),
                 timing=TimingPlan(warmup=1, min_calls=5, min_seconds=0.0))
 
@@ -45,12 +46,17 @@ def test_run_end_to_end_against_a_bucket(tmp_path, s3_location, tiny_run_config)
     assert report["edge"]["classes"] == list(data.WEATHER_CLASSES)
     assert len(report["edge"]["test_images"]) == len(data.WEATHER_CLASSES)
 
-    # Both backends ran, were timed, and agree within the stated tolerance.
-    assert set(report["backends"]) == {"tf", "openvino"}
+    # Both backends ran (OpenVINO at each precision asked), were timed, and agree within the stated tolerance.
+    assert set(report["backends"]) == {"tf", "openvino", "openvino-int8"}
     for name, result_ in report["backends"].items():
         assert result_["latency"]["n"] >= 5 and len(result_["latency"]["samples_ns"]) == result_["latency"]["n"]
-        assert result_["describe"]["precision"] == "FP32"
+        assert result_["describe"]["precision"] == ("INT8" if name.endswith("int8") else "FP32")
     assert report["parity"]["openvino"]["within_tolerance"], report["parity"]
+    assert report["parity"]["openvino-int8"]["precision"] == "INT8"
+    # INT8 was calibrated on the training split, never on held-out images.
+    assert report["backends"]["openvino-int8"]["describe"]["calibration_images"] == report["dataset"]["train_images"]
+    assert report["validation"]["images"] == 4 * len(data.WEATHER_CLASSES)
+    assert set(report["validation"]["accuracy"]) == set(report["backends"])
     assert len(report["predictions"]) == len(data.WEATHER_CLASSES)
     assert report["machine"]["cpu_brand"] and report["machine"]["packages"]["openvino"]
     assert "aws_secret_access_key" not in json.dumps(report).lower() and "testing" not in json.dumps(report["s3"])

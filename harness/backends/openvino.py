@@ -93,9 +93,12 @@ def _quantize(converted: Any, config: BackendConfig) -> Any:
     import nncf
 
     logging.getLogger("nncf").setLevel(logging.WARNING)  # per-layer INFO lines and progress bars otherwise
-    images = config.calibration
-    dataset = nncf.Dataset([images[i:i + 1] for i in range(len(images))])
-    return nncf.quantize(converted, dataset, subset_size=len(images), preset=nncf.QuantizationPreset.MIXED)
+    images, step = config.calibration, config.batch or 1  # a static-batch model takes batches of its size
+    batches = [images[i:i + step] for i in range(0, len(images) - step + 1, step)]
+    if not batches:
+        raise BackendError(f"backend 'openvino': INT8 at batch {step} needs at least {step} calibration images")
+    return nncf.quantize(converted, nncf.Dataset(batches), subset_size=len(batches),
+                         preset=nncf.QuantizationPreset.MIXED)
 
 
 def _effective_precision(compiled: Any, config: BackendConfig, layers: dict[str, Any]) -> str:
