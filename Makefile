@@ -28,7 +28,7 @@ test-parallel: install
 
 test-latency: install
 	mkdir -p reports
-	$(BIN)/python -m pytest -m latency --benchmark-json=reports/benchmark-latest.json $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "latency and not slow" --benchmark-save-data --benchmark-json=reports/benchmark-latest.json $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .benchmarks

@@ -40,6 +40,7 @@ GIVEN = "given"  # the model passed with --edgebench-artifact
 PARITY_DATASET = data.GeneratorConfig(images_per_class=20, seed=999)
 PARITY_DEVICES = ("CPU", "AUTO", "GPU", "NPU")  # GPU/NPU skip where OpenVINO does not list them
 PARITY_FIGURES: list[dict] = []  # filled from test reports on the controller, printed at the end
+FIGURES: list[str] = []
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -101,10 +102,17 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     for key, value in report.user_properties:
         if key == "parity" and report.when == "call":
             PARITY_FIGURES.append(value)
+        if key == "edgebench_figure" and report.when == "call":
+            FIGURES.append(value)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Measured worst case per precision: the numbers the tolerance table is set from."""
+    """Figures tests measured (harness overhead, benchmark_app ratio), and the parity worst case per
+    precision: the numbers the tolerance table is set from."""
+    if FIGURES:
+        terminalreporter.section("edgebench figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
     if not PARITY_FIGURES:
         return
     terminalreporter.section("edgebench parity: measured worst case per precision")

@@ -68,6 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--endpoint-url", help="S3-compatible endpoint for an s3:// model")
     predict.set_defaults(handler=_cmd_predict)
 
+    gate = commands.add_parser("gate", help="latency regression gate: exit 0 ok, 1 regression, 2 unusable input")
+    gate.add_argument("base", type=Path, help="baseline: pytest-benchmark JSON (--benchmark-save-data) or a run dir")
+    gate.add_argument("new", type=Path, help="candidate, same kinds as BASE")
+    gate.add_argument("--threshold", type=float, default=0.05, help="minimum slowdown that counts (default 0.05)")
+    gate.add_argument("--threshold-for", action="append", default=[], metavar="NAME=T",
+                      help="per-benchmark minimum effect (NAME may use * and ?), repeatable")
+    gate.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    gate.add_argument("--allow-different-machines", action="store_true",
+                      help="compare results from different processors anyway")
+    gate.set_defaults(handler=_cmd_gate)
+
     show = commands.add_parser("report", help="print the summary table of a finished run")
     show.add_argument("run_dir", type=Path, help="reports/<run-id> folder (or its report.json)")
     show.set_defaults(handler=_cmd_report)
@@ -199,6 +210,28 @@ def _cmd_predict(args: argparse.Namespace, console) -> int:
             logits = backend.infer(data.load_image(path)[None])[0]
             print(json.dumps({"image": str(path), **edge.jumpstart_verbose(model.classes, logits)}))
     return 0
+
+
+def _cmd_gate(args: argparse.Namespace, console) -> int:
+    from harness import gate
+
+    thresholds = {name: _float_option("--threshold-for", name, value)
+                  for name, value in map(_parse_assignment, args.threshold_for)}
+    options = gate.GateOptions(threshold=args.threshold, thresholds=thresholds, alpha=args.alpha,
+                               allow_different_machines=args.allow_different_machines)
+    outcome = gate.run_gate(args.base, args.new, options)
+    if outcome.error:
+        print(f"edgebench: error: {outcome.error}", file=sys.stderr)
+    else:
+        console.print(gate.render(outcome.result))
+    return outcome.exit_code
+
+
+def _float_option(option: str, name: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{option} {name}={value}: not a number") from None
 
 
 def _cmd_report(args: argparse.Namespace, console) -> int:

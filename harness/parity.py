@@ -24,13 +24,13 @@ class Tolerance:
 # a lot (no pretrained feature statistics to calibrate against) while top-1 mostly holds.
 # top-5 overlap is 1.0 by construction for models with 5 classes or fewer.
 TOLERANCES: dict[str, Tolerance] = {
-    # measured: |dp| 3.1e-05, rel logit 6.0e-05, top-1 1.000
+    # measured: |dp| 3.7e-05, rel logit 6.0e-05, top-1 1.000
     "FP32": Tolerance(max_abs_prob=1e-4, max_rel_logit=2e-4, min_top1_agreement=1.0, min_top5_overlap=1.0),
-    # measured: |dp| 7.3e-02, rel logit 5.9e-02, top-1 1.000
+    # measured: |dp| 7.3e-02, rel logit 6.3e-02, top-1 0.990
     "FP16": Tolerance(max_abs_prob=0.15, max_rel_logit=0.12, min_top1_agreement=0.97, min_top5_overlap=0.97),
     # measured: |dp| 1.8e-01, rel logit 2.2e-01, top-1 0.990 (-m slow: CPU and AUTO, batch 1 and 4)
     "BF16": Tolerance(max_abs_prob=0.3, max_rel_logit=0.4, min_top1_agreement=0.95, min_top5_overlap=0.95),
-    # measured: |dp| 7.6e-01, rel logit 1.97, top-1 0.870
+    # measured: |dp| 8.0e-01, rel logit 1.97, top-1 0.870
     "INT8": Tolerance(max_abs_prob=1.0, max_rel_logit=3.0, min_top1_agreement=0.8, min_top5_overlap=0.8),
 }
 

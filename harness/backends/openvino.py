@@ -69,7 +69,8 @@ class OpenVINOBackend:
         }
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        return self._request.infer(batch)[0]
+        # share_inputs: no copy of the caller's array into the request (outputs are still copied out).
+        return self._request.infer(batch, share_inputs=True)[0]
 
     def describe(self) -> dict[str, Any]:
         import openvino as ov

@@ -1,0 +1,432 @@
+"""``edgebench gate BASE NEW``: the CI latency regression gate. Exit 0 ok, 1 regression, 2 unusable input.
+
+Inputs are two result sets with raw samples: pytest-benchmark JSON written with ``--benchmark-save-data``
+(``benchmarks[i].stats.data``, seconds per call) or an edgebench run (``reports/<run-id>/`` or its
+``report.json``: ``backends[label].latency.samples_ns``). Benchmarks are matched by pytest ``fullname``
+(name and parameters) or backend label; names on one side only are reported as "removed" / "added".
+
+Decision rule, per benchmark, on raw samples (never on means). r = median(NEW) / median(BASE);
+t = the minimum effect (``threshold``, default 5 %, per benchmark through ``thresholds``):
+
+- "insufficient data": fewer than ``min_samples`` raw samples on either side, or a zero baseline median;
+- "regression": Mann–Whitney U (two-sided) p < alpha  AND  the whole (1 − alpha) percentile-bootstrap
+  confidence interval of r lies above 1 + t;
+- "improvement": p < alpha  AND  the interval lies below 1 / (1 + t) (the same effect on a log scale);
+- "no change": anything else.
+
+Why: the rank test needs no normality and is not moved by the heavy right tail of latency, but it also
+reacts to changes that are not slowdowns (a fatter tail, a different shape), so it alone cannot say "slower
+by t". The interval on the median ratio says how much slower, and requiring its *bound* (not the point
+estimate, as asv does) to clear 1 + t means a true change of t or less is flagged with probability at most
+alpha / 2: a point-estimate rule flags about half of the changes that sit exactly at t, more with few
+samples. The price is samples: the interval must be narrower than (true change − t) to flag it; the table
+prints the interval, so a wide one is visible as such rather than hidden in "no change".
+
+Samples within one run are treated as independent draws. They are not independent of that run's machine
+state: shared CI runners drift 26–50 % between jobs, far outside any within-run interval, so on shared
+runners measure both sides in one job (:func:`interleaved_ab`) and keep the stored-baseline mode for
+dedicated nodes. ``alpha`` is per benchmark (no multiple-comparison correction).
+
+The statistics (:func:`compare_samples`, :func:`compare_results`, :func:`decide`, ...) are pure functions;
+reading files is :func:`load_results` / :func:`gate_files`; :func:`render` builds the terminal table.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.table import Table
+from rich.text import Text
+
+from harness.errors import ConfigError
+from harness.report import RUN_SCHEMA
+
+EXIT_OK = 0
+EXIT_REGRESSION = 1
+EXIT_UNUSABLE = 2
+
+SAVE_DATA_HINT = "rerun pytest with --benchmark-save-data (and --benchmark-json=FILE)"
+_BOOTSTRAP_CHUNK = 2_000_000  # resampled values held in memory at once
+
+
+class Verdict(StrEnum):
+    REGRESSION = "regression"
+    IMPROVEMENT = "improvement"
+    NO_CHANGE = "no change"
+    INSUFFICIENT = "insufficient data"
+    ADDED = "added"
+    REMOVED = "removed"
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    """How sure and how large: see the module docstring for the rule these feed."""
+
+    threshold: float = 0.05  # minimum effect: a regression is NEW at least (1 + threshold) × BASE
+    thresholds: Mapping[str, float] = field(default_factory=dict)  # per benchmark: exact name or glob (* ?)
+    alpha: float = 0.05  # significance of the rank test; the confidence interval is (1 − alpha)
+    min_samples: int = 10  # raw samples needed on each side
+    resamples: int = 2000  # bootstrap resamples
+    seed: int = 0  # bootstrap seed: the same inputs always give the same verdicts
+    allow_different_machines: bool = False
+
+    def __post_init__(self) -> None:
+        for name, value in {"threshold": self.threshold, **self.thresholds}.items():
+            if not (isinstance(value, int | float) and math.isfinite(value) and 0 <= value < 10):
+                raise ConfigError(f"threshold for {name!r} = {value!r}: give a fraction >= 0 (0.05 means 5 %)")
+        if not 0 < self.alpha < 0.5:
+            raise ConfigError(f"alpha = {self.alpha!r}: choose a significance level between 0 and 0.5 (e.g. 0.05)")
+        if self.min_samples < 3:
+            raise ConfigError(f"min_samples = {self.min_samples}: need at least 3 samples per side")
+        if self.resamples < 100:
+            raise ConfigError(f"resamples = {self.resamples}: use at least 100 bootstrap resamples (default 2000)")
+
+    @property
+    def confidence(self) -> float:
+        return 1.0 - self.alpha
+
+    def threshold_for(self, name: str) -> float:
+        """The minimum effect for one benchmark: an exact key first, then the first matching glob (``*`` and
+        ``?`` only: brackets are literal, as in pytest ids like ``test_x[openvino]``)."""
+        if name in self.thresholds:
+            return self.thresholds[name]
+        for pattern, value in self.thresholds.items():
+            if fnmatch.fnmatchcase(name, pattern.replace("[", "[[]")):
+                return value
+        return self.threshold
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One benchmark's verdict and the figures behind it (medians in seconds)."""
+
+    name: str
+    verdict: Verdict
+    threshold: float
+    n_base: int = 0
+    n_new: int = 0
+    base_median: float | None = None
+    new_median: float | None = None
+    ratio: float | None = None  # median(NEW) / median(BASE)
+    ci: tuple[float, float] | None = None  # (1 − alpha) bootstrap interval of the ratio
+    p_value: float | None = None  # Mann–Whitney U, two-sided
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "verdict": str(self.verdict), "threshold": self.threshold,
+                "n_base": self.n_base, "n_new": self.n_new, "base_median_s": self.base_median,
+                "new_median_s": self.new_median, "ratio": self.ratio,
+                "ratio_ci": list(self.ci) if self.ci else None, "p_value": self.p_value}
+
+
+@dataclass(frozen=True)
+class ResultSet:
+    """One input: raw latency samples in seconds per benchmark name, and the processor that ran them."""
+
+    source: str
+    cpu_brand: str | None
+    samples: Mapping[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    comparisons: tuple[Comparison, ...]
+    options: GateOptions
+    base_cpu: str | None = None
+    new_cpu: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_REGRESSION if self.regressions else EXIT_OK
+
+    @property
+    def regressions(self) -> tuple[Comparison, ...]:
+        return tuple(c for c in self.comparisons if c.verdict is Verdict.REGRESSION)
+
+    def verdicts(self) -> dict[str, Verdict]:
+        return {c.name: c.verdict for c in self.comparisons}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"exit_code": self.exit_code, "base_cpu": self.base_cpu, "new_cpu": self.new_cpu,
+                "alpha": self.options.alpha, "comparisons": [c.to_json() for c in self.comparisons]}
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """What the CLI needs: the exit code, the result when there is one, the one-line error when not."""
+
+    exit_code: int
+    result: GateResult | None = None
+    error: str = ""
+
+
+# ------------------------------------------------------------------------------------------------
+# Statistics: pure functions
+
+
+def mann_whitney_p(base: np.ndarray, new: np.ndarray) -> float:
+    """Two-sided Mann–Whitney U p-value (exact for small tie-free samples, normal approximation else)."""
+    from scipy.stats import mannwhitneyu
+
+    p = float(mannwhitneyu(new, base, alternative="two-sided").pvalue)
+    return 1.0 if math.isnan(p) else p  # all values tied: no evidence of a difference
+
+
+def bootstrap_medians(samples: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Medians of ``resamples`` resamples with replacement, in chunks to bound memory. Over sorted values a
+    resample's median is the value at its middle sorted index, and sorting integer indices is several
+    times faster than ``np.median`` on the values."""
+    values = np.sort(samples)
+    n = values.size
+    low, high = (n - 1) // 2, n // 2
+    chunk = max(1, _BOOTSTRAP_CHUNK // n)
+    medians = np.empty(resamples)
+    for start in range(0, resamples, chunk):
+        stop = min(resamples, start + chunk)
+        picks = np.sort(rng.integers(0, n, size=(stop - start, n), dtype=np.int32), axis=1)
+        medians[start:stop] = (values[picks[:, low]] + values[picks[:, high]]) / 2
+    return medians
+
+
+def median_ratio_ci(base: np.ndarray, new: np.ndarray, confidence: float = 0.95, resamples: int = 2000,
+                    seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap interval of median(NEW) / median(BASE), each side resampled on its own."""
+    rng = np.random.default_rng(seed)
+    base_medians = bootstrap_medians(base, resamples, rng)
+    new_medians = bootstrap_medians(new, resamples, rng)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = new_medians / base_medians
+    tail = (1.0 - confidence) / 2 * 100
+    low, high = np.nanpercentile(ratios, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def decide(p_value: float, ci: tuple[float, float], threshold: float, alpha: float) -> Verdict:
+    """The gate's rule: significant by rank AND the whole ratio interval beyond the minimum effect."""
+    if p_value >= alpha:
+        return Verdict.NO_CHANGE
+    if ci[0] > 1.0 + threshold:
+        return Verdict.REGRESSION
+    if ci[1] < 1.0 / (1.0 + threshold):
+        return Verdict.IMPROVEMENT
+    return Verdict.NO_CHANGE
+
+
+def compare_samples(name: str, base: np.ndarray, new: np.ndarray, options: GateOptions = GateOptions()) -> Comparison:
+    """One benchmark, BASE against NEW raw samples (any time unit, the same on both sides)."""
+    base, new = np.asarray(base, dtype=np.float64), np.asarray(new, dtype=np.float64)
+    threshold = options.threshold_for(name)
+    sizes = {"n_base": int(base.size), "n_new": int(new.size)}
+    if min(base.size, new.size) < options.min_samples:
+        return Comparison(name, Verdict.INSUFFICIENT, threshold, **sizes,
+                          base_median=_median(base), new_median=_median(new))
+    base_median, new_median = float(np.median(base)), float(np.median(new))
+    if base_median <= 0:
+        return Comparison(name, Verdict.INSUFFICIENT, threshold, **sizes, base_median=base_median,
+                          new_median=new_median)
+    p_value = mann_whitney_p(base, new)
+    ci = median_ratio_ci(base, new, options.confidence, options.resamples, options.seed)
+    return Comparison(name, decide(p_value, ci, threshold, options.alpha), threshold, **sizes,
+                      base_median=base_median, new_median=new_median, ratio=new_median / base_median, ci=ci,
+                      p_value=p_value)
+
+
+def compare_results(base: ResultSet, new: ResultSet, options: GateOptions = GateOptions()) -> GateResult:
+    """Every benchmark of both sets, in BASE order then the added ones; refuses mixed processors."""
+    check_same_processor(base, new, options.allow_different_machines)
+    comparisons = []
+    for name, samples in base.samples.items():
+        if name in new.samples:
+            comparisons.append(compare_samples(name, samples, new.samples[name], options))
+        else:
+            comparisons.append(Comparison(name, Verdict.REMOVED, options.threshold_for(name), n_base=samples.size,
+                                          base_median=_median(samples)))
+    for name, samples in new.samples.items():
+        if name not in base.samples:
+            comparisons.append(Comparison(name, Verdict.ADDED, options.threshold_for(name), n_new=samples.size,
+                                          new_median=_median(samples)))
+    return GateResult(tuple(comparisons), options, base.cpu_brand, new.cpu_brand)
+
+
+def check_same_processor(base: ResultSet, new: ResultSet, allow_different_machines: bool = False) -> None:
+    if allow_different_machines:
+        return
+    for side in (base, new):
+        if not side.cpu_brand:
+            raise ConfigError(f"{side.source}: no CPU brand in the results, so it cannot be checked that both sides "
+                              "ran on the same processor; allow it explicitly (--allow-different-machines)")
+    if _normalise(base.cpu_brand) != _normalise(new.cpu_brand):
+        raise ConfigError(f"BASE ran on {base.cpu_brand!r} but NEW on {new.cpu_brand!r}: latencies from different "
+                          "processors are not comparable; gate against a baseline from the same processor or "
+                          "allow it explicitly (--allow-different-machines)")
+
+
+def interleaved_ab(run_a: Callable[[], float], run_b: Callable[[], float], rounds: int,
+                   warmup: int = 0) -> tuple[list[float], list[float]]:
+    """Same-job A/B: call A then B, ``rounds`` times (ABAB…), after ``warmup`` discarded AB rounds. Each
+    callable times one call itself and returns the time; both sides see the same machine state, so the
+    job-to-job drift of shared runners cancels. Feed the two lists to :func:`compare_samples`."""
+    if rounds < 1 or warmup < 0:
+        raise ConfigError(f"rounds = {rounds}, warmup = {warmup}: need rounds >= 1 and warmup >= 0")
+    for _ in range(warmup):
+        run_a()
+        run_b()
+    samples_a: list[float] = []
+    samples_b: list[float] = []
+    for _ in range(rounds):
+        samples_a.append(float(run_a()))
+        samples_b.append(float(run_b()))
+    return samples_a, samples_b
+
+
+def _median(samples: np.ndarray) -> float | None:
+    return float(np.median(samples)) if samples.size else None
+
+
+def _normalise(brand: str | None) -> str:
+    return " ".join((brand or "").split()).casefold()
+
+
+# ------------------------------------------------------------------------------------------------
+# Inputs
+
+
+def gate_files(base: Path, new: Path, options: GateOptions = GateOptions()) -> GateResult:
+    """Load both inputs and compare them; unusable input raises ConfigError (exit code 2)."""
+    return compare_results(load_results(base), load_results(new), options)
+
+
+def run_gate(base: Path, new: Path, options: GateOptions = GateOptions()) -> GateOutcome:
+    """:func:`gate_files` with unusable input turned into exit code 2 and its one-line message."""
+    try:
+        result = gate_files(base, new, options)
+    except ConfigError as exc:
+        return GateOutcome(EXIT_UNUSABLE, error=str(exc))
+    return GateOutcome(result.exit_code, result)
+
+
+def load_results(path: Path) -> ResultSet:
+    """A pytest-benchmark JSON, an edgebench ``report.json``, or a run folder holding either."""
+    file = _result_file(Path(path))
+    document = _read_json(file)
+    if isinstance(document, dict) and document.get("schema") == RUN_SCHEMA:
+        results = _from_run_report(file, document)
+    elif isinstance(document, dict) and isinstance(document.get("benchmarks"), list):
+        results = _from_pytest_benchmark(file, document)
+    else:
+        raise ConfigError(f"{file}: neither a pytest-benchmark JSON (no 'benchmarks' list) nor an edgebench report "
+                          f"(schema {RUN_SCHEMA!r}); pass --benchmark-json output or reports/<run-id>")
+    if not results.samples:
+        raise ConfigError(f"{file}: no benchmarks in it (pytest-benchmark disables itself under xdist: run the "
+                          "benchmarks with -p no:xdist)")
+    return results
+
+
+def _result_file(path: Path) -> Path:
+    if not path.is_dir():
+        return path
+    for name in ("report.json", "benchmark.json"):
+        if (path / name).is_file():
+            return path / name
+    raise ConfigError(f"{path}: no report.json or benchmark.json in this folder; pass a run folder or a JSON file")
+
+
+def _read_json(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{file}: not a readable JSON result ({exc}); pass a pytest-benchmark JSON or a run "
+                          "folder") from None
+
+
+def _from_pytest_benchmark(file: Path, document: dict[str, Any]) -> ResultSet:
+    samples: dict[str, np.ndarray] = {}
+    for index, bench in enumerate(document["benchmarks"]):
+        name = bench.get("fullname") or bench.get("name") if isinstance(bench, dict) else None
+        if not name:
+            raise ConfigError(f"{file}: benchmark #{index} has no name; pass an unmodified --benchmark-json file")
+        data = (bench.get("stats") or {}).get("data")
+        if data is None:
+            raise ConfigError(f"{file}: benchmark {name!r} has no raw samples (stats.data); {SAVE_DATA_HINT}")
+        if name in samples:
+            raise ConfigError(f"{file}: benchmark {name!r} appears twice; gate one run per file")
+        samples[name] = _as_samples(file, name, data, scale=1.0)
+    machine = document.get("machine_info") or {}
+    brand = (_get(machine, "edgebench", "cpu_brand") or _get(machine, "cpu", "brand_raw"))
+    return ResultSet(str(file), brand, samples)
+
+
+def _from_run_report(file: Path, document: dict[str, Any]) -> ResultSet:
+    samples: dict[str, np.ndarray] = {}
+    for label, backend in (document.get("backends") or {}).items():
+        data = _get(backend, "latency", "samples_ns")
+        if data is None:
+            raise ConfigError(f"{file}: backend {label!r} has no raw samples (latency.samples_ns); rerun edgebench "
+                              f"to record them (for pytest-benchmark files: {SAVE_DATA_HINT})")
+        samples[label] = _as_samples(file, label, data, scale=1e-9)
+    return ResultSet(str(file), _get(document, "machine", "cpu_brand"), samples)
+
+
+def _as_samples(file: Path, name: str, data: Any, scale: float) -> np.ndarray:
+    try:
+        values = np.asarray(data, dtype=np.float64) * scale
+    except (TypeError, ValueError):
+        values = np.asarray([np.nan])
+    if values.ndim != 1 or not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise ConfigError(f"{file}: raw samples of {name!r} are not a list of non-negative numbers; pass an "
+                          "unmodified result file")
+    return values
+
+
+def _get(document: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(document, dict):
+            return None
+        document = document.get(key)
+    return document
+
+
+# ------------------------------------------------------------------------------------------------
+# Terminal table
+
+_STYLES = {Verdict.REGRESSION: "bold red", Verdict.IMPROVEMENT: "green", Verdict.INSUFFICIENT: "yellow",
+           Verdict.ADDED: "cyan", Verdict.REMOVED: "cyan"}
+
+
+def render(result: GateResult) -> Table:
+    options = result.options
+    table = Table(title="edgebench gate: NEW vs BASE",
+                  caption=f"BASE {result.base_cpu or '?'} | NEW {result.new_cpu or '?'} | regression: Mann–Whitney "
+                          f"p < {options.alpha:g} and the {options.confidence:.0%} CI of the median ratio above "
+                          "1 + min effect")
+    table.add_column("benchmark", overflow="fold", ratio=1)
+    for column in ("base median", "new median", f"ratio [{options.confidence:.0%} CI]", "p", "min effect",
+                   "verdict"):
+        table.add_column(column, justify="right")
+    for c in result.comparisons:  # Text, not markup: pytest ids hold brackets ("test_x[openvino]")
+        table.add_row(Text(c.name.rsplit("::", 1)[-1]), _duration(c.base_median, c.n_base), _duration(c.new_median, c.n_new), _ratio(c),
+                      "–" if c.p_value is None else f"{c.p_value:.2g}", f"{c.threshold:.0%}",
+                      Text(str(c.verdict), style=_STYLES.get(c.verdict, "")))
+    return table
+
+
+def _duration(seconds: float | None, n: int) -> str:
+    if seconds is None:
+        return "–"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit} (n={n})"
+    return f"{seconds / 1e-9:.3g} ns (n={n})"
+
+
+def _ratio(c: Comparison) -> str:
+    if c.ratio is None or c.ci is None:
+        return "–"
+    return f"{c.ratio:.3f} [{c.ci[0]:.3f}, {c.ci[1]:.3f}]"
