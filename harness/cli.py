@@ -79,8 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="compare results from different processors anyway")
     gate.set_defaults(handler=_cmd_gate)
 
-    show = commands.add_parser("report", help="print the summary table of a finished run")
-    show.add_argument("run_dir", type=Path, help="reports/<run-id> folder (or its report.json)")
+    show = commands.add_parser("report", help="summary table and report.html for one or many finished runs")
+    show.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
+                      help="reports/<run-id> folders (or their report.json), e.g. one per edge node")
+    show.add_argument("--html", type=Path, help="where to write the HTML report (default: RUN_DIR/report.html for "
+                                                "one run, reports/merged/report.html for several)")
     show.set_defaults(handler=_cmd_report)
     return parser
 
@@ -235,12 +238,21 @@ def _float_option(option: str, name: str, value: str) -> float:
 
 
 def _cmd_report(args: argparse.Namespace, console) -> int:
-    from harness import report
+    from harness import html_report, report
 
-    path = args.run_dir / "report.json" if args.run_dir.is_dir() else args.run_dir
-    if not path.is_file():
-        raise ConfigError(f"{path}: no report.json here; pass a reports/<run-id> folder")
-    console.print(report.summary_table(report.read_run_report(path)))
+    documents = []
+    for run_dir in args.run_dirs:
+        path = run_dir / "report.json" if run_dir.is_dir() else run_dir
+        if not path.is_file():
+            raise ConfigError(f"{path}: no report.json here; pass a reports/<run-id> folder")
+        documents.append(report.read_run_report(path))
+    for document in documents:
+        console.print(report.summary_table(document))
+    single = args.run_dirs[0] if args.run_dirs[0].is_dir() else args.run_dirs[0].parent
+    out = args.html or (single / "report.html" if len(documents) == 1 else Path("reports/merged/report.html"))
+    if len(documents) > 1:
+        report.write_json(out.parent / "report.json", {"schema": "edgebench.merged/1", "runs": documents})
+    console.print(f"HTML report: {html_report.render_html(documents, out)}")
     return 0
 
 

@@ -13,7 +13,7 @@ TOP_K = 5
 @dataclass(frozen=True)
 class Tolerance:
     max_abs_prob: float  # largest |p_candidate - p_reference| over all images and classes
-    max_rel_logit: float  # largest |Δlogit| of an image, relative to that image's largest |reference logit|
+    max_rel_logit: float  # largest |Δlogit| of an image over max(1, that image's largest |reference logit|)
     min_top1_agreement: float  # fraction of images whose predicted class is the same
     min_top5_overlap: float  # mean fraction of the reference's top-5 classes also in the candidate's top 5
 
@@ -69,7 +69,9 @@ def compare(reference_logits: np.ndarray, candidate_logits: np.ndarray, precisio
     reference = np.asarray(reference_logits, dtype=np.float64)
     candidate = np.asarray(candidate_logits, dtype=np.float64)
     difference = np.abs(reference - candidate)
-    scale = np.maximum(np.abs(reference).max(axis=1), 1e-6)
+    # Relative for confident images, absolute (in logit units) for near-zero logits, where a relative error
+    # would blow up on differences too small to move a probability.
+    scale = np.maximum(np.abs(reference).max(axis=1), 1.0)
     return ParityResult(
         precision=precision,
         images=int(reference.shape[0]),

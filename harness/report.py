@@ -14,21 +14,24 @@ from harness.errors import ConfigError
 
 
 def write_json(path: Path, document: dict[str, Any]) -> Path:
-    """Write JSON to a temporary file beside ``path`` and rename it into place."""
+    return write_text(path, json.dumps(document, indent=2) + "\n")
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write to a temporary file beside ``path`` and rename it into place: never a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(document, handle, indent=2, sort_keys=False)
-            handle.write("\n")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
     return path
 
 
-RUN_SCHEMA = "edgebench.run/1"
+RUN_SCHEMA = "edgebench.run/2"  # /2: parity gained relative-logit and top-5 figures
 
 
 def read_run_report(path: Path) -> dict[str, Any]:

@@ -85,7 +85,7 @@ def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
     validation = load_validation_set(config, model.classes)
     measured = run_backends(config, model, split, validation, steps)
     reference = next((m for m in measured if m.label == REFERENCE_BACKEND), None)
-    parity_results = {m.label: parity.compare(reference.test_logits, m.test_logits, m.precision).to_json()
+    parity_results = {m.label: parity.compare(reference.parity_logits, m.parity_logits, m.precision).to_json()
                       for m in measured if reference is not None and m.describe["backend"] not in NO_PARITY}
     document = {
         "schema": report.RUN_SCHEMA,
@@ -183,6 +183,12 @@ class Measured:
     latency: dict[str, Any]
     test_logits: np.ndarray
     validation_logits: np.ndarray | None
+
+    @property
+    def parity_logits(self) -> np.ndarray:
+        """Held-out plus validation images: five held-out images alone make agreement rates too coarse."""
+        parts = [self.test_logits] + ([self.validation_logits] if self.validation_logits is not None else [])
+        return np.concatenate(parts)
 
 
 def run_backends(config: RunConfig, model: edge.EdgeModel, split: data.Split, validation: data.Dataset | None,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 from rich.console import Console
 
@@ -11,16 +13,18 @@ from harness import cli, report
 from harness.errors import ConfigError
 
 
-def _document(tf_ms=20.0, ov_ms=4.0, within=True):
+def _document(tf_ms=20.0, ov_ms=4.0, within=True, cpu="Test CPU 9000", run_id="r1"):
     def backend(name, median, precision="FP32"):
         return {"describe": {"backend": name, "device": "CPU", "precision": precision},
-                "latency": {"n": 30, "median_ms": median, "p90_ms": median * 1.1}}
+                "latency": {"n": 30, "median_ms": median, "p90_ms": median * 1.1,
+                            "samples_ns": [int(median * 1e6 * f) for f in (0.9, 1.0, 1.1, 1.0)]}}
     return {
-        "schema": report.RUN_SCHEMA, "run_id": "r1",
-        "machine": {"cpu_brand": "Test CPU 9000", "usable_cpus": 2, "isa_flags": ["avx2", "avx512f"],
-                    "openvino_devices": {"CPU": "Test CPU 9000"}},
+        "schema": report.RUN_SCHEMA, "run_id": run_id,
+        "machine": {"cpu_brand": cpu, "usable_cpus": 2, "isa_flags": ["avx2", "avx512f"],
+                    "openvino_devices": {"CPU": cpu}},
         "backends": {"tf": backend("tf", tf_ms), "openvino": backend("openvino", ov_ms), "null": backend("null", 0.001)},
-        "parity": {"openvino": {"max_abs_prob": 2e-6, "top1_agreement": 1.0, "within_tolerance": within}},
+        "parity": {"openvino": {"precision": "FP32", "max_abs_prob": 2e-6, "max_rel_logit": 1e-5,
+                                "top1_agreement": 1.0, "within_tolerance": within}},
         "accuracy": {"tf": 0.8, "openvino": 0.8, "null": 0.2},
     }
 
@@ -62,8 +66,50 @@ def test_reading_something_else_is_a_clear_error(tmp_path, content, pattern):
         report.read_run_report(tmp_path / "report.json")
 
 
-def test_cli_report_prints_the_table(tmp_path, capsys):
+def test_cli_report_prints_the_table_and_writes_html(tmp_path, capsys):
     report.write_json(tmp_path / "run" / "report.json", _document())
     assert cli.main(["report", str(tmp_path / "run")]) == 0
     assert "5.00×" in capsys.readouterr().out
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and "Test CPU 9000" in page
     assert cli.main(["report", str(tmp_path / "missing")]) == 1
+
+
+@pytest.fixture
+def two_node_report(tmp_path):
+    """Two nodes with different processors merged into one report."""
+    report.write_json(tmp_path / "a" / "report.json", _document(cpu="Xeon Test", run_id="node-a"))
+    report.write_json(tmp_path / "b" / "report.json", _document(ov_ms=8.0, cpu="EPYC Test", run_id="node-b"))
+    out = tmp_path / "merged" / "report.html"
+    assert cli.main(["report", str(tmp_path / "a"), str(tmp_path / "b"), "--html", str(out)]) == 0
+    return out
+
+
+def test_two_node_merge(two_node_report):
+    page = two_node_report.read_text()
+    assert "Xeon Test" in page and "EPYC Test" in page and "2 run(s)" in page
+    merged = json.loads((two_node_report.parent / "report.json").read_text())
+    assert [run["run_id"] for run in merged["runs"]] == ["node-a", "node-b"]
+
+
+def test_report_renders_in_a_real_headless_browser(two_node_report, tmp_path):
+    """Chromium (Debian's package) loads the page from disk and shows the plots."""
+    import shutil
+    import subprocess
+
+    from PIL import Image
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (Debian package `chromium`; .ci/run installs it)")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    url = two_node_report.as_uri()
+    dom = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    assert dom.count("<img") == 3 and "EPYC Test" in dom
+    shot = tmp_path / "shot.png"
+    subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=1200,2400", url],
+                   capture_output=True, timeout=120)
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    assert (pixels < 200).mean() > 0.02, "the page rendered (almost) blank: plots missing"

@@ -1,0 +1,123 @@
+"""``report.html`` for one or many runs (nodes): self-contained (plots embedded as PNG), opens from disk.
+
+Plots: latency distribution per backend x processor, speedup over TF per processor, precision ladder
+(latency against accuracy), and a parity table. Each plot is one small function.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+from harness.report import speedups, write_text
+
+Document = dict[str, Any]
+
+
+def node_name(document: Document) -> str:
+    return f"{document['machine']['cpu_brand']} [{document['run_id']}]"
+
+
+def render_html(documents: list[Document], out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to PNG only
+    sections = [
+        ("Latency per backend and processor (infer only, ms)", _latency_plot(documents)),
+        ("Speedup over stock TensorFlow (TF median ÷ backend median)", _speedup_plot(documents)),
+        ("Precision ladder: latency against accuracy", _ladder_plot(documents)),
+    ]
+    body = "".join(f"<h2>{html.escape(title)}</h2><img alt=\"{html.escape(title)}\" src=\"data:image/png;base64,"
+                   f"{png}\">" for title, png in sections)
+    page = (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>edgebench report</title>"
+            f"<style>{_CSS}</style></head><body><h1>edgebench: {len(documents)} run(s)</h1>"
+            f"{_nodes_table(documents)}{body}<h2>Parity against TF FP32</h2>{_parity_table(documents)}</body></html>")
+    return write_text(out, page)
+
+
+def _figure_png(figure: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _latency_plot(documents: list[Document]) -> str:
+    import matplotlib.pyplot as plt
+
+    labels, samples = [], []
+    for document in documents:
+        for label, result in document["backends"].items():
+            labels.append(f"{label}\n{document['machine']['cpu_brand'][:28]}")
+            samples.append([ns / 1e6 for ns in result["latency"].get("samples_ns", [])] or [result["latency"]["median_ms"]])
+    figure, axes = plt.subplots(figsize=(max(6, 1.4 * len(labels)), 4))
+    axes.boxplot(samples, tick_labels=labels, showfliers=False)
+    axes.set_yscale("log")
+    axes.set_ylabel("ms per call")
+    axes.tick_params(axis="x", labelsize=7)
+    return _figure_png(figure)
+
+
+def _speedup_plot(documents: list[Document]) -> str:
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 3.5))
+    for offset, document in enumerate(documents):
+        ratios = {k: v for k, v in speedups(document).items() if k not in ("tf", "null")}
+        positions = [offset + 0.8 * i / max(len(ratios), 1) for i in range(len(ratios))]
+        bars = axes.bar(positions, list(ratios.values()), width=0.8 / max(len(ratios), 1),
+                        label=node_name(document))
+        axes.bar_label(bars, labels=[f"{k}\n{v:.2f}×" for k, v in ratios.items()], fontsize=7)
+    axes.axhline(1.0, color="grey", linewidth=0.8)
+    axes.set_xticks([])
+    axes.set_ylabel("× faster than TF")
+    axes.legend(fontsize=7)
+    return _figure_png(figure)
+
+
+def _ladder_plot(documents: list[Document]) -> str:
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 3.5))
+    for document in documents:
+        accuracy = (document.get("validation") or {}).get("accuracy") or document.get("accuracy", {})
+        points = [(r["latency"]["median_ms"], accuracy.get(label), label) for label, r in document["backends"].items()
+                  if accuracy.get(label) is not None and r["describe"]["backend"] != "null"]
+        axes.scatter([p[0] for p in points], [p[1] for p in points], label=node_name(document))
+        for x, y, label in points:
+            axes.annotate(label, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    axes.set_xscale("log")
+    axes.set_xlabel("median ms per call")
+    axes.set_ylabel("accuracy (validation set)")
+    axes.legend(fontsize=7)
+    return _figure_png(figure)
+
+
+def _html_table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _nodes_table(documents: list[Document]) -> str:
+    rows = [[d["run_id"], d["machine"]["cpu_brand"], d["machine"]["usable_cpus"],
+             " ".join(f for f in d["machine"]["isa_flags"] if f.startswith(("avx2", "avx512f", "avx512_bf16", "amx"))),
+             "; ".join(d["machine"].get("openvino_devices", {}).values())] for d in documents]
+    return _html_table(["run", "CPU", "CPUs", "ISA", "OpenVINO devices"], rows)
+
+
+def _parity_table(documents: list[Document]) -> str:
+    rows = [[node_name(d), label, p["precision"], f"{p['max_abs_prob']:.1e}", f"{p['max_rel_logit']:.1e}",
+             f"{p['top1_agreement']:.3f}", "yes" if p["within_tolerance"] else "NO"]
+            for d in documents for label, p in d["parity"].items()]
+    return _html_table(["node", "backend", "precision", "max |Δp|", "max rel Δlogit", "top-1", "within"], rows)
+
+
+_CSS = ("body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}img{max-width:100%}")
