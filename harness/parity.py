@@ -30,8 +30,9 @@ TOLERANCES: dict[str, Tolerance] = {
     "FP16": Tolerance(max_abs_prob=0.15, max_rel_logit=0.12, min_top1_agreement=0.97, min_top5_overlap=0.97),
     # measured: |dp| 1.8e-01, rel logit 2.2e-01, top-1 0.990 (-m slow: CPU and AUTO, batch 1 and 4)
     "BF16": Tolerance(max_abs_prob=0.3, max_rel_logit=0.4, min_top1_agreement=0.95, min_top5_overlap=0.95),
-    # measured: |dp| 8.0e-01, rel logit 1.97, top-1 0.870
-    "INT8": Tolerance(max_abs_prob=1.0, max_rel_logit=3.0, min_top1_agreement=0.8, min_top5_overlap=0.8),
+    # measured over three trainings (TF training on CPU is not bit-reproducible): |dp| up to 0.98, rel logit
+    # 0.85-1.97, top-1 0.84-0.97. |dp| is left unbounded (1.0): top-1 is what INT8 is held to here.
+    "INT8": Tolerance(max_abs_prob=1.0, max_rel_logit=3.0, min_top1_agreement=0.75, min_top5_overlap=0.75),
 }
 
 
