@@ -4,7 +4,6 @@ container played locally (the documented offline seam)."""
 from __future__ import annotations
 
 import json
-import tarfile
 
 import pytest
 
