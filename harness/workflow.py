@@ -74,10 +74,7 @@ def new_run_id() -> str:
 
 def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
     """The whole workflow; ``reports/<run-id>/report.json`` at the end."""
-    run_id = config.run_id or new_run_id()
-    run_dir = Path(config.reports_dir) / run_id
-    steps = _Steps(progress)
-    dataset, split = prepare_data(config, run_dir / "work" / "channels", steps)
+    run_id, run_dir, steps, dataset, split = _start(config, progress)
     with _s3_store(config.s3, run_id) as s3:
         trained = train_model(config, split, s3, run_id, run_dir / "work", steps)
         model, s3_summary = store_tests_and_import(s3, trained.artifact_uri, split.test_dir, run_dir / "work" / "edge",
@@ -109,10 +106,7 @@ def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
 def train_only(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
     """``edgebench train``: dataset and training only; the artifact is also downloaded next to the report
     (offline, the embedded S3 ends with the command)."""
-    run_id = config.run_id or new_run_id()
-    run_dir = Path(config.reports_dir) / run_id
-    steps = _Steps(progress)
-    dataset, split = prepare_data(config, run_dir / "work" / "channels", steps)
+    run_id, run_dir, steps, dataset, split = _start(config, progress)
     with _s3_store(config.s3, run_id) as s3:
         trained = train_model(config, split, s3, run_id, run_dir / "work", steps)
         bucket, key = store.parse_s3_uri(trained.artifact_uri)
@@ -121,6 +115,15 @@ def train_only(config: RunConfig, progress: Progress = SilentProgress()) -> RunR
                 "artifact_local": str(local), "step_seconds": steps.seconds}
     report.write_json(run_dir / "report.json", document)
     return RunResult(run_dir, document)
+
+
+def _start(config: RunConfig, progress: Progress) -> tuple[str, Path, _Steps, data.Dataset, data.Split]:
+    """What every command begins with: a run id and folder, then the dataset and its held-out split."""
+    run_id = config.run_id or new_run_id()
+    run_dir = Path(config.reports_dir) / run_id
+    steps = _Steps(progress)
+    dataset, split = prepare_data(config, run_dir / "work" / "channels", steps)
+    return run_id, run_dir, steps, dataset, split
 
 
 def _header(run_id: str, config: RunConfig, dataset: data.Dataset, split: data.Split,
