@@ -56,6 +56,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--backend", action="append", default=None, dest="edgebench_backends", metavar="NAME",
                     help="backend(s) to test against TF, repeatable (default: openvino)")
     group.addoption("--device", default="CPU", dest="edgebench_device", help="OpenVINO device (default CPU)")
+    group.addoption("--edgebench-gate-trials", type=int, default=6, metavar="N",
+                    help="interleaved A/B trials in suites/test_gate_power.py (default 6, ~25 s each)")
+    group.addoption("--edgebench-gate-runs", type=int, default=20, metavar="N",
+                    help="separate A/A and slowed runs for the stored-baseline figures (default 20 each)")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

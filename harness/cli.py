@@ -1,4 +1,4 @@
-"""``edgebench run | report``: each subcommand is a thin call into the harness.
+"""``edgebench run | train | predict | gate | ab | report``: each subcommand is a thin call into the harness.
 
 Errors a user can act on (``EdgebenchError``) print as one line and exit 1; nothing else is caught.
 """
@@ -78,6 +78,27 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--allow-different-machines", action="store_true",
                       help="compare results from different processors anyway")
     gate.set_defaults(handler=_cmd_gate)
+
+    ab = commands.add_parser("ab", help="same-job A/B gate: BASE and NEW artifacts (or checkouts) measured "
+                                        "interleaved in this job; exit 0 ok, 1 regression, 2 unusable input")
+    ab.add_argument("base", type=Path, help="baseline model.tar.gz")
+    ab.add_argument("new", type=Path, nargs="?", help="candidate model.tar.gz (default: BASE again, e.g. with "
+                                                     "--new-checkout or --inject-slowdown)")
+    ab.add_argument("--base-checkout", type=Path, help="edgebench checkout whose harness runs BASE (default: this)")
+    ab.add_argument("--new-checkout", type=Path, help="edgebench checkout whose harness runs NEW (default: this)")
+    ab.add_argument("--backend", default="openvino", help="tf or openvino (default openvino)")
+    ab.add_argument("--device", default="CPU")
+    ab.add_argument("--precision", default="FP32")
+    ab.add_argument("--batch", type=int, default=1, help="images per infer call (default 1)")
+    ab.add_argument("--image", type=Path, help="input image (default: one generated weather image)")
+    ab.add_argument("--seconds", type=float, default=10.0, help="measurement budget, both arms (default 10)")
+    ab.add_argument("--block", type=int, default=5, help="timed calls per arm per turn (default 5)")
+    ab.add_argument("--threshold", type=float, default=0.01, help="minimum slowdown that counts (default 0.01)")
+    ab.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    ab.add_argument("--inject-slowdown", type=float, default=0.0, metavar="F",
+                    help="make NEW slower by this fraction with calibrated extra work (checks the gate)")
+    ab.add_argument("--json", type=Path, help="also write the verdict and raw samples here")
+    ab.set_defaults(handler=_cmd_ab)
 
     show = commands.add_parser("report", help="summary table and report.html for one or many finished runs")
     show.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
@@ -228,6 +249,34 @@ def _cmd_gate(args: argparse.Namespace, console) -> int:
     else:
         console.print(gate.render(outcome.result))
     return outcome.exit_code
+
+
+def _cmd_ab(args: argparse.Namespace, console) -> int:
+    import numpy as np
+
+    from harness import ab, data, gate, report
+    from harness.backends import check_request
+
+    check_request([args.backend], args.precision.upper())
+    if args.batch < 1:
+        raise ConfigError("--batch: must be at least 1")
+    image = data.load_image(args.image) if args.image else data.to_tensor(data.generated_image("sunny", seed=0))
+    batch = np.repeat(image[None], args.batch, axis=0)
+    plan = ab.ABPlan(args.backend, args.device, args.precision.upper(), args.seconds, args.block)
+    base = ab.Arm("BASE", args.base, args.base_checkout)
+    new = ab.Arm("NEW", args.new or args.base, args.new_checkout, args.inject_slowdown)
+    options = gate.GateOptions(threshold=args.threshold, alpha=args.alpha)
+    try:
+        result, session = ab.run_ab(base, new, plan, batch, options)
+    except ConfigError as exc:
+        print(f"edgebench: error: {exc}", file=sys.stderr)
+        return gate.EXIT_UNUSABLE
+    console.print(gate.render(result))
+    console.print(f"{session.turns} turns of {args.block} calls per arm, {session.seconds:.1f} s of measurement")
+    if args.json:
+        report.write_json(args.json, {**result.to_json(), "seconds": session.seconds, "turns": session.turns,
+                                      "blocks_s": session.blocks})
+    return result.exit_code
 
 
 def _float_option(option: str, name: str, value: str) -> float:

@@ -272,6 +272,13 @@ def generate_weather_dataset(root: Path, config: GeneratorConfig = GeneratorConf
     return root
 
 
+def generated_image(label: str = "sunny", seed: int = 0, config: GeneratorConfig = GeneratorConfig()) -> Image.Image:
+    """One image of the procedural set, in memory (e.g. a fixed input for latency measurements)."""
+    if label not in _PAINTERS:
+        raise DatasetError(f"generated class {label!r}: choose one of {', '.join(_PAINTERS)}")
+    return _draw_weather(label, np.random.default_rng([seed, 0, 0]), config)
+
+
 def _save_generated(image: Image.Image, stem: Path, rng: np.random.Generator) -> None:
     if rng.random() < 0.5:
         image.save(stem.with_suffix(".jpg"), quality=int(rng.integers(70, 96)))

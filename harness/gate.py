@@ -33,10 +33,11 @@ reading files is :func:`load_results` / :func:`gate_files`; :func:`render` build
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -236,6 +237,25 @@ def compare_samples(name: str, base: np.ndarray, new: np.ndarray, options: GateO
     return Comparison(name, decide(p_value, ci, threshold, options.alpha), threshold, **sizes,
                       base_median=base_median, new_median=new_median, ratio=new_median / base_median, ci=ci,
                       p_value=p_value)
+
+
+def compare_interleaved(name: str, base_blocks: Sequence[Sequence[float]], new_blocks: Sequence[Sequence[float]],
+                        options: GateOptions = GateOptions()) -> Comparison:
+    """Same-job A/B: turn i measured ``base_blocks[i]`` and ``new_blocks[i]`` back to back. Each sample is
+    divided by its turn's median (both sides pooled) before :func:`compare_samples`: a shift of the
+    machine's speed between turns scales both sides of that turn alike and drops out, while a difference
+    between the sides stays. The printed medians are the raw ones."""
+    if len(base_blocks) != len(new_blocks) or not base_blocks:
+        raise ConfigError(f"{name}: interleaved samples need the same number (> 0) of turns on both sides, got "
+                          f"{len(base_blocks)} and {len(new_blocks)}")
+    scales = [float(np.median(np.concatenate([b, n]))) for b, n in zip(base_blocks, new_blocks, strict=True)]
+    if min(scales) <= 0:
+        raise ConfigError(f"{name}: a turn with a zero median time; the timer cannot resolve these calls")
+    base = np.concatenate([np.asarray(b, dtype=np.float64) / scale for b, scale in zip(base_blocks, scales)])
+    new = np.concatenate([np.asarray(n, dtype=np.float64) / scale for n, scale in zip(new_blocks, scales)])
+    normalized = compare_samples(name, base, new, options)
+    raw_base, raw_new = np.concatenate(base_blocks), np.concatenate(new_blocks)
+    return dataclasses.replace(normalized, base_median=_median(raw_base), new_median=_median(raw_new))
 
 
 def compare_results(base: ResultSet, new: ResultSet, options: GateOptions = GateOptions()) -> GateResult:

@@ -1,0 +1,95 @@
+"""The arms of a same-job A/B measurement (``edgebench ab``) that share one checkout: a process that loads
+each arm's artifact with the same backend, then times a block of ``infer`` calls of the arm the parent
+names, whenever it asks (JSON lines on stdin/stdout).
+
+Arms of one checkout share this process on purpose: two processes loading the same model differ by up to
+2 % on a shared 2-core VM (thread pinning, memory placement), two loads in one process by about 0.5 %;
+each arm also loads ``replicas`` copies and turn i times copy i mod replicas, so that what is left of a
+load's own offset averages out instead of deciding the verdict.
+The parent runs this file with the checkout first on ``PYTHONPATH``, so ``harness`` below is that
+checkout's code while the timing loop (this file) is the same for every arm. It therefore uses only harness
+API every version has: ``edge.import_local``, ``workflow.load_backend``, ``backends.BackendConfig`` and, for
+an injected slowdown, ``backends.slowed``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+
+def main() -> int:
+    spec = json.loads(sys.argv[1])
+    protocol = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # anything a library prints goes to the log, never into the protocol
+    sys.stdout = sys.stderr
+    with tempfile.TemporaryDirectory(prefix="edgebench-ab-") as tmp:
+        import numpy as np
+
+        batch = np.ascontiguousarray(np.load(spec["batch_file"]))
+        backends: dict[str, list] = {}
+        for index, arm in enumerate(spec["arms"]):
+            try:
+                backends[arm["label"]] = [load(spec, arm, batch, Path(tmp) / f"arm{index}-{replica}")
+                                          for replica in range(int(spec["replicas"]))]
+            except Exception as exc:  # reported to the parent as one line naming the arm
+                _send(protocol, {"error": f"{type(exc).__name__}: {exc}", "arm": arm["label"]})
+                return 1
+        import harness
+
+        _send(protocol, {"ready": True, "harness": str(Path(harness.__file__).parent),
+                         "describe": {label: _jsonable(loaded[0].describe()) for label, loaded in backends.items()}})
+        for line in sys.stdin:
+            request = json.loads(line)
+            if request.get("cmd") != "measure":
+                break
+            replicas = backends[request["arm"]]
+            samples = time_calls(replicas[int(request["turn"]) % len(replicas)], batch, int(request["calls"]))
+            _send(protocol, {"samples_ns": samples})
+    return 0
+
+
+def load(spec: dict[str, Any], arm: dict[str, Any], batch, tmp: Path):
+    from harness import edge, workflow
+    from harness.backends import BackendConfig
+
+    model = edge.import_local(Path(arm["artifact"]), tmp / "edge")
+    config = BackendConfig(spec["device"], spec["precision"], batch=len(batch))
+    backend = workflow.load_backend(spec["backend"], model, config)
+    if arm.get("slowdown"):
+        from harness.backends.slowed import SlowedBackend
+
+        backend = SlowedBackend(backend, float(arm["slowdown"]))
+    for _ in range(int(spec["warmup"])):
+        backend.infer(batch)
+    return backend
+
+
+def time_calls(backend, batch, calls: int) -> list[int]:
+    """Back-to-back timed calls after one untimed call: the first call after another arm ran pays for waking
+    this model's threads and refilling caches, which is the switch, not the model."""
+    clock = time.perf_counter_ns
+    backend.infer(batch)
+    samples = []
+    for _ in range(calls):
+        start = clock()
+        backend.infer(batch)
+        samples.append(clock() - start)
+    return samples
+
+
+def _send(stream: TextIO, message: dict[str, Any]) -> None:
+    stream.write(json.dumps(message) + "\n")
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
