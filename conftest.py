@@ -24,7 +24,7 @@ from filelock import FileLock
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from harness import data, edge, store, train  # noqa: E402
+from harness import data, edge, report, store, train  # noqa: E402
 from harness.backends import PRECISIONS, Backend, BackendConfig, create_backend  # noqa: E402
 from harness.workflow import infer_each  # noqa: E402
 from harness.measure import processor_identity  # noqa: E402
@@ -56,6 +56,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--backend", action="append", default=None, dest="edgebench_backends", metavar="NAME",
                     help="backend(s) to test against TF, repeatable (default: openvino)")
     group.addoption("--device", default="CPU", dest="edgebench_device", help="OpenVINO device (default CPU)")
+    group.addoption("--edgebench-node-report", default=None, metavar="PATH",
+                    help="write this node's summary (processor, parity figures, test outcomes) as JSON; "
+                         "`edgebench upload` and the fleet publish it beside --benchmark-json")
     group.addoption("--edgebench-gate-trials", type=int, default=6, metavar="N",
                     help="interleaved A/B trials in suites/test_gate_power.py (default 6, ~25 s each)")
     group.addoption("--edgebench-gate-runs", type=int, default=20, metavar="N",
@@ -101,13 +104,30 @@ def parity_cases(config: pytest.Config) -> list:
     return cases
 
 
+OUTCOMES: dict[str, list[dict]] = {"passed": [], "failed": [], "skipped": []}
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Collect the parity figures tests record (xdist ships user_properties to the controller)."""
+    """Collect the parity figures tests record (xdist ships user_properties to the controller) and each
+    test's outcome for --edgebench-node-report."""
+    if report.when == "call" or report.outcome != "passed":  # setup/teardown count only when they fail or skip
+        OUTCOMES[report.outcome].append({"test": report.nodeid, "reason": _short_reason(report)})
     for key, value in report.user_properties:
         if key == "parity" and report.when == "call":
             PARITY_FIGURES.append(value)
         if key == "edgebench_figure" and report.when == "call":
             FIGURES.append(value)
+
+
+def _short_reason(report: pytest.TestReport) -> str:
+    """The exception message of a failure (or a skip's reason), one line."""
+    if report.outcome == "passed":
+        return ""
+    if isinstance(report.longrepr, tuple):  # skipped: (path, line, reason)
+        return str(report.longrepr[2])[:300]
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else report.longreprtext
+    return " ".join(text.split())[:300]
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -128,6 +148,15 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"min top-1 {min(r['top1_agreement'] for r in rows):.3f}, "
             f"min top-5 {min(r['top5_overlap'] for r in rows):.3f}, "
             f"worst case {max(rows, key=lambda r: r['max_abs_prob'])['case']}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    path = session.config.getoption("edgebench_node_report")
+    if path and not hasattr(session.config, "workerinput"):  # the controller writes it, not xdist workers
+        from harness import fleet
+
+        report.write_json(Path(path), fleet.node_summary(processor_identity(), PARITY_FIGURES, OUTCOMES,
+                                                         int(exitstatus)))
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-benchmark may be disabled (-p no:benchmark)

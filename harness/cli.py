@@ -100,16 +100,65 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--json", type=Path, help="also write the verdict and raw samples here")
     ab.set_defaults(handler=_cmd_ab)
 
-    show = commands.add_parser("report", help="summary table and report.html for one or many finished runs")
-    show.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
-                      help="reports/<run-id> folders (or their report.json), e.g. one per edge node")
+    fleet = commands.add_parser("fleet", help="the edge suite on every node of a Dask cluster")
+    fleet_commands = fleet.add_subparsers(dest="fleet_command", required=True)
+    fleet_run = fleet_commands.add_parser("run", help="run the edge suite once per node; results under "
+                                                      "s3://BUCKET/runs/<run-id>/<node-id>/, then merge them")
+    fleet_run.add_argument("--cluster", default="local", help="local (default), ssh, pbs or slurm")
+    fleet_run.add_argument("--nodes", type=int, default=2, help="local: worker processes; pbs/slurm: jobs (default 2)")
+    fleet_run.add_argument("--hosts", default="", help="ssh: SCHEDULER,NODE[,NODE...] (one node per host)")
+    fleet_run.add_argument("--ssh-port", type=int, default=22)
+    fleet_run.add_argument("--ssh-key", help="private key for ssh (default: the ssh agent / ~/.ssh)")
+    fleet_run.add_argument("--ssh-known-hosts", help="known_hosts file to check host keys against")
+    fleet_run.add_argument("--remote-python", help="python on the nodes (default: this interpreter's path)")
+    fleet_run.add_argument("--queue", help="pbs/slurm queue or partition")
+    fleet_run.add_argument("--walltime", default="01:00:00", help="pbs/slurm walltime (default 01:00:00)")
+    fleet_run.add_argument("--cores", type=int, default=2, help="pbs/slurm cores per node (default 2)")
+    fleet_run.add_argument("--memory", default="8GB", help="pbs/slurm memory per node (default 8GB)")
+    fleet_run.add_argument("--processor", help="node property selecting the processor kind, e.g. skylake "
+                                               "(pbs: -l nodes=1:ppn=N:PROP, slurm: --constraint=PROP)")
+    fleet_run.add_argument("--resource-spec", help="pbs -l request verbatim (overrides --processor)")
+    fleet_run.add_argument("--account", help="pbs/slurm account")
+    fleet_run.add_argument("--dry-run", action="store_true", help="pbs/slurm: print the job script, submit nothing")
+    fleet_run.add_argument("--artifact", help="model.tar.gz: s3://BUCKET/KEY or a local file (default: train the "
+                                              "offline default model first)")
+    fleet_run.add_argument("--test-images", help="held-out {class}/{image} folder: s3://BUCKET/PREFIX or local")
+    fleet_run.add_argument("--run-id", help="run id (default: a new one); an existing one resumes")
+    fleet_run.add_argument("--force", action="store_true", help="re-run nodes that are already complete")
+    fleet_run.add_argument("--node-timeout", type=float, default=1800.0, help="seconds per node (default 1800)")
+    fleet_run.add_argument("--suite-dir", default=None, help="checkout with suites/ on the nodes (default: this one)")
+    fleet_run.add_argument("--pytest-args", default="", help="extra pytest arguments per node, e.g. \"-k latency\"")
+    _add_training_options(fleet_run, prefix_default="")
+    fleet_run.set_defaults(handler=_cmd_fleet_run, backends=None, device="CPU", precisions=None, min_calls=30)
+
+    upload = commands.add_parser("upload", help="publish one node's pytest results to s3://BUCKET/runs/<run-id>/"
+                                                "<node-id>/ (manifest last), as a fleet node does")
+    upload.add_argument("--run-id", required=True)
+    upload.add_argument("--node-id", default=None, help="default: this host's name")
+    upload.add_argument("--benchmark", type=Path, required=True, help="pytest --benchmark-json output "
+                                                                      "(with --benchmark-save-data)")
+    upload.add_argument("--node-report", type=Path, help="pytest --edgebench-node-report output")
+    upload.add_argument("--junit", type=Path, help="pytest --junitxml output")
+    upload.add_argument("--log", type=Path, help="the pytest log")
+    _add_s3_options(upload, prefix_default="", required=True)
+    upload.set_defaults(handler=_cmd_upload)
+
+    show = commands.add_parser("report", help="summary table and report.html for finished runs, or a merged "
+                                              "fleet run")
+    show.add_argument("run_dirs", nargs="+", metavar="RUN",
+                      help="reports/<run-id> folders (or their report.json), e.g. one per edge node; or a fleet "
+                           "run: s3://BUCKET/runs/<run-id>/ or a local folder of node folders")
+    show.add_argument("--endpoint-url", help="S3-compatible endpoint for an s3:// fleet run")
+    show.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+                      or "us-east-1")
+    show.add_argument("--reports-dir", type=Path, default=Path("reports"))
     show.add_argument("--html", type=Path, help="where to write the HTML report (default: RUN_DIR/report.html for "
                                                 "one run, reports/merged/report.html for several)")
     show.set_defaults(handler=_cmd_report)
     return parser
 
 
-def _add_training_options(parser: argparse.ArgumentParser) -> None:
+def _add_training_options(parser: argparse.ArgumentParser, prefix_default: str = "edgebench") -> None:
     parser.add_argument("--dataset", type=Path, help="a {root}/{class}/{images} folder (default: generate the "
                                                      "procedural 5-class weather set)")
     parser.add_argument("--images-per-class", type=int, default=50, help="generated images per class (default 50)")
@@ -126,15 +175,15 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
                         help="SageMaker execution role ARN for --trainer sagemaker with --bucket "
                              "(default $EDGEBENCH_SAGEMAKER_ROLE)")
     parser.add_argument("--instance-type", default="ml.m5.xlarge", help="SageMaker training instance type")
-    _add_s3_options(parser)
+    _add_s3_options(parser, prefix_default)
     parser.add_argument("--reports-dir", type=Path, default=Path("reports"))
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache/edgebench"))
 
 
-def _add_s3_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("S3 (default: an embedded offline S3 on 127.0.0.1)")
-    group.add_argument("--bucket", help="real S3 bucket; credentials come from the standard AWS chain")
-    group.add_argument("--prefix", default="edgebench", help="key prefix (default edgebench)")
+def _add_s3_options(parser: argparse.ArgumentParser, prefix_default: str = "edgebench", required: bool = False) -> None:
+    group = parser.add_argument_group("S3" if required else "S3 (default: an embedded offline S3 on 127.0.0.1)")
+    group.add_argument("--bucket", required=required, help="S3 bucket; credentials come from the standard AWS chain")
+    group.add_argument("--prefix", default=prefix_default, help=f"key prefix (default {prefix_default!r})")
     group.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
                        or "us-east-1", help="AWS region (default $AWS_REGION or us-east-1)")
     group.add_argument("--endpoint-url", help="S3-compatible endpoint (MinIO, a moto server, ...)")
@@ -286,9 +335,115 @@ def _float_option(option: str, name: str, value: str) -> float:
         raise ConfigError(f"{option} {name}={value}: not a number") from None
 
 
-def _cmd_report(args: argparse.Namespace, console) -> int:
-    from harness import html_report, report
+def _cmd_fleet_run(args: argparse.Namespace, console) -> int:
+    import shlex
 
+    from harness import clusters, fleet, workflow
+
+    options = clusters.ClusterOptions(
+        kind=args.cluster, nodes=args.nodes, hosts=tuple(h for h in args.hosts.split(",") if h),
+        ssh_port=args.ssh_port, ssh_key=args.ssh_key, ssh_known_hosts=args.ssh_known_hosts,
+        remote_python=args.remote_python, queue=args.queue, walltime=args.walltime, cores=args.cores,
+        memory=args.memory, processor=args.processor, resource_spec=args.resource_spec, account=args.account)
+    if args.dry_run:
+        if args.cluster not in ("pbs", "slurm"):
+            raise ConfigError("--dry-run prints the job script of a batch scheduler: use it with --cluster pbs or slurm")
+        print(clusters.job_script(options))
+        return 0
+    if args.node_timeout <= 0:
+        raise ConfigError("--node-timeout: must be a positive number of seconds")
+    run_id = args.run_id or workflow.new_run_id()
+    with fleet.results_store(_fleet_location(args)) as (location, credentials):
+        artifact_uri, test_uri = _fleet_artifact(args, location, credentials, run_id, console)
+        spec = fleet.NodeSpec(run_id, "", artifact_uri, location, test_uri, pytest_args=tuple(shlex.split(args.pytest_args)),
+                              timeout_s=args.node_timeout, force=args.force, credentials=credentials,
+                              **({"suite_dir": args.suite_dir} if args.suite_dir else {}))
+        console.print(f"Fleet run {run_id}: {options.kind} cluster, artifact {artifact_uri}")
+        with clusters.open_cluster(options) as client:
+            result = fleet.run_fleet(client, spec, on_update=lambda node: console.print(
+                f"  node {node.node_id}: {node.status}" + (f" ({node.reason})" if node.reason else "")
+                + (f" in {node.seconds:.0f} s" if node.seconds else "")))
+        local = fleet.download_run(location, run_id, args.reports_dir / "fleet" / run_id, credentials)
+    return _show_fleet(local, console, exit_code=1 if result.failed else 0)
+
+
+def _fleet_location(args: argparse.Namespace):
+    from harness import store
+
+    if args.endpoint_url and not args.bucket:
+        raise ConfigError("--endpoint-url needs --bucket (without both, the embedded offline S3 is used)")
+    return store.S3Location(args.bucket, args.prefix, args.region, args.endpoint_url) if args.bucket else None
+
+
+def _fleet_artifact(args: argparse.Namespace, location, credentials, run_id: str, console) -> tuple[str, str | None]:
+    """The artifact (and test images) as S3 URIs the nodes can read: given, or uploaded, or trained first."""
+    from harness import store, workflow
+    from harness.progress import RichProgress
+
+    if args.artifact and args.artifact.startswith("s3://"):
+        return args.artifact, args.test_images
+    if args.artifact:
+        artifact, tests = Path(args.artifact), Path(args.test_images) if args.test_images else None
+        if not artifact.is_file():
+            raise ConfigError(f"--artifact {artifact}: no such file; pass a model.tar.gz or an s3:// URI")
+    else:
+        console.print("No --artifact: training the offline default model first")
+        trained = workflow.train_only(_run_config(args), RichProgress(console)).report
+        artifact, tests = Path(trained["artifact_local"]), Path(trained["test_local"])
+    s3 = store.S3Store(location, dict(credentials) if credentials else None)
+    artifact_uri = s3.upload_file(artifact, location.key("artifacts", run_id, "model.tar.gz"))
+    if tests is None:
+        return artifact_uri, None
+    s3.upload_tree(tests, location.key("artifacts", run_id, "test"))
+    return artifact_uri, s3.location.uri(location.key("artifacts", run_id, "test"))
+
+
+def _cmd_upload(args: argparse.Namespace, console) -> int:
+    import socket
+
+    from harness import fleet, store
+
+    files = {name: path for name, path in (("benchmark.json", args.benchmark), ("report.json", args.node_report),
+                                           ("junit.xml", args.junit), ("log.txt", args.log)) if path is not None}
+    location = store.S3Location(args.bucket, args.prefix, args.region, args.endpoint_url)
+    node_id = args.node_id or fleet.node_id_for(socket.gethostname(), "manual")
+    console.print(f"Uploaded: {fleet.upload_results(location, args.run_id, node_id, files)}")
+    return 0
+
+
+def _show_fleet(run_dir: Path, console, exit_code: int = 0) -> int:
+    from harness import fleet
+
+    merged = fleet.merge_run(run_dir)
+    json_path, html_path = fleet.write_merged(merged, run_dir)
+    console.print(fleet.fleet_table(merged))
+    for failure in merged.failures:
+        console.print(f"[red]failed node {failure['node_id']}[/red]: {failure['reason']}", highlight=False)
+        if failure["log_tail"]:
+            console.print("    " + "\n    ".join(failure["log_tail"].splitlines()[-5:]), markup=False, highlight=False)
+    console.print(f"Merged report: {json_path}\nHTML report: {html_path}")
+    return exit_code or (1 if merged.failures else 0)
+
+
+def _is_fleet_dir(path: Path) -> bool:
+    return path.is_dir() and not (path / "report.json").is_file() and any(
+        (child / "manifest.json").is_file() or (child / "failure.json").is_file() for child in path.iterdir()
+        if child.is_dir())
+
+
+def _cmd_report(args: argparse.Namespace, console) -> int:
+    from harness import fleet, html_report, report, store
+
+    fleet_runs = [r for r in args.run_dirs if r.startswith("s3://") or _is_fleet_dir(Path(r))]
+    if fleet_runs:
+        if len(args.run_dirs) != 1:
+            raise ConfigError("a fleet run is merged on its own: pass one s3://BUCKET/runs/<run-id>/ or one folder")
+        if not fleet_runs[0].startswith("s3://"):
+            return _show_fleet(Path(fleet_runs[0]), console)
+        bucket, prefix, run_id = fleet.parse_run_uri(fleet_runs[0])
+        location = store.S3Location(bucket, prefix, args.region, args.endpoint_url)
+        return _show_fleet(fleet.download_run(location, run_id, args.reports_dir / "fleet" / run_id), console)
+    args.run_dirs = [Path(r) for r in args.run_dirs]
     documents = []
     for run_dir in args.run_dirs:
         path = run_dir / "report.json" if run_dir.is_dir() else run_dir

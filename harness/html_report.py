@@ -18,7 +18,7 @@ Document = dict[str, Any]
 
 
 def node_name(document: Document) -> str:
-    return f"{document['machine']['cpu_brand']} [{document['run_id']}]"
+    return f"{document['machine']['cpu_brand']} [{document.get('node_id') or document['run_id']}]"
 
 
 def render_html(documents: list[Document], out: Path) -> Path:
@@ -117,6 +117,66 @@ def _parity_table(documents: list[Document]) -> str:
              f"{p['top1_agreement']:.3f}", "yes" if p["within_tolerance"] else "NO"]
             for d in documents for label, p in d["parity"].items()]
     return _html_table(["node", "backend", "precision", "max |Δp|", "max rel Δlogit", "top-1", "within"], rows)
+
+
+def render_fleet_html(merged: Any, out: Path) -> Path:
+    """A fleet run (:class:`harness.fleet.MergedRun`): per-processor and per-node tables, the failed nodes
+    with reason and log tail, and the OpenVINO speedup over TF per processor (one box per processor kind,
+    over its nodes, so 200 nodes of four kinds make four boxes, not 200)."""
+    import matplotlib
+
+    from harness.fleet import node_row
+
+    matplotlib.use("Agg")
+    summary = merged.to_json()
+    processors = [[p["cpu"], p["nodes"], " ".join(p["isa"]), p["openvino_device"], _ms(p["tf_ms"]),
+                   _ms(p["openvino_ms"]), _times(p["speedup"]), "yes" if p["parity_ok"] else "NO"]
+                  for p in summary["processors"]]
+    nodes = [[r["node_id"], r["cpu"], _ms(r["tf_ms"]), _ms(r["openvino_ms"]), _times(r["speedup"]),
+              {True: "pass", False: "FAIL", None: "–"}[r["parity_ok"]],
+              " ".join(f"{k} {v}" for k, v in r["tests"].items() if v)] for r in summary["nodes"]]
+    failed = "".join(f"<h3>{html.escape(f['node_id'])}: {html.escape(f['reason'])}</h3>"
+                     f"<pre>{html.escape(f['log_tail'] or '(no log)')}</pre>" for f in summary["failed"])
+    plot = _fleet_speedup_plot([node_row(d) for d in merged.nodes]) if merged.nodes else ""
+    page = (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>edgebench fleet {html.escape(merged.run_id)}"
+            f"</title><style>{_CSS}</style></head><body><h1>edgebench fleet run {html.escape(merged.run_id)}</h1>"
+            f"<p>{len(merged.nodes)} node(s) complete, {summary['openvino_ok']} ran OpenVINO within tolerance, "
+            f"{len(merged.failures)} failed.</p><h2>Per processor</h2>"
+            + _html_table(["CPU", "nodes", "ISA", "OpenVINO CPU device", "TF ms", "OpenVINO ms", "speedup", "parity"],
+                          processors)
+            + (f"<h2>OpenVINO speedup over TF per processor</h2><img alt=\"speedup per processor\" "
+               f"src=\"data:image/png;base64,{plot}\">" if plot else "")
+            + "<h2>Per node</h2>" + _html_table(["node", "CPU", "TF ms", "OpenVINO ms", "speedup", "parity", "tests"],
+                                                nodes)
+            + (f"<h2>Failed nodes</h2>{failed}" if failed else "") + "</body></html>")
+    return write_text(out, page)
+
+
+def _fleet_speedup_plot(rows: list[dict[str, Any]]) -> str:
+    import matplotlib.pyplot as plt
+
+    by_cpu: dict[str, list[float]] = {}
+    for row in rows:
+        if row["speedup"] is not None:
+            by_cpu.setdefault(row["cpu"], []).append(row["speedup"])
+    if not by_cpu:
+        return ""
+    labels = sorted(by_cpu)
+    figure, axes = plt.subplots(figsize=(max(6, 1.8 * len(labels)), 3.8))
+    axes.boxplot([by_cpu[label] for label in labels], tick_labels=[f"{label[:32]}\n({len(by_cpu[label])} nodes)"
+                                                                  for label in labels])
+    axes.axhline(1.0, color="grey", linewidth=0.8)
+    axes.set_ylabel("TF median ÷ OpenVINO median")
+    axes.tick_params(axis="x", labelsize=7)
+    return _figure_png(figure)
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _times(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
 
 
 _CSS = ("body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0}"

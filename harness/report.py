@@ -31,6 +31,17 @@ def write_text(path: Path, text: str) -> Path:
     return path
 
 
+def read_json_file(path: Path) -> dict[str, Any]:
+    """A JSON object from a file, or a one-line ConfigError naming the file."""
+    try:
+        document = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not readable JSON ({exc}); re-create or re-download it") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: expected a JSON object; re-create or re-download it")
+    return document
+
+
 RUN_SCHEMA = "edgebench.run/2"  # /2: parity gained relative-logit and top-5 figures
 
 
