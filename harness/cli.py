@@ -340,6 +340,7 @@ def _cmd_fleet_run(args: argparse.Namespace, console) -> int:
 
     from harness import clusters, fleet, workflow
 
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # the scheduler runs here and logs every worker
     options = clusters.ClusterOptions(
         kind=args.cluster, nodes=args.nodes, hosts=tuple(h for h in args.hosts.split(",") if h),
         ssh_port=args.ssh_port, ssh_key=args.ssh_key, ssh_known_hosts=args.ssh_known_hosts,

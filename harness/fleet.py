@@ -148,10 +148,12 @@ def run_suite(spec: NodeSpec, out: Path) -> tuple[dict[str, Path], str]:
 def node_environment() -> dict[str, str]:
     """This worker's environment without what the Dask nanny sets for its own processes: it pins OpenMP,
     MKL and OpenBLAS to one thread (``distributed.nanny.pre-spawn-environ``), which would make the node's
-    TF and OpenVINO measure single-threaded inference."""
+    TF and OpenVINO measure single-threaded inference. Nor what a pytest that started the cluster leaves
+    (an xdist worker's ``PYTEST_XDIST_WORKER`` turns pytest-benchmark off in the node's own session)."""
     import dask
 
-    env = dict(os.environ)
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("PYTEST_XDIST_", "PYTEST_CURRENT_TEST"))}
     for name, value in (dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}).items():
         if env.get(name) == str(value):
             env.pop(name)

@@ -287,3 +287,62 @@ def test_fan_out_overhead_of_a_two_node_local_run(benchmark, fleet_spec, tmp_pat
     record_property("edgebench_figure", f"fleet fan-out: 2-node local run {timings['total']:.1f} s = cluster start "
                                         f"{timings['startup']:.1f} s + nodes; the suite run directly twice "
                                         f"{direct:.1f} s; overhead beyond start-up {overhead:+.1%} (target <= 10 %)")
+
+
+# ------------------------------------------------------------------------------------------------
+# SSH: a throwaway OpenSSH server on 127.0.0.1 (Debian's openssh-server; .ci/run installs it)
+
+
+@pytest.fixture
+def ssh_server(tmp_path):
+    """sshd on a free loopback port with its own host key, accepting one throwaway client key."""
+    import shutil
+    import socket
+    import subprocess
+
+    sshd = shutil.which("sshd") or ("/usr/sbin/sshd" if Path("/usr/sbin/sshd").exists() else None)
+    if sshd is None or shutil.which("ssh-keygen") is None:
+        pytest.skip("OpenSSH server not installed (Debian: apt-get install openssh-server); the ssh cluster "
+                    "test needs a real sshd on 127.0.0.1")
+    keys = tmp_path / "ssh"
+    keys.mkdir(mode=0o700)
+    for name in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / name)], check=True)
+    (keys / "authorized_keys").write_text((keys / "client_key.pub").read_text())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (keys / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {keys / 'host_key'}\nAuthorizedKeysFile {keys / 'authorized_keys'}\n"
+        f"PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
+        f"StrictModes no\nUsePAM no\nPidFile {keys / 'sshd.pid'}\nAcceptEnv none\n")
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory
+    server = subprocess.Popen([sshd, "-D", "-e", "-f", str(keys / "sshd_config")], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.skip(f"sshd could not start here: {server.stderr.read().decode(errors='replace').strip()[-300:]}")
+        with socket.socket() as attempt:
+            if attempt.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    try:
+        yield port, str(keys / "client_key")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_ssh_cluster_runs_a_node_over_ssh(fleet_spec, ssh_server, tmp_path):
+    """SSHCluster: scheduler and one worker started over SSH on 127.0.0.1; the worker's environment is the
+    login shell's, so S3 credentials travel in the node spec."""
+    port, key = ssh_server
+    options = clusters.ClusterOptions("ssh", hosts=("127.0.0.1", "127.0.0.1"), ssh_port=port, ssh_key=key)
+    spec = dataclasses.replace(fleet_spec, run_id="run-ssh", pytest_args=NULL_ONLY,
+                               credentials={"aws_access_key_id": "testing", "aws_secret_access_key": "testing"})
+    with clusters.open_cluster(options) as client:
+        result = fleet.run_fleet(client, spec)
+    assert [n.status for n in result.nodes] == ["complete"], result.nodes
+    merged = fleet.merge_run(_download(spec, tmp_path))
+    assert len(merged.nodes) == 1 and merged.nodes[0]["backends"]["null"]["latency"]["n"] > 0

@@ -304,3 +304,14 @@ def test_cli_gate_exit_codes(tmp_path, capsys):
     assert "regression" in capsys.readouterr().out
     assert cli.main(["gate", str(tmp_path / "base.json"), str(tmp_path / "missing.json")]) == 2
     assert "missing.json" in capsys.readouterr().err
+
+
+def test_ab_refuses_what_it_cannot_measure(tmp_path, capsys):
+    """Unusable A/B input is exit 2 with a one-line reason: not a checkout, or an artifact that cannot load."""
+    from harness.cli import main
+
+    assert main(["ab", str(tmp_path / "model.tar.gz"), "--base-checkout", str(tmp_path)]) == 2
+    assert "not an edgebench checkout" in capsys.readouterr().err
+    assert main(["ab", str(tmp_path / "missing.tar.gz"), "--seconds", "1"]) == 2
+    error = capsys.readouterr().err
+    assert "could not load" in error and "missing.tar.gz: no such model.tar.gz" in error

@@ -113,3 +113,18 @@ def _rates(mode: str, slowdown: float, trials: int, false_alarms: int, detection
             f"{detections}/{trials} at +{slowdown:.0%} (95 % lower bound {detection_lower:.1%}; measured ratio "
             f"median {np.median(ratios):.3f}), {seconds:.1f} s of measurement per comparison: "
             f"{_consistent_with_targets(trials, false_alarms, detections)}")
+
+
+def test_ab_command_flags_an_injected_slowdown(artifact_and_batch, tmp_path):
+    """`edgebench ab` end to end: the same artifact with NEW 10 % slower is a regression (exit 1)."""
+    import json
+
+    from harness.cli import main
+
+    artifact, _ = artifact_and_batch
+    out = tmp_path / "ab.json"
+    assert main(["ab", str(artifact), "--inject-slowdown", "0.10", "--seconds", "4", "--json", str(out)]) == 1
+    verdict = json.loads(out.read_text())
+    (comparison,) = verdict["comparisons"]
+    assert comparison["verdict"] == "regression" and comparison["ratio"] > 1.05
+    assert len(verdict["blocks_s"]["BASE"]) == verdict["turns"] == len(verdict["blocks_s"]["NEW"])
