@@ -357,6 +357,32 @@ def s3_location(s3_endpoint: str, aws_dummy_credentials: None, request: pytest.F
         s3.client.delete_bucket(Bucket=location.bucket)
 
 
+@pytest.fixture
+def headless_chromium(tmp_path: Path):
+    """page.html -> (its DOM after loading, the fraction of dark pixels in a 1200x2400 screenshot), rendered
+    by Debian's Chromium from disk; skips where Chromium is not installed."""
+    import subprocess
+
+    from PIL import Image
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (Debian package `chromium`; .ci/run installs it)")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'chromium-profile'}"]
+
+    def render(page: Path) -> tuple[str, float]:
+        url = Path(page).resolve().as_uri()
+        dom = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+        shot = tmp_path / "chromium-shot.png"
+        subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=1200,2400", url],
+                       capture_output=True, timeout=120)
+        return dom, float((np.asarray(Image.open(shot).convert("L")) < 200).mean())
+
+    return render
+
+
 # Hypothesis: a quick default profile for CI, a deeper one with --hypothesis-profile=nightly.
 from hypothesis import settings as _hypothesis_settings  # noqa: E402
 

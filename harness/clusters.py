@@ -61,7 +61,7 @@ def jobqueue_cluster(options: ClusterOptions) -> Any:
     common: dict[str, Any] = {"cores": options.cores, "processes": 1, "memory": options.memory,
                               "walltime": options.walltime, "queue": options.queue, "account": options.account,
                               "python": python, "job_name": "edgebench-node", "scheduler_options":
-                              {"dashboard_address": None}}
+                              {"dashboard_address": ":0"}}
     if options.kind == "pbs":
         from dask_jobqueue import PBSCluster
 
@@ -109,7 +109,7 @@ def _start(options: ClusterOptions) -> Any:
         from distributed import LocalCluster
 
         return LocalCluster(n_workers=options.nodes, threads_per_worker=1, processes=True,
-                            dashboard_address=None, silence_logs=40)
+                            dashboard_address=":0", silence_logs=40)  # any free port
     if options.kind == "ssh":
         from distributed import SSHCluster
 
@@ -118,6 +118,6 @@ def _start(options: ClusterOptions) -> Any:
             connect["client_keys"] = [options.ssh_key]
         return SSHCluster(list(options.hosts), connect_options=connect,
                           worker_options={"nthreads": 1, "n_workers": 1},
-                          scheduler_options={"port": 0, "dashboard_address": None},
+                          scheduler_options={"port": 0, "dashboard_address": ":0"},
                           remote_python=options.remote_python or sys.executable)
     return jobqueue_cluster(options)

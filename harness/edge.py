@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 from harness.data import LabeledImage, load_dataset
 from harness.errors import ArtifactError, DatasetError
 from harness.parity import softmax
+from harness.report import staged_dir
 from harness.store import S3Store, parse_s3_uri
 from harness.train import LABEL_MAP_FILE, SAVED_MODEL_DIR
 
@@ -101,18 +101,11 @@ def _open(edge_dir: Path, tarball: Path, test_dir: Path | None, source: str) -> 
 def extract_artifact(tarball: Path, dest: Path) -> Path:
     """Extract with PEP 706's ``data`` filter (no absolute paths, no escaping links, no devices) into a
     temporary folder, check the JumpStart layout, then rename into ``dest``."""
-    dest = Path(dest)
-    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}-"))
-    try:
+    with staged_dir(dest) as staging:
         extract_safely(tarball, staging)
         if not (staging / SAVED_MODEL_DIR / "saved_model.pb").is_file():
             raise ArtifactError(f"{tarball}: no {SAVED_MODEL_DIR}/saved_model.pb inside; expected the layout a "
                                 "JumpStart TF image-classification training job writes")
-        if dest.exists():
-            shutil.rmtree(dest)
-        staging.rename(dest)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return dest
 
 

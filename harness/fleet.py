@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import re
 import signal
@@ -512,23 +511,10 @@ def results_store(location: S3Location | None) -> Iterator[tuple[S3Location, Map
 def download_run(location: S3Location, run_id: str, dest: Path,
                  credentials: Mapping[str, str] | None = None) -> Path:
     """Copy ``runs/<run_id>/`` to ``dest`` (fresh), node folders as they are in S3."""
-    import shutil
-
     s3 = S3Store(location, dict(credentials) if credentials else None)
-    staging = Path(tempfile.mkdtemp(prefix=f".{run_id}-", dir=_parent(dest)))
-    try:
+    with report.staged_dir(dest) as staging:
         s3.download_tree(run_prefix(location, run_id), staging)
-        if dest.exists():
-            shutil.rmtree(dest)
-        staging.rename(dest)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return dest
-
-
-def _parent(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.parent
 
 
 def parse_run_uri(uri: str) -> tuple[str, str, str]:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,22 @@ def read_json_file(path: Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: expected a JSON object; re-create or re-download it")
     return document
+
+
+@contextmanager
+def staged_dir(dest: Path) -> Iterator[Path]:
+    """A temporary sibling of ``dest`` to fill; when the block succeeds it replaces ``dest`` with one rename,
+    when it fails it is removed: ``dest`` is never half-written."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}-"))
+    try:
+        yield staging
+        if dest.exists():
+            shutil.rmtree(dest)
+        staging.rename(dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 RUN_SCHEMA = "edgebench.run/2"  # /2: parity gained relative-logit and top-5 figures

@@ -224,6 +224,25 @@ def synthetic_node(node_dir: Path, cpu: str, tf_ms: float, ov_ms: float, samples
     return node_dir
 
 
+def test_merged_fleet_report_in_a_browser_and_with_a_failed_node(tmp_path, headless_chromium):
+    """Eight nodes of four processor kinds, one failed with its log, one that never finished publishing:
+    one row per processor, the failures with reason and log tail, and the speedup plot, in Chromium."""
+    run_dir = synthetic_run(tmp_path / "run-8", 8)
+    report.write_json(run_dir / "node-broken" / fleet.FAILURE, {"node_id": "node-broken", "reason": "timed out "
+                      "after 1800 s (per-node timeout)", "log_tail": "collected 9 items\nsuites/test_parity.py ..."})
+    report.write_text(run_dir / "node-half" / "benchmark.json", "{}")  # files but no manifest
+    merged = fleet.merge_run(run_dir)
+    assert len(merged.nodes) == 8 and {f["node_id"] for f in merged.failures} == {"node-broken", "node-half"}
+    assert "no manifest" in next(f["reason"] for f in merged.failures if f["node_id"] == "node-half")
+    rows = merged.to_json()["processors"]
+    assert [r["nodes"] for r in rows] == [2, 2, 2, 2] and all(r["speedup"] > 3 for r in rows)
+    _, html_path = fleet.write_merged(merged, tmp_path / "out")
+    dom, dark_fraction = headless_chromium(html_path)
+    assert dom.count("<img") == 1 and "Xeon(R) Platinum 8480+" in dom and "timed out after 1800 s" in dom
+    assert "suites/test_parity.py" in dom  # the log tail
+    assert dark_fraction > 0.01, "the page rendered (almost) blank: the plot is missing"
+
+
 def synthetic_run(run_dir: Path, nodes: int) -> Path:
     """``nodes`` published node folders (report.json as the fleet completes it, manifest last)."""
     for i in range(nodes):
