@@ -7,13 +7,13 @@ edgebench (a backend change), or the same artifact with an injected slowdown (th
 Arms run in worker processes (:mod:`harness.ab_worker`), one per checkout: arms of one checkout share a
 process, because separate processes add an offset of their own (up to 2 % here, measured) that two loads
 in one process do not (about 0.5 %); comparing two checkouts pays it, so give that mode a larger minimum
-effect. The parent asks the arms in turn for a block of
-timed calls, alternating the order every turn (AB BA AB …) so neither arm always runs first after the
-other, until the measurement budget (wall-clock seconds, all arms together) is spent. Both arms keep the
-same warm-up rule (``warmup`` untimed calls after loading). The raw per-call samples go to the gate's
-rule through :func:`harness.gate.compare_interleaved`, which first divides every sample by its turn's median
-(both arms together) so that the machine's speed regime, which shifts within minutes on shared hosts, drops
-out; the minimum effect defaults to 1 %, smaller than the stored-baseline mode's, because it can.
+effect. Each arm is loaded ``replicas`` times and turn i times copy i mod replicas. The parent asks the
+arms in turn for a block of timed calls (after one untimed call), rotating the order every turn (AB BA …)
+so that no arm always runs in the same position, until the measurement budget (wall-clock seconds, all
+arms together) is spent. Every arm keeps the same warm-up rule (``warmup`` untimed calls after loading). The raw per-call samples go to the gate's
+rule through :func:`harness.gate.compare_interleaved`, which compares the arms turn by turn (the ratio of
+their block medians), so that the machine's speed regime, which shifts within minutes on shared hosts,
+cancels; the minimum effect defaults to 1 %, smaller than the stored-baseline mode's, because it can.
 """
 
 from __future__ import annotations
@@ -175,12 +175,14 @@ class ArmPool:
 
 
 def measure_interleaved(pool: ArmPool, seconds: float, block: int, labels: Sequence[str] | None = None) -> Session:
-    """Turns of ``block`` calls per arm, order reversed every turn, until ``seconds`` of wall clock passed."""
+    """Turns of ``block`` calls per arm until ``seconds`` of wall clock passed. The order rotates every turn
+    (AB BA for two arms; ABC BCA CAB for three), so every arm runs in every position equally often."""
     labels = list(labels or pool.labels)
     session = Session({label: [] for label in labels})
     start = time.perf_counter()
     while session.turns == 0 or time.perf_counter() - start < seconds:
-        for label in labels if session.turns % 2 == 0 else reversed(labels):
+        shift = session.turns % len(labels)
+        for label in labels[shift:] + labels[:shift]:
             session.blocks[label].append(pool.measure(label, block, session.turns))
         session.turns += 1
     session.seconds = time.perf_counter() - start

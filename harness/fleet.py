@@ -173,14 +173,23 @@ def _first_failure(files: Mapping[str, Path]) -> str:
 _PYTEST_EXIT = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected"}
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGKILL when the worker dies, so no orphan publishes results after its node failed."""
+def _load_prctl() -> Callable[..., int] | None:
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+        return ctypes.CDLL(None, use_errno=True).prctl  # Linux; elsewhere the child may outlive a dead worker
     except (OSError, AttributeError):
-        pass
+        return None
+
+
+_PRCTL = _load_prctl()  # resolved here: the function below runs between fork and exec, where importing could
+_PR_SET_PDEATHSIG = 1   # deadlock on a lock another of the worker's threads held at fork time
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when the worker dies, so no orphan publishes results after its node failed."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class _host_turn:

@@ -114,27 +114,32 @@ def test_bad_options_are_config_errors(kwargs, pattern):
         GateOptions(**kwargs)
 
 
-def test_interleaved_ab_alternates_and_discards_warmup():
-    calls: list[str] = []
-
-    def runner(label: str, seconds: float):
-        def run() -> float:
-            calls.append(label)
-            return seconds
-        return run
-
-    a, b = gate.interleaved_ab(runner("A", 1.0), runner("B", 2.0), rounds=3, warmup=1)
-    assert "".join(calls) == "ABABABAB" and a == [1.0] * 3 and b == [2.0] * 3
-    with pytest.raises(ConfigError, match="rounds"):
-        gate.interleaved_ab(runner("A", 1.0), runner("B", 1.0), rounds=0)
+def regime_turns(rng: np.random.Generator, turns: int, factor: float) -> tuple[list, list]:
+    """Interleaved blocks on a machine that jumps between two speed regimes 1.5x apart from turn to turn."""
+    speeds = rng.choice([1.0, 1.5], size=turns)
+    base = [latency(rng, 5, speed) for speed in speeds]
+    new = [latency(rng, 5, speed * factor) for speed in speeds]
+    return base, new
 
 
-def test_interleaved_samples_feed_the_gate():
-    rng = np.random.default_rng(7)
-    a, b = gate.interleaved_ab(lambda: latency(rng, 1, sigma=0.02)[0], lambda: latency(rng, 1, 1.03, sigma=0.02)[0],
-                               rounds=400)
-    assert gate.compare_samples("ab", np.array(a), np.array(b), GateOptions(threshold=0.01)).verdict \
-        is Verdict.REGRESSION
+def test_interleaved_comparison_removes_the_machines_speed_regimes():
+    """2 % slower within every turn, turns 1.5x apart: dividing by each turn's median finds the 2 %, which
+    pooling all samples (as the stored-baseline mode must) loses in the regime spread."""
+    rng = np.random.default_rng(11)
+    options = GateOptions(threshold=0.01)
+    base, new = regime_turns(rng, 300, 1.02)
+    found = gate.compare_interleaved("ab", base, new, options)
+    assert found.verdict is Verdict.REGRESSION and found.ratio == pytest.approx(1.02, abs=0.006)
+    pooled = gate.compare_samples("ab", np.concatenate(base), np.concatenate(new), options)
+    assert pooled.verdict is Verdict.NO_CHANGE and pooled.ci[1] - pooled.ci[0] > found.ci[1] - found.ci[0]
+    same_base, same_new = regime_turns(rng, 300, 1.0)
+    assert gate.compare_interleaved("aa", same_base, same_new, options).verdict is Verdict.NO_CHANGE
+    assert found.base_median == pytest.approx(float(np.median(np.concatenate(base))))  # raw medians printed
+
+
+def test_interleaved_comparison_needs_paired_turns():
+    with pytest.raises(ConfigError, match="same number"):
+        gate.compare_interleaved("ab", [[1.0, 1.0]], [[1.0], [1.0]])
 
 
 # ------------------------------------------------------------------------------------------------
