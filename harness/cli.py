@@ -382,6 +382,9 @@ def _fleet_artifact(args: argparse.Namespace, location, credentials, run_id: str
     from harness.progress import RichProgress
 
     if args.artifact and args.artifact.startswith("s3://"):
+        if args.test_images and not args.test_images.startswith("s3://"):
+            raise ConfigError("--test-images: with an s3:// --artifact the nodes read the test images from S3 "
+                              "too; pass s3://BUCKET/PREFIX")
         return args.artifact, args.test_images
     if args.artifact:
         artifact, tests = Path(args.artifact), Path(args.test_images) if args.test_images else None
