@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from harness.ab import INTERLEAVED_THRESHOLD
+
     parser = argparse.ArgumentParser(prog="edgebench", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -93,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--image", type=Path, help="input image (default: one generated weather image)")
     ab.add_argument("--seconds", type=float, default=10.0, help="measurement budget, both arms (default 10)")
     ab.add_argument("--block", type=int, default=5, help="timed calls per arm per turn (default 5)")
-    ab.add_argument("--threshold", type=float, default=0.01, help="minimum slowdown that counts (default 0.01)")
+    ab.add_argument("--threshold", type=float, default=INTERLEAVED_THRESHOLD,
+                    help=f"minimum slowdown that counts (default {INTERLEAVED_THRESHOLD})")
     ab.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     ab.add_argument("--inject-slowdown", type=float, default=0.0, metavar="F",
                     help="make NEW slower by this fraction with calibrated extra work (checks the gate)")
