@@ -45,7 +45,7 @@ class Arm:
     label: str
     artifact: Path
     checkout: Path | None = None  # a checkout whose ``harness`` runs this arm (default: this one)
-    slowdown: float = 0.0  # injected extra work, a fraction of the arm's own median latency
+    slowdown: float = 0.0  # injected extra CPU work, a fraction of each call's own inference time
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,7 @@ def run_ab(base: Arm, new: Arm, plan: ABPlan, batch: np.ndarray,
     name = f"{plan.backend}/{plan.device}/{plan.precision}/batch{len(batch)}"
     comparison = session.compare(name, base.label, new.label, options)
     cpu = processor_identity()["cpu_brand"]
-    return gate.GateResult((comparison,), options, cpu, cpu), session
+    return gate.GateResult((comparison,), options, cpu, cpu, test="Wilcoxon (per-turn ratios)"), session
 
 
 def _slug(label: str) -> str:

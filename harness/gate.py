@@ -141,6 +141,7 @@ class GateResult:
     options: GateOptions
     base_cpu: str | None = None
     new_cpu: str | None = None
+    test: str = "Mann–Whitney"  # the rank test behind p (compare_interleaved: Wilcoxon on per-turn ratios)
 
     @property
     def exit_code(self) -> int:
@@ -155,7 +156,7 @@ class GateResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"exit_code": self.exit_code, "base_cpu": self.base_cpu, "new_cpu": self.new_cpu,
-                "alpha": self.options.alpha, "comparisons": [c.to_json() for c in self.comparisons]}
+                "test": self.test, "alpha": self.options.alpha, "comparisons": [c.to_json() for c in self.comparisons]}
 
 
 @dataclass(frozen=True)
@@ -415,7 +416,7 @@ _STYLES = {Verdict.REGRESSION: "bold red", Verdict.IMPROVEMENT: "green", Verdict
 def render(result: GateResult) -> Table:
     options = result.options
     table = Table(title="edgebench gate: NEW vs BASE",
-                  caption=f"BASE {result.base_cpu or '?'} | NEW {result.new_cpu or '?'} | regression: Mann–Whitney "
+                  caption=f"BASE {result.base_cpu or '?'} | NEW {result.new_cpu or '?'} | regression: {result.test} "
                           f"p < {options.alpha:g} and the {options.confidence:.0%} CI of the median ratio above "
                           "1 + min effect")
     table.add_column("benchmark", overflow="fold", ratio=1)
