@@ -159,9 +159,6 @@ class ArmPool:
     def measure(self, label: str, calls: int, turn: int = 0) -> list[float]:
         return self._worker_of[label].measure(label, calls, turn)
 
-    def describe(self, label: str) -> dict[str, Any]:
-        return self._worker_of[label].ready["describe"][label]
-
     def close(self) -> None:
         for worker in self.workers:
             worker.close()

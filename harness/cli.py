@@ -367,6 +367,7 @@ def _cmd_fleet_run(args: argparse.Namespace, console) -> int:
             result = fleet.run_fleet(client, spec, on_update=lambda node: console.print(
                 f"  node {node.node_id}: {node.status}" + (f" ({node.reason})" if node.reason else "")
                 + (f" in {node.seconds:.0f} s" if node.seconds else "")))
+        console.print(f"{len(result.nodes)} node(s) in {result.seconds:.0f} s, {len(result.failed)} failed")
         local = fleet.download_run(location, run_id, args.reports_dir / "fleet" / run_id, credentials)
     return _show_fleet(local, console, exit_code=1 if result.failed else 0)
 

@@ -90,8 +90,10 @@ def run_node(spec: NodeSpec) -> NodeOutcome:
     """The task a Dask worker runs: skip if complete, else run the suite and publish (manifest last)."""
     start = time.monotonic()
     s3 = node_store(spec)
-    if not spec.force and has_manifest(s3):
-        return NodeOutcome(spec.node_id, "skipped", "complete in an earlier attempt (manifest present)")
+    if has_manifest(s3):
+        if not spec.force:
+            return NodeOutcome(spec.node_id, "skipped", "complete in an earlier attempt (manifest present)")
+        s3.delete(s3.location.key(MANIFEST))  # incomplete until this attempt publishes, whatever happens
     with _host_turn(), tempfile.TemporaryDirectory(prefix=f"edgebench-{spec.node_id}-") as tmp:
         files, failure = run_suite(spec, Path(tmp))
         if failure:

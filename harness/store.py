@@ -126,6 +126,10 @@ class S3Store:
         files = sorted(p for p in Path(root).rglob("*") if p.is_file())
         return [self.upload_file(p, f"{key_prefix}/{p.relative_to(root).as_posix()}") for p in files]
 
+    def delete(self, key: str) -> None:
+        with self._errors(self.location.uri(key)):
+            self.client.delete_object(Bucket=self.location.bucket, Key=key)
+
     def list_keys(self, key_prefix: str) -> list[str]:
         keys: list[str] = []
         with self._errors(self.location.uri(key_prefix)):

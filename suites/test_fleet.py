@@ -99,6 +99,11 @@ def test_a_worker_killed_mid_run_fails_its_node_only_and_resume_completes_it(fle
     merged = fleet.merge_run(_download(spec, tmp_path / "resumed"))
     assert len(merged.nodes) == 2 and not merged.failures
 
+    forced = fleet.run_fleet(local_client, dataclasses.replace(spec, force=True, timeout_s=1))
+    assert {n.status for n in forced.nodes} == {"failed"}  # re-run on purpose, and it failed this time:
+    merged = fleet.merge_run(_download(spec, tmp_path / "forced"))  # no stale manifest says "complete"
+    assert not merged.nodes and len(merged.failures) == 2
+
 
 def _first_worker_running_pytest(pids: dict[str, int], psutil, timeout: float = 120) -> str:
     deadline = time.monotonic() + timeout

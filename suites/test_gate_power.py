@@ -11,7 +11,8 @@ only hold the rates to the targets, never a time.
   is the baseline, the A/A runs and the runs slowed by 10 % are gated against it.
 
 Counts: ``--edgebench-gate-trials`` (interleaved, default 6: about 25 s each) and ``--edgebench-gate-runs``
-(stored baseline, default 20 A/A + 20 slowed: about 4 s each). The printed figure gives each rate with its
+(stored baseline, default 20 A/A + 20 slowed: about 4 s each; marked ``slow``, so
+``pytest suites/test_gate_power.py -m slow`` on the node you gate on). The printed figure gives each rate with its
 95 % bound and whether the counts are consistent with the target (one-sided binomial test at 5 %; twenty
 trials cannot show a rate of 1 %). Whether a shared machine meets the targets is a property of the
 machine (its speed regimes, other tenants), so that is printed, not asserted; the asserts hold the gate
@@ -68,7 +69,10 @@ def test_interleaved_mode_catches_2_percent(artifact_and_batch, trials, record_p
     assert detections > false_alarms, f"the gate flagged {detections}/{trials} slowed and {false_alarms} unchanged"
 
 
+@pytest.mark.slow  # its outcome is the machine's stability between runs: measure it on the node you gate on
 def test_stored_baseline_mode_over_separate_runs(artifact_and_batch, runs, record_property):
+    """Stored-baseline mode as a dedicated node uses it. Not in `make test`: on a shared VM one baseline run
+    can land in a slow speed regime and then nothing is flagged (seen in a CI run: +10 % measured as 0.68x)."""
     artifact, batch = artifact_and_batch
     baseline = _separate_run(Arm("baseline", artifact), batch)
     options = gate.GateOptions()  # the stored-baseline defaults: 5 % minimum effect
