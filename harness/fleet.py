@@ -19,7 +19,6 @@ it does not care how results arrived.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import re
 import signal
@@ -35,9 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from harness import report
 from harness.errors import ConfigError, EdgebenchError, StoreError
-from harness.store import S3Location, S3Store
+from harness.store import S3Location, S3Store, sha256_file
 
 NODE_SCHEMA = "edgebench.node/1"
 MANIFEST_SCHEMA = "edgebench.manifest/1"
@@ -194,18 +195,12 @@ def _die_with_parent() -> None:
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-class _host_turn:
+def _host_turn() -> Any:
     """Nodes on one host take turns: a benchmark must not share the cores with another node's."""
+    from filelock import FileLock
 
-    def __enter__(self) -> None:
-        from filelock import FileLock
-
-        _LOCK_DIR.mkdir(parents=True, exist_ok=True)
-        self._lock = FileLock(_LOCK_DIR / "node.lock")
-        self._lock.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self._lock.release()
+    _LOCK_DIR.mkdir(parents=True, exist_ok=True)
+    return FileLock(_LOCK_DIR / "node.lock")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -247,15 +242,10 @@ def node_results(benchmark: dict[str, Any]) -> dict[str, Any]:
             continue
         samples = stats.get("data") or []
         backends[label] = {"describe": {**info, "backend": info.get("backend", label)}, "latency": {
-            "n": len(samples) or stats["rounds"], "median_ms": stats["median"] * 1e3, "p90_ms": _p90(samples) * 1e3
-            if samples else stats["max"] * 1e3, "min_ms": stats["min"] * 1e3, "mean_ms": stats["mean"] * 1e3,
+            "n": len(samples) or stats["rounds"], "median_ms": stats["median"] * 1e3,
+            "p90_ms": float(np.percentile(samples, 90)) * 1e3 if samples else stats["max"] * 1e3, "min_ms": stats["min"] * 1e3, "mean_ms": stats["mean"] * 1e3,
             "samples_ns": [round(s * 1e9) for s in samples]}}
     return {"backends": backends, "throughput_images_per_s": throughput}
-
-
-def _p90(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -278,7 +268,7 @@ def publish_node(s3: S3Store, run_id: str, node_id: str, files: Mapping[str, Pat
 
 
 def manifest_for(run_id: str, node_id: str, files: Mapping[str, Path]) -> dict[str, Any]:
-    entries = {name: {"sha256": _sha256(path), "bytes": path.stat().st_size} for name, path in sorted(files.items())}
+    entries = {name: {"sha256": sha256_file(path), "bytes": path.stat().st_size} for name, path in sorted(files.items())}
     return {"schema": MANIFEST_SCHEMA, "run_id": run_id, "node_id": node_id, "files": entries,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
@@ -315,11 +305,6 @@ def upload_results(location: S3Location, run_id: str, node_id: str, files: Mappi
         s3 = S3Store(location, dict(credentials) if credentials else None).under("runs", run_id, node_id)
         publish_node(s3, run_id, node_id, files)
         return s3.location.uri(s3.location.prefix) + "/"
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -419,9 +404,9 @@ class MergedRun:
     failures: list[dict[str, Any]]  # node_id, reason, log_tail
 
     def to_json(self) -> dict[str, Any]:
-        return {"schema": FLEET_SCHEMA, "run_id": self.run_id, "processors": processor_rows(self.nodes),
-                "nodes": [node_row(n) for n in self.nodes], "failed": self.failures,
-                "openvino_ok": sum(1 for n in self.nodes if node_row(n)["openvino_ok"])}
+        rows = [node_row(n) for n in self.nodes]
+        return {"schema": FLEET_SCHEMA, "run_id": self.run_id, "processors": processor_rows(rows), "nodes": rows,
+                "failed": self.failures, "openvino_ok": sum(1 for row in rows if row["openvino_ok"])}
 
 
 def merge_run(run_dir: Path) -> MergedRun:
@@ -467,9 +452,8 @@ def _median_ms(document: dict[str, Any], backend: str) -> float | None:
 def node_row(document: dict[str, Any]) -> dict[str, Any]:
     machine = document.get("machine", {})
     tf, ov = _median_ms(document, "tf"), _median_ms(document, "openvino")
-    parity = document.get("parity", {})
-    ov_parity = [p for p in parity.values() if p.get("backend", "openvino") == "openvino" or "openvino" in
-                 p.get("case", "")]
+    parity = document.get("parity", {})  # case id (model-backend-device-precision-batch) -> figures
+    ov_parity = [p for case, p in parity.items() if "-openvino-" in f"-{case}-"]
     parity_ok = all(p.get("within_tolerance") for p in parity.values()) if parity else None
     return {"node_id": document.get("node_id"), "cpu": machine.get("cpu_brand", "?"),
             "isa": [f for f in machine.get("isa_flags", []) if f in ("avx2", "avx512f", "avx512_bf16", "amx_tile")],
@@ -479,24 +463,22 @@ def node_row(document: dict[str, Any]) -> dict[str, Any]:
             "openvino_ok": ov is not None and bool(ov_parity) and all(p.get("within_tolerance") for p in ov_parity)}
 
 
-def processor_rows(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per CPU brand: nodes, ISA, OpenVINO device name, median TF / OpenVINO latency and speedup."""
-    import numpy as np
-
+def processor_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Node rows grouped by CPU brand: nodes, ISA, OpenVINO device name, median TF / OpenVINO latency and
+    speedup over the group's nodes."""
     groups: dict[str, list[dict[str, Any]]] = {}
-    for document in documents:
-        row = node_row(document)
+    for row in rows:
         groups.setdefault(row["cpu"], []).append(row)
-    rows = []
-    for cpu, members in sorted(groups.items()):
-        def median(key: str) -> float | None:
-            values = [m[key] for m in members if m[key] is not None]
-            return float(np.median(values)) if values else None
-        rows.append({"cpu": cpu, "nodes": len(members), "isa": members[0]["isa"],
-                     "openvino_device": members[0]["openvino_device"], "tf_ms": median("tf_ms"),
-                     "openvino_ms": median("openvino_ms"), "speedup": median("speedup"),
-                     "parity_ok": all(m["parity_ok"] is not False for m in members)})
-    return rows
+    return [{"cpu": cpu, "nodes": len(members), "isa": members[0]["isa"],
+             "openvino_device": members[0]["openvino_device"], "tf_ms": _median_of(members, "tf_ms"),
+             "openvino_ms": _median_of(members, "openvino_ms"), "speedup": _median_of(members, "speedup"),
+             "parity_ok": all(m["parity_ok"] is not False for m in members)}
+            for cpu, members in sorted(groups.items())]
+
+
+def _median_of(rows: list[dict[str, Any]], key: str) -> float | None:
+    values = [row[key] for row in rows if row[key] is not None]
+    return float(np.median(values)) if values else None
 
 
 # ------------------------------------------------------------------------------------------------

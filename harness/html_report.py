@@ -125,8 +125,6 @@ def render_fleet_html(merged: Any, out: Path) -> Path:
     over its nodes, so 200 nodes of four kinds make four boxes, not 200)."""
     import matplotlib
 
-    from harness.fleet import node_row
-
     matplotlib.use("Agg")
     summary = merged.to_json()
     processors = [[p["cpu"], p["nodes"], " ".join(p["isa"]), p["openvino_device"], _ms(p["tf_ms"]),
@@ -137,7 +135,7 @@ def render_fleet_html(merged: Any, out: Path) -> Path:
               " ".join(f"{k} {v}" for k, v in r["tests"].items() if v)] for r in summary["nodes"]]
     failed = "".join(f"<h3>{html.escape(f['node_id'])}: {html.escape(f['reason'])}</h3>"
                      f"<pre>{html.escape(f['log_tail'] or '(no log)')}</pre>" for f in summary["failed"])
-    plot = _fleet_speedup_plot([node_row(d) for d in merged.nodes]) if merged.nodes else ""
+    plot = _fleet_speedup_plot(summary["nodes"]) if merged.nodes else ""
     page = (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>edgebench fleet {html.escape(merged.run_id)}"
             f"</title><style>{_CSS}</style></head><body><h1>edgebench fleet run {html.escape(merged.run_id)}</h1>"
             f"<p>{len(merged.nodes)} node(s) complete, {summary['openvino_ok']} ran OpenVINO within tolerance, "

@@ -115,7 +115,7 @@ class S3Store:
 
     def upload_file(self, path: Path, key: str) -> str:
         """Upload with an SHA-256 checksum S3 verifies on receipt and a whole-file digest in metadata."""
-        digest = _sha256(path)
+        digest = sha256_file(path)
         with self._errors(self.location.uri(key)):
             self.client.upload_file(str(path), self.location.bucket, key, Config=TRANSFER,
                                     ExtraArgs={"ChecksumAlgorithm": "SHA256",
@@ -153,7 +153,7 @@ class S3Store:
             with self._errors(uri):
                 self.client.download_file(self.location.bucket, key, str(tmp), Config=TRANSFER)
             expected = head.get("Metadata", {}).get(SHA256_METADATA)
-            if expected and _sha256(tmp) != expected:
+            if expected and sha256_file(tmp) != expected:
                 raise StoreError(f"{uri}: SHA-256 mismatch after download (object corrupted or changed "
                                  "during transfer); retry, or re-upload the object")
             os.replace(tmp, dest)
@@ -212,6 +212,6 @@ def _describe(exc: ClientError) -> str:
     return hints.get(code, f"S3 error {code}: {message}".strip())
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -211,7 +212,7 @@ def synthetic_node(node_dir: Path, cpu: str, tf_ms: float, ov_ms: float, samples
     """A node folder as `pytest -m edge --benchmark-save-data --edgebench-node-report` would leave it."""
     import numpy as np
 
-    rng = np.random.default_rng(abs(hash((str(node_dir), cpu))) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(f"{node_dir.name}/{cpu}".encode()))  # same data every run
     benchmarks = []
     for backend, ms in (("tf", tf_ms), ("openvino", ov_ms), ("null", 0.0003)):
         data = list(ms / 1e3 * rng.lognormal(0, 0.05, samples))
