@@ -65,6 +65,12 @@ class Backend(Protocol):
         """Versions, device full name, the precision actually in effect, and runtime details."""
 
 
+def result_label(backend: str, precision: str) -> str:
+    """How results name one backend at one precision, everywhere (run report, node JSON, fleet report):
+    ``openvino`` at FP32, ``openvino-int8`` otherwise."""
+    return backend if precision == "FP32" else f"{backend}-{precision.lower()}"
+
+
 def create_backend(name: str) -> Backend:
     if name not in BACKENDS:
         raise BackendError(f"backend {name!r}: unknown; choose one of {', '.join(BACKENDS)}")
