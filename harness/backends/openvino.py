@@ -165,3 +165,17 @@ def _runtime_layers(compiled: Any) -> dict[str, Any]:
         if "layerType" in info:
             types[info["layerType"].astype(str)] += 1
     return {"count": len(ops), "by_precision": dict(sorted(precisions.items())), "by_type": dict(types.most_common())}
+
+
+def native_precisions(device: str = "CPU") -> tuple[str, ...]:
+    """The precisions ``device`` runs natively (its OPTIMIZATION_CAPABILITIES), FP32 first; a virtual device
+    (AUTO, ...) answers for the CPU. A precision the device lacks would silently run as another one (FP16 on
+    a CPU without AVX-512 FP16 executes in bf16 or f32), so it is not measured under its own name."""
+    import openvino as ov
+
+    core = ov.Core()
+    physical = "CPU" if _is_virtual(device) else device.split(".")[0]
+    if physical not in core.available_devices:
+        return ()
+    capabilities = set(core.get_property(physical, "OPTIMIZATION_CAPABILITIES"))
+    return tuple(p for p in PRECISIONS if p == "FP32" or p in capabilities)
