@@ -70,15 +70,22 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--endpoint-url", help="S3-compatible endpoint for an s3:// model")
     predict.set_defaults(handler=_cmd_predict)
 
+    from harness.gate import FAIL_ON_CHOICES, GateOptions, format_fail_on
+
     gate = commands.add_parser("gate", help="latency regression gate: exit 0 ok, 1 regression, 2 unusable input")
     gate.add_argument("base", type=Path, help="baseline: pytest-benchmark JSON (--benchmark-save-data) or a run dir")
     gate.add_argument("new", type=Path, help="candidate, same kinds as BASE")
-    gate.add_argument("--threshold", type=float, default=0.05, help="minimum slowdown that counts (default 0.05)")
+    gate.add_argument("--threshold", type=float, default=GateOptions.threshold,
+                      help=f"minimum slowdown that counts (default {GateOptions.threshold})")
     gate.add_argument("--threshold-for", action="append", default=[], metavar="NAME=T",
                       help="per-benchmark minimum effect (NAME may use * and ?), repeatable")
-    gate.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    gate.add_argument("--alpha", type=float, default=GateOptions.alpha,
+                      help=f"significance level (default {GateOptions.alpha})")
     gate.add_argument("--allow-different-machines", action="store_true",
                       help="compare results from different processors anyway")
+    gate.add_argument("--fail-on", default=format_fail_on(GateOptions.fail_on), metavar="VERDICTS",
+                      help=f"also exit 1 on these verdicts, comma-separated: {', '.join(FAIL_ON_CHOICES)} (default: "
+                           f"{format_fail_on(GateOptions.fail_on) or 'none'}; a regression always fails)")
     gate.set_defaults(handler=_cmd_gate)
 
     ab = commands.add_parser("ab", help="same-job A/B gate: BASE and NEW artifacts (or checkouts) measured "
@@ -291,15 +298,20 @@ def _cmd_predict(args: argparse.Namespace, console) -> int:
 def _cmd_gate(args: argparse.Namespace, console) -> int:
     from harness import gate
 
-    thresholds = {name: _float_option("--threshold-for", name, value)
-                  for name, value in map(_parse_assignment, args.threshold_for)}
-    options = gate.GateOptions(threshold=args.threshold, thresholds=thresholds, alpha=args.alpha,
-                               allow_different_machines=args.allow_different_machines)
-    outcome = gate.run_gate(args.base, args.new, options)
+    try:  # a bad option is unusable input (exit 2), not a regression (exit 1)
+        thresholds = {name: _float_option("--threshold-for", name, value)
+                      for name, value in map(_parse_assignment, args.threshold_for)}
+        options = gate.GateOptions(threshold=args.threshold, thresholds=thresholds, alpha=args.alpha,
+                                   allow_different_machines=args.allow_different_machines, fail_on=args.fail_on)
+    except ConfigError as exc:
+        outcome = gate.GateOutcome(gate.EXIT_UNUSABLE, error=str(exc))
+    else:
+        outcome = gate.run_gate(args.base, args.new, options)
     if outcome.error:
         print(f"edgebench: error: {outcome.error}", file=sys.stderr)
     else:
         console.print(gate.render(outcome.result))
+        console.print(gate.render_summary(outcome.result), soft_wrap=True)
     return outcome.exit_code
 
 

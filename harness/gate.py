@@ -5,6 +5,11 @@ Inputs are two result sets with raw samples: pytest-benchmark JSON written with 
 ``report.json``: ``backends[label].latency.samples_ns``). Benchmarks are matched by pytest ``fullname``
 (name and parameters) or backend label; names on one side only are reported as "removed" / "added".
 
+Exit policy: a regression always fails (exit 1). "removed", "insufficient data" and "added" pass unless
+named in ``fail_on`` (``--fail-on removed,insufficient``), so CI can refuse a benchmark that vanished or
+could not be judged. Either way the summary under the table counts them, and names each failing benchmark
+with its reason on one line: nothing passes by absence unseen.
+
 Decision rule, per benchmark, on raw samples (never on means). r = median(NEW) / median(BASE);
 t = the minimum effect (``threshold``, default 5 %, per benchmark through ``thresholds``):
 
@@ -28,7 +33,8 @@ runners measure both sides in one job (``edgebench ab``, :func:`compare_interlea
 stored-baseline mode for dedicated nodes. ``alpha`` is per benchmark (no multiple-comparison correction).
 
 The statistics (:func:`compare_samples`, :func:`compare_results`, :func:`decide`, ...) are pure functions;
-reading files is :func:`load_results` / :func:`gate_files`; :func:`render` builds the terminal table.
+reading files is :func:`load_results` / :func:`gate_files`; :func:`render` builds the terminal table and
+:func:`render_summary` the lines under it (:meth:`GateResult.summary`).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -66,6 +72,33 @@ class Verdict(StrEnum):
     REMOVED = "removed"
 
 
+# Verdicts that ``fail_on`` may turn into a failure, by the name --fail-on takes (regression always fails).
+FAIL_ON_CHOICES: Mapping[str, Verdict] = {"removed": Verdict.REMOVED, "insufficient": Verdict.INSUFFICIENT,
+                                          "added": Verdict.ADDED}
+
+
+def parse_fail_on(value: str | Iterable[str | Verdict]) -> frozenset[Verdict]:
+    """``"removed,insufficient"`` (or an iterable of names or verdicts) -> the verdicts; unknown: ConfigError."""
+    items = value.split(",") if isinstance(value, str) else value
+    verdicts = set()
+    for item in items:
+        key = " ".join(str(item).replace("-", " ").replace("_", " ").split()).casefold()
+        if not key:
+            continue
+        verdict = FAIL_ON_CHOICES.get(key) or next((v for v in FAIL_ON_CHOICES.values() if v == key), None)
+        if verdict is None:
+            always = " (a regression always fails)" if key == Verdict.REGRESSION else ""
+            raise ConfigError(f"--fail-on {str(item)!r}: not a verdict that can be made to fail{always}; choose "
+                              f"from {', '.join(FAIL_ON_CHOICES)}, comma-separated")
+        verdicts.add(verdict)
+    return frozenset(verdicts)
+
+
+def format_fail_on(verdicts: Iterable[Verdict]) -> str:
+    """The --fail-on spelling of ``verdicts``, in FAIL_ON_CHOICES order ("" for none)."""
+    return ",".join(name for name, verdict in FAIL_ON_CHOICES.items() if verdict in verdicts)
+
+
 @dataclass(frozen=True)
 class GateOptions:
     """How sure and how large: see the module docstring for the rule these feed."""
@@ -77,8 +110,11 @@ class GateOptions:
     resamples: int = 2000  # bootstrap resamples
     seed: int = 0  # bootstrap seed: the same inputs always give the same verdicts
     allow_different_machines: bool = False
+    # verdicts that fail the gate besides regression (a comma string or names are accepted and normalised)
+    fail_on: frozenset[Verdict] = frozenset()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "fail_on", parse_fail_on(self.fail_on))
         for name, value in {"threshold": self.threshold, **self.thresholds}.items():
             if not (isinstance(value, int | float) and math.isfinite(value) and 0 <= value < 10):
                 raise ConfigError(f"threshold for {name!r} = {value!r}: give a fraction >= 0 (0.05 means 5 %)")
@@ -118,12 +154,13 @@ class Comparison:
     ratio: float | None = None  # median(NEW) / median(BASE)
     ci: tuple[float, float] | None = None  # (1 − alpha) bootstrap interval of the ratio
     p_value: float | None = None  # Mann–Whitney U, two-sided
+    note: str = ""  # why there is no comparison: removed, added, insufficient data
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "verdict": str(self.verdict), "threshold": self.threshold,
                 "n_base": self.n_base, "n_new": self.n_new, "base_median_s": self.base_median,
                 "new_median_s": self.new_median, "ratio": self.ratio,
-                "ratio_ci": list(self.ci) if self.ci else None, "p_value": self.p_value}
+                "ratio_ci": list(self.ci) if self.ci else None, "p_value": self.p_value, "note": self.note}
 
 
 @dataclass(frozen=True)
@@ -145,18 +182,61 @@ class GateResult:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_REGRESSION if self.regressions else EXIT_OK
+        return EXIT_REGRESSION if self.failures else EXIT_OK
 
     @property
     def regressions(self) -> tuple[Comparison, ...]:
         return tuple(c for c in self.comparisons if c.verdict is Verdict.REGRESSION)
 
+    @property
+    def failures(self) -> tuple[Comparison, ...]:
+        """The benchmarks that fail the gate: every regression, and the verdicts in ``options.fail_on``."""
+        return tuple(c for c in self.comparisons if self.fails(c))
+
+    def fails(self, comparison: Comparison) -> bool:
+        return comparison.verdict is Verdict.REGRESSION or comparison.verdict in self.options.fail_on
+
     def verdicts(self) -> dict[str, Verdict]:
         return {c.name: c.verdict for c in self.comparisons}
 
+    def counts(self) -> dict[Verdict, int]:
+        """Benchmarks per verdict, every verdict listed (0 included)."""
+        return {verdict: sum(c.verdict is verdict for c in self.comparisons) for verdict in Verdict}
+
+    def reason(self, comparison: Comparison) -> str:
+        """One line: the benchmark's full name, its verdict and why."""
+        c = comparison
+        if c.verdict is Verdict.REGRESSION and c.ratio is not None and c.ci is not None and c.p_value is not None:
+            why = (f"median ratio {c.ratio:.3f}, {self.options.confidence:.0%} CI [{c.ci[0]:.3f}, {c.ci[1]:.3f}] "
+                   f"above 1 + {c.threshold:.0%}, {self.test} p = {c.p_value:.2g}")
+        else:
+            why = c.note or "no comparison"
+        if c.verdict in self.options.fail_on:
+            why += f"; --fail-on {format_fail_on({c.verdict})}"
+        return f"{c.name}: {c.verdict} ({why})"
+
+    def summary(self) -> list[str]:
+        """Lines under the table: counts per verdict (removed and insufficient data always, even at 0), one
+        line per failing benchmark naming it and why, the non-compared ones that pass, and the outcome."""
+        counts = self.counts()
+        shown = [v for v in Verdict if counts[v] or v in (Verdict.REMOVED, Verdict.INSUFFICIENT)]
+        total = len(self.comparisons)
+        lines = [f"{total} benchmark{'s' * (total != 1)}: " + ", ".join(f"{counts[v]} {v}" for v in shown)]
+        lines += [f"FAIL {self.reason(c)}" for c in self.failures]
+        passing = {v: counts[v] for v in FAIL_ON_CHOICES.values() if counts[v] and v not in self.options.fail_on}
+        if passing:
+            lines.append("passing without a comparison: " + ", ".join(f"{n} {v}" for v, n in passing.items())
+                         + f" (to fail on them: edgebench gate --fail-on {format_fail_on(passing)})")
+        failures = self.failures
+        lines.append(f"gate: FAIL, exit {self.exit_code}: {len(failures)} of {total} benchmarks fail"
+                     if failures else f"gate: pass, exit {self.exit_code}")
+        return lines
+
     def to_json(self) -> dict[str, Any]:
         return {"exit_code": self.exit_code, "base_cpu": self.base_cpu, "new_cpu": self.new_cpu,
-                "test": self.test, "alpha": self.options.alpha, "comparisons": [c.to_json() for c in self.comparisons]}
+                "test": self.test, "alpha": self.options.alpha, "fail_on": sorted(map(str, self.options.fail_on)),
+                "failures": [self.reason(c) for c in self.failures],
+                "comparisons": [c.to_json() for c in self.comparisons]}
 
 
 @dataclass(frozen=True)
@@ -227,11 +307,13 @@ def compare_samples(name: str, base: np.ndarray, new: np.ndarray, options: GateO
     sizes = {"n_base": int(base.size), "n_new": int(new.size)}
     if min(base.size, new.size) < options.min_samples:
         return Comparison(name, Verdict.INSUFFICIENT, threshold, **sizes,
-                          base_median=_median(base), new_median=_median(new))
+                          base_median=_median(base), new_median=_median(new),
+                          note=f"{base.size} samples in BASE, {new.size} in NEW; {options.min_samples} needed "
+                               "on each side")
     base_median, new_median = float(np.median(base)), float(np.median(new))
     if base_median <= 0:
         return Comparison(name, Verdict.INSUFFICIENT, threshold, **sizes, base_median=base_median,
-                          new_median=new_median)
+                          new_median=new_median, note="BASE median is 0: no ratio")
     p_value = mann_whitney_p(base, new)
     ci = median_ratio_ci(base, new, options.confidence, options.resamples, options.seed)
     return Comparison(name, decide(p_value, ci, threshold, options.alpha), threshold, **sizes,
@@ -257,8 +339,11 @@ def compare_interleaved(name: str, base_blocks: Sequence[Sequence[float]], new_b
     sizes = {"n_base": int(raw_base.size), "n_new": int(raw_new.size), "base_median": _median(raw_base),
              "new_median": _median(raw_new)}
     block_medians = np.array([[np.median(b), np.median(n)] for b, n in zip(base_blocks, new_blocks, strict=True)])
-    if len(block_medians) < options.min_samples or np.any(block_medians <= 0):
-        return Comparison(name, Verdict.INSUFFICIENT, threshold, **sizes)
+    if len(block_medians) < options.min_samples:
+        return Comparison(name, Verdict.INSUFFICIENT, threshold, **sizes,
+                          note=f"{len(block_medians)} turns; {options.min_samples} needed")
+    if np.any(block_medians <= 0):
+        return Comparison(name, Verdict.INSUFFICIENT, threshold, **sizes, note="a turn's median is 0: no ratio")
     log_ratios = np.log(block_medians[:, 1] / block_medians[:, 0])
     picks = np.random.default_rng(options.seed).integers(0, log_ratios.size, size=(options.resamples, log_ratios.size))
     tail = options.alpha / 2 * 100
@@ -278,11 +363,11 @@ def compare_results(base: ResultSet, new: ResultSet, options: GateOptions = Gate
             comparisons.append(compare_samples(name, samples, new.samples[name], options))
         else:
             comparisons.append(Comparison(name, Verdict.REMOVED, options.threshold_for(name), n_base=samples.size,
-                                          base_median=_median(samples)))
+                                          base_median=_median(samples), note="in BASE, not in NEW"))
     for name, samples in new.samples.items():
         if name not in base.samples:
             comparisons.append(Comparison(name, Verdict.ADDED, options.threshold_for(name), n_new=samples.size,
-                                          new_median=_median(samples)))
+                                          new_median=_median(samples), note="in NEW, not in BASE"))
     return GateResult(tuple(comparisons), options, base.cpu_brand, new.cpu_brand)
 
 
@@ -411,6 +496,16 @@ def _get(document: Any, *keys: str) -> Any:
 
 _STYLES = {Verdict.REGRESSION: "bold red", Verdict.IMPROVEMENT: "green", Verdict.INSUFFICIENT: "yellow",
            Verdict.ADDED: "cyan", Verdict.REMOVED: "cyan"}
+
+
+def render_summary(result: GateResult) -> Text:
+    """:meth:`GateResult.summary` for the terminal, failing lines in red; print it with ``soft_wrap=True`` to keep
+    each line whole in CI logs."""
+    text = Text()
+    for line in result.summary():
+        text.append(line + "\n", style="bold red" if line.startswith(("FAIL", "gate: FAIL")) else "")
+    text.rstrip()
+    return text
 
 
 def render(result: GateResult) -> Table:
