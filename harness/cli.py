@@ -43,15 +43,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="the whole workflow end to end (offline by default)")
+    from harness.measure import TimingPlan
+    from harness.workflow import RunConfig
+
+    run = commands.add_parser("run", help="the whole workflow end to end (offline by default); exit 0 ok, 1 error "
+                                          "(e.g. a candidate without a parity verdict), 3 parity out of bounds")
     _add_training_options(run)
     run.add_argument("--backend", action="append", dest="backends", metavar="NAME",
-                     help="backend to compare, repeatable (default: tf and openvino)")
-    run.add_argument("--device", default="CPU", help="OpenVINO device (default CPU)")
-    run.add_argument("--precision", action="append", dest="precisions", metavar="P",
-                     help="OpenVINO precision, repeatable: FP32 FP16 BF16 INT8 (default FP32); INT8 is NNCF "
-                          "post-training quantization calibrated on the training split")
-    run.add_argument("--min-calls", type=int, default=30, help="timed infer calls per backend, at least (default 30)")
+                     help=f"backend to compare, repeatable (default: {' and '.join(RunConfig.backends)}); the TF "
+                          f"FP32 reference runs whenever a candidate does")
+    run.add_argument("--device", default=RunConfig.device, help=f"OpenVINO device (default {RunConfig.device})")
+    precision = run.add_mutually_exclusive_group()
+    precision.add_argument("--precision", action="append", dest="precisions", metavar="P",
+                           help=f"candidate precision, repeatable: FP32 FP16 BF16 INT8 (default "
+                                f"{' '.join(RunConfig.precisions)}); INT8 is NNCF post-training quantization "
+                                f"calibrated on the training split")
+    precision.add_argument("--ladder", action="store_true", default=RunConfig.ladder,
+                           help="every precision the OpenVINO device runs natively (FP32, and FP16/BF16/INT8 where "
+                                "its OPTIMIZATION_CAPABILITIES list them); report.json lists the skipped ones")
+    run.add_argument("--min-calls", type=int, default=TimingPlan.min_calls,
+                     help=f"timed infer calls per backend, at least (default {TimingPlan.min_calls})")
     run.set_defaults(handler=_cmd_run)
 
     train_cmd = commands.add_parser("train", help="dataset and training only; model.tar.gz in S3 and locally")
@@ -216,7 +227,7 @@ def _run_config(args: argparse.Namespace):
     if args.min_calls < 1:
         raise ConfigError("--min-calls: must be at least 1")
     backends = tuple(args.backends or workflow.RunConfig.backends)
-    precisions = tuple(dict.fromkeys(p.upper() for p in (args.precisions or ["FP32"])))
+    precisions = tuple(dict.fromkeys(p.upper() for p in (args.precisions or workflow.RunConfig.precisions)))
     for precision in precisions:
         check_request(backends, precision)
     job: dict = {}
@@ -234,7 +245,8 @@ def _run_config(args: argparse.Namespace):
         model_id=args.model_id or train.DEFAULT_MODEL_ID, hyperparameters=hp, s3=location,
         trainer=args.trainer, **job,
         backends=backends, device=args.device,
-        precisions=precisions, timing=TimingPlan(min_calls=args.min_calls),
+        precisions=precisions, ladder=getattr(args, "ladder", workflow.RunConfig.ladder),
+        timing=TimingPlan(min_calls=args.min_calls),
         reports_dir=args.reports_dir, cache_dir=args.cache_dir,
     )
 
@@ -253,11 +265,21 @@ def _cmd_run(args: argparse.Namespace, console) -> int:
     result = workflow.run(_run_config(args), RichProgress(console))
     console.print(report.summary_table(result.report))
     console.print(f"Report: {result.run_dir / 'report.json'}")
-    failed = [name for name, check in result.report["parity"].items() if not check["within_tolerance"]]
-    if failed:
-        console.print(f"[red]Parity outside tolerance for: {', '.join(failed)}[/red]")
-        return 3
-    return 0
+    return _parity_exit(result.report, console)
+
+
+def _parity_exit(document: dict, console) -> int:
+    """0 when every candidate has a verdict within bounds; 3 (one line per failing candidate) when one is out
+    of bounds; a candidate without a verdict raises ParityError (exit 1)."""
+    from rich.markup import escape
+
+    from harness import report
+
+    failing = report.check_parity(document)
+    for label, failures in failing.items():
+        console.print(f"[red]Parity outside tolerance: {escape(label)}[/red]: {escape('; '.join(failures))}",
+                      highlight=False, soft_wrap=True)
+    return 3 if failing else 0
 
 
 def _cmd_train(args: argparse.Namespace, console) -> int:

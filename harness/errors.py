@@ -28,3 +28,7 @@ class StoreError(EdgebenchError):
 
 class BackendError(EdgebenchError):
     """An inference runtime could not load or run the model."""
+
+
+class ParityError(EdgebenchError):
+    """A candidate backend has no parity verdict against the reference (nothing passes by absence)."""

@@ -1,7 +1,8 @@
 """``report.html`` for one or many runs (nodes): self-contained (plots embedded as PNG), opens from disk.
 
 Plots: latency distribution per backend x processor, speedup over TF per processor, precision ladder
-(latency against accuracy), and a parity table. Each plot is one small function.
+(accuracy against latency, one point per backend x precision, one series per processor), and a parity
+table. Each plot is one small function.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from harness.backends import PRECISIONS
 from harness.report import speedups, write_text
 
 Document = dict[str, Any]
@@ -25,13 +27,16 @@ def render_html(documents: list[Document], out: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")  # no display: render to PNG only
+    ladder = ladder_series(documents)
     sections = [
-        ("Latency per backend and processor (infer only, ms)", _latency_plot(documents)),
-        ("Speedup over stock TensorFlow (TF median ÷ backend median)", _speedup_plot(documents)),
-        ("Precision ladder: latency against accuracy", _ladder_plot(documents)),
+        ("Latency per backend and processor (infer only, ms)", _latency_plot(documents), ""),
+        ("Speedup over stock TensorFlow (TF median ÷ backend median)", _speedup_plot(documents), ""),
+        ("Precision ladder: accuracy against latency", _ladder_plot(ladder),
+         "; ".join(f"{cpu}: {', '.join(p['label'] for p in points)}" for cpu, points in ladder.items())),
     ]
     body = "".join(f"<h2>{html.escape(title)}</h2><img alt=\"{html.escape(title)}\" src=\"data:image/png;base64,"
-                   f"{png}\">" for title, png in sections)
+                   f"{png}\">" + (f"<p class=\"caption\">{html.escape(caption)}</p>" if caption else "")
+                   for title, png, caption in sections)
     page = (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>edgebench report</title>"
             f"<style>{_CSS}</style></head><body><h1>edgebench: {len(documents)} run(s)</h1>"
             f"{_nodes_table(documents)}{body}<h2>Parity against TF FP32</h2>{_parity_table(documents)}</body></html>")
@@ -81,21 +86,50 @@ def _speedup_plot(documents: list[Document]) -> str:
     return _figure_png(figure)
 
 
-def _ladder_plot(documents: list[Document]) -> str:
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7, 3.5))
+def ladder_series(documents: list[Document]) -> dict[str, list[dict[str, Any]]]:
+    """CPU brand -> one point per backend x precision (null left out) of every run on that processor:
+    label, backend, run, median ms, and accuracy on the validation set (held-out images where a run has none)."""
+    series: dict[str, list[dict[str, Any]]] = {}
     for document in documents:
         accuracy = (document.get("validation") or {}).get("accuracy") or document.get("accuracy", {})
-        points = [(r["latency"]["median_ms"], accuracy.get(label), label) for label, r in document["backends"].items()
-                  if accuracy.get(label) is not None and r["describe"]["backend"] != "null"]
-        axes.scatter([p[0] for p in points], [p[1] for p in points], label=node_name(document))
-        for x, y, label in points:
-            axes.annotate(label, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        for label, result in document["backends"].items():
+            backend = result["describe"].get("backend", label)
+            if backend != "null" and accuracy.get(label) is not None:
+                series.setdefault(document["machine"]["cpu_brand"], []).append(
+                    {"label": label, "backend": backend, "run": document.get("node_id") or document["run_id"],
+                     "precision": _requested_precision(result["describe"]),
+                     "median_ms": result["latency"]["median_ms"], "accuracy": accuracy[label]})
+    return series
+
+
+def _requested_precision(described: dict[str, Any]) -> str:
+    return described.get("precision_requested") or described.get("precision", "FP32")
+
+
+def _ladder_plot(series: dict[str, list[dict[str, Any]]]) -> str:
+    """One colour per processor; each run's backend is a line through its precisions (FP32 first)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter
+
+    figure, axes = plt.subplots(figsize=(7, 3.8))
+    for index, (cpu, points) in enumerate(series.items()):
+        rungs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for point in points:
+            rungs.setdefault((point["run"], point["backend"]), []).append(point)
+        for number, rung in enumerate(rungs.values()):
+            rung.sort(key=lambda p: PRECISIONS.index(p["precision"]) if p["precision"] in PRECISIONS else 0)
+            axes.plot([p["median_ms"] for p in rung], [p["accuracy"] for p in rung], color=f"C{index}",
+                      marker="s" if rung[0]["backend"] == "tf" else "o", label=cpu[:40] if number == 0 else None)
+        for point in points:
+            axes.annotate(point["label"], (point["median_ms"], point["accuracy"]), fontsize=7, xytext=(3, 3),
+                          textcoords="offset points")
     axes.set_xscale("log")
+    for axis in (axes.xaxis.set_major_formatter, axes.xaxis.set_minor_formatter):
+        axis(FormatStrFormatter("%g"))
     axes.set_xlabel("median ms per call")
     axes.set_ylabel("accuracy (validation set)")
-    axes.legend(fontsize=7)
+    if series:
+        axes.legend(fontsize=7, title="processor", title_fontsize=7)
     return _figure_png(figure)
 
 
@@ -114,9 +148,16 @@ def _nodes_table(documents: list[Document]) -> str:
 
 def _parity_table(documents: list[Document]) -> str:
     rows = [[node_name(d), label, p["precision"], f"{p['max_abs_prob']:.1e}", f"{p['max_rel_logit']:.1e}",
-             f"{p['top1_agreement']:.3f}", "yes" if p["within_tolerance"] else "NO"]
+             f"{p['top1_agreement']:.3f}", _optional(p.get("decisive_agreement"), "{:.3f}"),
+             _optional(p.get("accuracy_ratio"), "{:.3f}"), _optional(p.get("mean_kl"), "{:.1e}"),
+             "yes" if p["within_tolerance"] else "NO: " + "; ".join(p.get("failures") or [])]
             for d in documents for label, p in d["parity"].items()]
-    return _html_table(["node", "backend", "precision", "max |Δp|", "max rel Δlogit", "top-1", "within"], rows)
+    return _html_table(["node", "backend", "precision", "max |Δp|", "max rel Δlogit", "top-1", "decisive top-1",
+                        "accuracy ratio", "mean KL", "within"], rows)
+
+
+def _optional(value: float | None, fmt: str) -> str:
+    return "–" if value is None else fmt.format(value)
 
 
 def render_fleet_html(merged: Any, out: Path) -> Path:

@@ -14,11 +14,17 @@ Advance = Callable[[int, str], None]
 class Progress(Protocol):
     def step(self, title: str, total: int | None = None) -> AbstractContextManager[Advance]: ...
 
+    def note(self, line: str) -> None:
+        """One line the user should see (e.g. what a run added or skipped on its own)."""
+
 
 class SilentProgress:
     @contextmanager
     def step(self, title: str, total: int | None = None) -> Iterator[Advance]:
         yield lambda done, note="": None
+
+    def note(self, line: str) -> None:
+        pass
 
 
 class RichProgress:
@@ -43,3 +49,8 @@ class RichProgress:
 
             yield advance
         self.console.print(f"[green]✓[/green] {title} [dim]({time.perf_counter() - started:.1f} s)[/dim]")
+
+    def note(self, line: str) -> None:
+        from rich.markup import escape
+
+        self.console.print(f"[yellow]•[/yellow] {escape(line)}", highlight=False)

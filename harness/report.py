@@ -13,7 +13,8 @@ from typing import Any
 
 from rich.table import Table
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, ParityError
+from harness.plan import REFERENCE, is_candidate
 
 
 def write_json(path: Path, document: dict[str, Any]) -> Path:
@@ -84,17 +85,33 @@ def speedups(document: dict[str, Any], reference: str = "tf") -> dict[str, float
     return {name: base / result["latency"]["median_ms"] for name, result in backends.items()}
 
 
+def check_parity(document: dict[str, Any]) -> dict[str, list[str]]:
+    """Each candidate (every backend but the reference and ``null``) must have a parity verdict: a
+    ParityError names those without one. Returns the candidates outside tolerance -> the bounds they break."""
+    candidates = [label for label, result in document["backends"].items()
+                  if is_candidate(result["describe"].get("backend", label))]
+    verdicts = document.get("parity") or {}
+    missing = [label for label in candidates if label not in verdicts]
+    if missing:
+        why = "the TF FP32 reference did not run" if REFERENCE not in document["backends"] else "none recorded"
+        raise ParityError(f"no parity verdict for {', '.join(missing)} ({why}): its results are unchecked; re-run "
+                          f"`edgebench run`, which runs the reference beside every candidate")
+    return {label: list(verdicts[label].get("failures") or ["outside tolerance"]) for label in candidates
+            if not verdicts[label]["within_tolerance"]}
+
+
 def summary_table(document: dict[str, Any], reference: str = "tf") -> Table:
     machine = document["machine"]
     isa = ", ".join(f for f in machine["isa_flags"] if f in ("avx2", "avx512f", "avx512_bf16", "amx_tile"))
     devices = "; ".join(f"{k}: {v}" for k, v in machine.get("openvino_devices", {}).items())
     table = Table(title=f"edgebench {document['run_id']}", caption=f"{machine['cpu_brand']}, "
                   f"{machine['usable_cpus']} CPUs, {isa or 'no AVX2'}" + (f" | OpenVINO {devices}" if devices else ""))
-    table.add_column("backend")
+    table.add_column("backend", no_wrap=True, min_width=13)
     for column in ("device", "prec.", "median ms", "p90 ms", "n", "speedup", "acc.", "val. acc.", "max|Δp|",
                    "top-1", "ops"):
         table.add_column(column, justify="right")
-    ratios = speedups(document, reference)
+    stored = document.get("speedup")  # older reports have none: computed from their medians
+    ratios = speedups(document, reference) if stored is None else {reference: 1.0, **stored}
     validation = (document.get("validation") or {}).get("accuracy", {})
     for name, result in document["backends"].items():
         described, latency = result["describe"], result["latency"]

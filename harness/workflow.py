@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from harness import data, edge, parity, report, sagemaker_job, store, train, trainers
-from harness.backends import Backend, BackendConfig, create_backend
+from harness import data, edge, parity, plan, report, sagemaker_job, store, train, trainers
+from harness.backends import Backend, BackendConfig, create_backend, result_label
 from harness.errors import ArtifactError, ConfigError
 from harness.measure import TimingPlan, processor_identity, time_infer
 from harness.progress import Advance, Progress, SilentProgress
@@ -30,10 +30,9 @@ log = logging.getLogger(__name__)
 # JumpStart's defaults, except the base network: offline there are no pretrained weights to freeze.
 RUN_HYPERPARAMETERS = train.Hyperparameters(train_only_top_layer=False)
 TRAINERS = ("local", "sagemaker")
-REFERENCE_BACKEND = "tf"
+REFERENCE_BACKEND = plan.REFERENCE
 TRAIN_SCHEMA = "edgebench.train/1"
 CALIBRATION_IMAGES = 300  # NNCF's default subset size
-NO_PARITY = (REFERENCE_BACKEND, "null")  # the reference itself, and the backend that computes nothing
 
 
 @dataclass(frozen=True)
@@ -48,9 +47,10 @@ class RunConfig:
     trainer: str = "local"  # or "sagemaker": a JumpStart training job (offline: on the embedded fake)
     sagemaker: sagemaker_job.SageMakerJob = field(
         default_factory=lambda: sagemaker_job.SageMakerJob(role_arn=sagemaker_job.OFFLINE_ROLE_ARN))
-    backends: tuple[str, ...] = (REFERENCE_BACKEND, "openvino")
+    backends: tuple[str, ...] = (REFERENCE_BACKEND, "openvino")  # the reference is added when a candidate runs
     device: str = "CPU"
-    precisions: tuple[str, ...] = ("FP32",)
+    precisions: tuple[str, ...] = ("FP32",)  # for the candidates; the reference runs at FP32
+    ladder: bool = False  # instead of precisions: every precision the OpenVINO device runs natively
     validation_per_class: int = 20
     timing: TimingPlan = field(default_factory=TimingPlan)
     reports_dir: Path = Path("reports")
@@ -74,24 +74,30 @@ def new_run_id() -> str:
 
 def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
     """The whole workflow; ``reports/<run-id>/report.json`` at the end."""
+    backend_plan = plan.plan_backends(config.backends, config.precisions, config.device, config.ladder)
+    for line in backend_plan.notes:
+        log.info(line)
+        progress.note(line)
     run_id, run_dir, steps, dataset, split = _start(config, progress)
     with _s3_store(config.s3, run_id) as s3:
         trained = train_model(config, split, s3, run_id, run_dir / "work", steps)
         model, s3_summary = store_tests_and_import(s3, trained.artifact_uri, split.test_dir, run_dir / "work" / "edge",
                                                    steps)
     validation = load_validation_set(config, model.classes)
-    measured = run_backends(config, model, split, validation, steps)
-    reference = next((m for m in measured if m.label == REFERENCE_BACKEND), None)
-    parity_results = {m.label: parity.compare(reference.parity_logits, m.parity_logits, m.precision).to_json()
-                      for m in measured if reference is not None and m.describe["backend"] not in NO_PARITY}
+    measured = run_backends(config, backend_plan, model, split, validation, steps)
+    backends = {m.label: {"describe": m.describe, "latency": m.latency} for m in measured}
+    reference = result_label(plan.REFERENCE, plan.REFERENCE_PRECISION)
     document = {
         "schema": report.RUN_SCHEMA,
         **_header(run_id, config, dataset, split, trained),
         "s3": {**s3_summary, "embedded": config.s3 is None},
         "edge": model.summary(),
         "timing_plan": dataclasses.asdict(config.timing),
-        "backends": {m.label: {"describe": m.describe, "latency": m.latency} for m in measured},
-        "parity": parity_results,
+        "plan": backend_plan.to_json(),
+        "backends": backends,
+        "speedup": {label: round(ratio, 3) for label, ratio in report.speedups({"backends": backends}).items()
+                    if label != reference},  # TF FP32 median / this label's median
+        "parity": parity_verdicts(measured, parity_labels(model, validation)),
         "predictions": _predictions(model, {m.label: m.test_logits for m in measured}),
         "accuracy": {m.label: _accuracy(model.classes, model.test_images, m.test_logits) for m in measured},
         "validation": None if validation is None else {
@@ -181,6 +187,7 @@ class Measured:
     """One backend at one precision: its description, latency, and logits on the held-out and validation sets."""
 
     label: str
+    backend: str
     precision: str
     describe: dict[str, Any]
     latency: dict[str, Any]
@@ -194,28 +201,43 @@ class Measured:
         return np.concatenate(parts)
 
 
-def run_backends(config: RunConfig, model: edge.EdgeModel, split: data.Split, validation: data.Dataset | None,
-                 steps: _Steps) -> list[Measured]:
-    """Each backend at each precision it supports (the reference TF once, on CPU at FP32): latency of
-    ``infer`` alone, then logits for every held-out (and validation) image at batch 1."""
+def parity_labels(model: edge.EdgeModel, validation: data.Dataset | None) -> np.ndarray:
+    """Class indices in the order of :attr:`Measured.parity_logits`: held-out images, then validation images."""
+    images = model.test_images + (validation.images if validation is not None else ())
+    return np.array([model.classes.index(image.label) for image in images], dtype=np.int64)
+
+
+def parity_verdicts(measured: list[Measured], labels: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Each candidate against the reference (TF FP32) on the same images, with accuracy against ``labels``.
+    A candidate missing here has no verdict: ``report.check_parity`` refuses that."""
+    reference = next((m for m in measured if m.label == result_label(plan.REFERENCE, plan.REFERENCE_PRECISION)),
+                     None)
+    if reference is None:
+        return {}
+    return {m.label: parity.compare(reference.parity_logits, m.parity_logits, m.precision, labels).to_json()
+            for m in measured if plan.is_candidate(m.backend)}
+
+
+def run_backends(config: RunConfig, backend_plan: plan.BackendPlan, model: edge.EdgeModel, split: data.Split,
+                 validation: data.Dataset | None, steps: _Steps) -> list[Measured]:
+    """Each planned backend x precision (the reference TF on CPU at FP32): latency of ``infer`` alone, then
+    logits for every held-out (and validation) image at batch 1."""
     images = data.load_batch([image.path for image in model.test_images])  # preprocessing, outside all timing
     validation_images = data.load_batch([i.path for i in validation.images]) if validation else None
-    calibration = None
-    if "INT8" in config.precisions:  # NNCF calibrates on the training split, never on held-out images
+    calibration = None  # INT8: NNCF calibrates on the training split, never on held-out images
+    if any(pair.precision == "INT8" for pair in backend_plan.pairs):
         calibration = data.load_batch([image.path for image in split.train[:CALIBRATION_IMAGES]])
     measured = []
-    for name in config.backends:
-        backend = create_backend(name)
-        for precision in [p for p in config.precisions if p in backend.precisions]:
-            label = name if precision == "FP32" else f"{name}-{precision.lower()}"
-            device = "CPU" if name == REFERENCE_BACKEND else config.device
-            with steps(f"backend:{label}", f"Backend {name}: load, time, infer ({device}, {precision})"):
-                backend = create_backend(name)
-                backend.load(model, BackendConfig(device, precision, calibration=calibration))
-                stats = time_infer(backend, images[:1], config.timing)  # first: its first call is timed apart
-                measured.append(Measured(
-                    label, precision, backend.describe(), stats.to_json(), infer_each(backend, images, model.classes),
-                    infer_each(backend, validation_images, model.classes) if validation_images is not None else None))
+    for pair in backend_plan.pairs:
+        name, precision, label = pair.backend, pair.precision, pair.label
+        device = "CPU" if name == REFERENCE_BACKEND else config.device
+        with steps(f"backend:{label}", f"Backend {name}: load, time, infer ({device}, {precision})"):
+            backend = create_backend(name)
+            backend.load(model, BackendConfig(device, precision, calibration=calibration))
+            stats = time_infer(backend, images[:1], config.timing)  # first: its first call is timed apart
+            measured.append(Measured(
+                label, name, precision, backend.describe(), stats.to_json(), infer_each(backend, images, model.classes),
+                infer_each(backend, validation_images, model.classes) if validation_images is not None else None))
     return measured
 
 

@@ -9,20 +9,33 @@ import boto3
 import pytest
 
 from harness import data, store, train, workflow
+from harness.backends import PRECISIONS, result_label
+from harness.backends.openvino import native_precisions
 from harness.measure import TimingPlan
+from harness.progress import SilentProgress
 
 
 @pytest.fixture(scope="module")
 def tiny_run_config():
-    return dict(generator=data.GeneratorConfig(images_per_class=6, seed=3), precisions=("FP32", "INT8"),
-                validation_per_class=4,
+    return dict(generator=data.GeneratorConfig(images_per_class=6, seed=3), validation_per_class=4,
                 hyperparameters=train.Hyperparameters(epochs=1, batch_size=8, train_only_top_layer=False),
                 timing=TimingPlan(warmup=1, min_calls=5, min_seconds=0.0))
 
 
+class _Notes(SilentProgress):
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def note(self, line: str) -> None:
+        self.lines.append(line)
+
+
 def test_run_end_to_end_against_a_bucket(tmp_path, s3_location, tiny_run_config):
+    """OpenVINO alone over its precision ladder: the TF FP32 reference is added, every rung gets a verdict."""
+    notes = _Notes()
     result = workflow.run(workflow.RunConfig(s3=s3_location, reports_dir=tmp_path / "reports",
-                                             cache_dir=tmp_path / "cache", run_id="e2e", **tiny_run_config))
+                                             cache_dir=tmp_path / "cache", run_id="e2e", backends=("openvino",),
+                                             ladder=True, **tiny_run_config), notes)
     report = result.report
     assert json.loads((tmp_path / "reports" / "e2e" / "report.json").read_text()) == report
 
@@ -46,15 +59,35 @@ def test_run_end_to_end_against_a_bucket(tmp_path, s3_location, tiny_run_config)
     assert report["edge"]["classes"] == list(data.WEATHER_CLASSES)
     assert len(report["edge"]["test_images"]) == len(data.WEATHER_CLASSES)
 
-    # Both backends ran (OpenVINO at each precision asked), were timed, and agree within the stated tolerance.
-    assert set(report["backends"]) == {"tf", "openvino", "openvino-int8"}
+    # The reference was added (and said so), OpenVINO ran every precision this CPU runs natively, the others
+    # are listed as skipped with a reason; each was timed.
+    rungs = native_precisions("CPU")
+    candidates = {result_label("openvino", p): p for p in rungs}
+    assert set(report["backends"]) == {"tf", *candidates}
+    assert report["plan"]["reference_added"] and any("Reference tf FP32 added" in line for line in notes.lines)
+    assert {s["precision"] for s in report["plan"]["skipped"]} == set(PRECISIONS) - set(rungs)
+    assert all(s["reason"] for s in report["plan"]["skipped"])
     for name, result_ in report["backends"].items():
         assert result_["latency"]["n"] >= 5 and len(result_["latency"]["samples_ns"]) == result_["latency"]["n"]
-        assert result_["describe"]["precision"] == ("INT8" if name.endswith("int8") else "FP32")
+        assert result_["describe"]["precision"] == candidates.get(name, "FP32")
+    # Every candidate has a verdict against TF FP32 on held-out + validation images, with accuracy against the
+    # labels: each side's accuracy there is the image-weighted mean of its held-out and validation accuracy.
+    assert set(report["parity"]) == set(candidates), report["parity"]
     assert report["parity"]["openvino"]["within_tolerance"], report["parity"]
-    assert report["parity"]["openvino-int8"]["precision"] == "INT8"
+    held_out, validation = len(data.WEATHER_CLASSES), report["validation"]["images"]
+    for name, verdict in report["parity"].items():
+        assert verdict["precision"] == candidates[name] and verdict["images"] == held_out + validation
+        for side, label in (("reference_accuracy", "tf"), ("candidate_accuracy", name)):
+            expected = (report["accuracy"][label] * held_out + report["validation"]["accuracy"][label] * validation)
+            assert verdict[side] == pytest.approx(expected / (held_out + validation)), (name, side)
+        assert verdict["accuracy_ratio"] is not None or verdict["reference_accuracy"] == 0
+    # Speedup per backend x precision: TF FP32 median / its median.
+    medians = {name: r["latency"]["median_ms"] for name, r in report["backends"].items()}
+    assert report["speedup"] == {name: pytest.approx(medians["tf"] / medians[name], abs=1e-3) for name in candidates}
     # INT8 was calibrated on the training split, never on held-out images.
-    assert report["backends"]["openvino-int8"]["describe"]["calibration_images"] == report["dataset"]["train_images"]
+    if "openvino-int8" in candidates:
+        assert (report["backends"]["openvino-int8"]["describe"]["calibration_images"]
+                == report["dataset"]["train_images"])
     assert report["validation"]["images"] == 4 * len(data.WEATHER_CLASSES)
     assert set(report["validation"]["accuracy"]) == set(report["backends"])
     assert len(report["predictions"]) == len(data.WEATHER_CLASSES)

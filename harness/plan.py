@@ -1,0 +1,131 @@
+"""Which backend x precision pairs ``edgebench run`` measures, and which it skips and why.
+
+- The reference (stock TF at FP32) runs whenever a candidate does: parity and speedup are measured
+  against it, so it is added when it was not asked for, and it runs at FP32 whatever precisions were asked.
+- Precisions apply to the candidates (every backend but the reference and ``null``); ``null`` measures the
+  harness's own overhead and runs once, at FP32.
+- The precision ladder is every precision the OpenVINO device runs natively: FP32 always, FP16, BF16 and
+  INT8 where the device's ``OPTIMIZATION_CAPABILITIES`` lists them (virtual devices such as AUTO: CPU's).
+- Nothing passes by absence: every asked-for (or ladder) pair that does not run is listed with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from harness.backends import PRECISIONS, create_backend, result_label
+from harness.errors import BackendError
+
+REFERENCE = "tf"
+REFERENCE_PRECISION = "FP32"
+NOT_CANDIDATES = (REFERENCE, "null")  # the reference itself, and the backend that computes nothing
+
+NativePrecisions = Callable[[str], Sequence[str]]  # OpenVINO device -> the precisions it runs natively
+
+
+def is_candidate(backend: str) -> bool:
+    """A backend judged against the reference (parity required)."""
+    return backend not in NOT_CANDIDATES
+
+
+@dataclass(frozen=True)
+class Pair:
+    backend: str
+    precision: str
+
+    @property
+    def label(self) -> str:
+        return result_label(self.backend, self.precision)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    backend: str
+    precision: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Ladder:
+    device: str  # the OpenVINO device asked for
+    capabilities_of: str  # the device whose capabilities count: CPU for a virtual device (AUTO, ...)
+    precisions: tuple[str, ...]  # the rungs that run: FP32 plus what the device's capabilities list
+
+
+@dataclass(frozen=True)
+class BackendPlan:
+    pairs: tuple[Pair, ...]
+    skipped: tuple[Skipped, ...]
+    reference_added: bool
+    ladder: Ladder | None
+
+    @property
+    def notes(self) -> list[str]:
+        """One line each, for the console: what the run adds or leaves out on its own."""
+        lines = []
+        if self.reference_added:
+            lines.append(f"Reference {REFERENCE} {REFERENCE_PRECISION} added: every candidate is compared with it "
+                         f"(parity, speedup)")
+        if self.ladder is not None:
+            lines.append(f"Precision ladder on {self.ladder.device}: {', '.join(self.ladder.precisions)}")
+        lines += [f"Skipped {s.backend} {s.precision}: {s.reason}" for s in self.skipped]
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        return {"runs": [p.label for p in self.pairs], "reference": result_label(REFERENCE, REFERENCE_PRECISION),
+                "reference_added": self.reference_added,
+                "ladder": None if self.ladder is None else {**asdict(self.ladder),
+                                                            "precisions": list(self.ladder.precisions)},
+                "skipped": [asdict(s) for s in self.skipped]}
+
+
+def plan_backends(backends: Sequence[str], precisions: Sequence[str], device: str, ladder: bool = False,
+                  native: NativePrecisions | None = None) -> BackendPlan:
+    """The pairs to measure, in order (the reference first), and the skipped ones with their reasons.
+    ``native`` (default: OpenVINO's answer) gives the ladder's precisions for a device."""
+    ladder_info = read_ladder(device, native or _openvino_native) if ladder else None
+    wanted = ladder_info.precisions if ladder_info else tuple(dict.fromkeys(precisions))
+    candidates = [b for b in dict.fromkeys(backends) if is_candidate(b)]
+    reference_added = bool(candidates) and REFERENCE not in backends
+    names = ([REFERENCE] if reference_added else []) + list(dict.fromkeys(backends))
+    pairs, skipped = [], []
+    for name in names:
+        if not is_candidate(name):
+            pairs.append(Pair(name, REFERENCE_PRECISION))
+            continue
+        supported = create_backend(name).precisions
+        for precision in wanted:
+            if precision in supported:
+                pairs.append(Pair(name, precision))
+            else:
+                skipped.append(Skipped(name, precision, f"backend {name} runs {', '.join(supported)} only"))
+        if ladder_info:
+            skipped += [Skipped(name, p, f"not native on {ladder_info.device}: {ladder_info.capabilities_of}'s "
+                                         f"OPTIMIZATION_CAPABILITIES list no {p}")
+                        for p in PRECISIONS if p not in ladder_info.precisions]
+    pairs.sort(key=lambda p: p.backend != REFERENCE)
+    return BackendPlan(tuple(pairs), tuple(skipped), reference_added, ladder_info)
+
+
+def read_ladder(device: str, native: NativePrecisions) -> Ladder:
+    precisions = tuple(native(device))
+    if not precisions:
+        from harness.measure import processor_identity
+
+        raise BackendError(f"--ladder: OpenVINO device {device!r} is not available on this node; it has "
+                           f"{', '.join(processor_identity()['openvino_devices']) or 'none'}")
+    from harness.backends.openvino import VIRTUAL_DEVICES
+
+    return Ladder(device, "CPU" if device.split(":")[0] in VIRTUAL_DEVICES else device, precisions)
+
+
+def _openvino_native(device: str) -> tuple[str, ...]:
+    from harness.backends.openvino import native_precisions
+
+    try:
+        return native_precisions(device)
+    except ImportError as exc:
+        raise BackendError(f"--ladder reads the OpenVINO device's capabilities: cannot import openvino ({exc})") \
+            from None
