@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--json", type=Path, help="also write the verdict and raw samples here")
     ab.set_defaults(handler=_cmd_ab)
 
+    from harness.fleet import CALIBRATION_IMAGES
+
     fleet = commands.add_parser("fleet", help="the edge suite on every node of a Dask cluster")
     fleet_commands = fleet.add_subparsers(dest="fleet_command", required=True)
     fleet_run = fleet_commands.add_parser("run", help="run the edge suite once per node; results under "
@@ -144,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     fleet_run.add_argument("--artifact", help="model.tar.gz: s3://BUCKET/KEY or a local file (default: train the "
                                               "offline default model first)")
     fleet_run.add_argument("--test-images", help="held-out {class}/{image} folder: s3://BUCKET/PREFIX or local")
+    fleet_run.add_argument("--calibration-images", metavar="DIR|s3://BUCKET/PREFIX",
+                           help="INT8 calibration images, {class}/{image} training images (never the held-out "
+                                f"ones): s3://BUCKET/PREFIX used as is, or a local folder of which at most "
+                                f"{CALIBRATION_IMAGES} spread over the classes are uploaded (default without "
+                                f"--artifact: from the training split; otherwise none, and INT8 does not run)")
     fleet_run.add_argument("--run-id", help="run id (default: a new one); an existing one resumes")
     fleet_run.add_argument("--force", action="store_true", help="re-run nodes that are already complete")
     fleet_run.add_argument("--node-timeout", type=float, default=1800.0, help="seconds per node (default 1800)")
@@ -392,8 +399,9 @@ def _cmd_fleet_run(args: argparse.Namespace, console) -> int:
         raise ConfigError("--node-timeout: must be a positive number of seconds")
     run_id = args.run_id or workflow.new_run_id()
     with fleet.results_store(_fleet_location(args)) as (location, credentials):
-        artifact_uri, test_uri = _fleet_artifact(args, location, credentials, run_id, console)
-        spec = fleet.NodeSpec(run_id, "", artifact_uri, location, test_uri, pytest_args=tuple(shlex.split(args.pytest_args)),
+        artifact_uri, test_uri, calibration_uri = _fleet_inputs(args, location, credentials, run_id, console)
+        spec = fleet.NodeSpec(run_id, "", artifact_uri, location, test_uri, calibration_uri,
+                              pytest_args=tuple(shlex.split(args.pytest_args)),
                               timeout_s=args.node_timeout, force=args.force, credentials=credentials,
                               **({"suite_dir": args.suite_dir} if args.suite_dir else {}))
         console.print(f"Fleet run {run_id}: {options.kind} cluster, artifact {artifact_uri}")
@@ -414,16 +422,23 @@ def _fleet_location(args: argparse.Namespace):
     return store.S3Location(args.bucket, args.prefix, args.region, args.endpoint_url) if args.bucket else None
 
 
-def _fleet_artifact(args: argparse.Namespace, location, credentials, run_id: str, console) -> tuple[str, str | None]:
-    """The artifact (and test images) as S3 URIs the nodes can read: given, or uploaded, or trained first."""
-    from harness import store, workflow
+def _fleet_inputs(args: argparse.Namespace, location, credentials, run_id: str,
+                  console) -> tuple[str, str | None, str | None]:
+    """The artifact, test images and INT8 calibration images as S3 URIs the nodes can read: given, uploaded
+    beside the artifact (``artifacts/<run-id>/{model.tar.gz,test/,calibration/}``), or trained first (then the
+    calibration images are a capped subset of the training split)."""
+    from harness import fleet, store, workflow
     from harness.progress import RichProgress
 
     if args.artifact and args.artifact.startswith("s3://"):
-        if args.test_images and not args.test_images.startswith("s3://"):
-            raise ConfigError("--test-images: with an s3:// --artifact the nodes read the test images from S3 "
-                              "too; pass s3://BUCKET/PREFIX")
-        return args.artifact, args.test_images
+        for option, value in (("--test-images", args.test_images), ("--calibration-images", args.calibration_images)):
+            if value and not value.startswith("s3://"):
+                raise ConfigError(f"{option}: with an s3:// --artifact the nodes read these images from S3 too; "
+                                  "pass s3://BUCKET/PREFIX")
+        return args.artifact, args.test_images, args.calibration_images
+    calibration = args.calibration_images
+    if calibration and not calibration.startswith("s3://"):  # checked before any training or upload
+        calibration = fleet.calibration_subset(Path(calibration))
     if args.artifact:
         artifact, tests = Path(args.artifact), Path(args.test_images) if args.test_images else None
         if not artifact.is_file():
@@ -432,12 +447,18 @@ def _fleet_artifact(args: argparse.Namespace, location, credentials, run_id: str
         console.print("No --artifact: training the offline default model first")
         trained = workflow.train_only(_run_config(args), RichProgress(console)).report
         artifact, tests = Path(trained["artifact_local"]), Path(trained["test_local"])
+        calibration = calibration or fleet.calibration_subset(Path(trained["training_local"]))
     s3 = store.S3Store(location, dict(credentials) if credentials else None)
-    artifact_uri = s3.upload_file(artifact, location.key("artifacts", run_id, "model.tar.gz"))
-    if tests is None:
-        return artifact_uri, None
-    s3.upload_tree(tests, location.key("artifacts", run_id, "test"))
-    return artifact_uri, s3.location.uri(location.key("artifacts", run_id, "test"))
+    base = location.key("artifacts", run_id)
+    artifact_uri = s3.upload_file(artifact, f"{base}/model.tar.gz")
+    test_uri = None
+    if tests is not None:
+        s3.upload_tree(tests, f"{base}/test")
+        test_uri = s3.location.uri(f"{base}/test")
+    if isinstance(calibration, fleet.CalibrationSubset):
+        console.print(f"Calibration: {calibration.describe()}")
+        calibration = fleet.upload_images(s3, calibration.images, f"{base}/calibration")
+    return artifact_uri, test_uri, calibration
 
 
 def _cmd_upload(args: argparse.Namespace, console) -> int:

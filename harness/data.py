@@ -222,6 +222,21 @@ def split_holdout(dataset: Dataset, out_dir: Path, per_class: int = 1, seed: int
     return Split(training_dir, test_dir, _materialize(train, training_dir), _materialize(test, test_dir))
 
 
+def spread_over_classes(images: tuple[LabeledImage, ...] | list[LabeledImage], limit: int,
+                        seed: int = 0) -> tuple[LabeledImage, ...]:
+    """At most ``limit`` of ``images``, the classes taking turns (each class's images in an order shuffled by
+    ``seed``): a capped subset that covers every class as evenly as the images allow, e.g. INT8 calibration
+    images from a training split."""
+    if limit < 1:
+        raise DatasetError(f"subset of {limit} images: must be at least 1")
+    rng = np.random.default_rng(seed)
+    queues = [[image for image in images if image.label == label] for label in sorted({i.label for i in images})]
+    queues = [[queue[i] for i in rng.permutation(len(queue))] for queue in queues]
+    turns = (queue[depth] for depth in range(max(map(len, queues), default=0))
+             for queue in queues if depth < len(queue))
+    return tuple(image for image, _ in zip(turns, range(limit)))
+
+
 def _materialize(images: list[LabeledImage], dest_root: Path) -> tuple[LabeledImage, ...]:
     if dest_root.exists():
         shutil.rmtree(dest_root)

@@ -1,4 +1,5 @@
-"""Import on an edge node: fetch ``model.tar.gz`` and the held-out test images, extract safely, load labels."""
+"""Import on an edge node: fetch ``model.tar.gz``, the held-out test images and the INT8 calibration images,
+extract safely, load labels."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from typing import Any
 import numpy as np
 
 from harness.data import LabeledImage, load_dataset
-from harness.errors import ArtifactError, DatasetError
+from harness.errors import ArtifactError, DatasetError, StoreError
 from harness.parity import softmax
 from harness.report import staged_dir
-from harness.store import S3Store, parse_s3_uri
+from harness.store import S3Location, S3Store, parse_s3_uri
 from harness.train import LABEL_MAP_FILE, SAVED_MODEL_DIR
 
 MAX_EXTRACTED_BYTES = 4 << 30  # a classifier's SavedModel is MBs to a few hundred MB; refuse archive bombs
@@ -63,6 +64,39 @@ def import_local(artifact: Path, edge_dir: Path, test_dir: Path | None = None) -
     if test_dir is not None:
         shutil.copytree(test_dir, edge_dir / "test")
     return _open(edge_dir, tarball, edge_dir / "test" if test_dir is not None else None, str(artifact))
+
+
+def import_calibration(source: str, dest: Path, s3: S3Store | None = None) -> Path:
+    """INT8 calibration images on this node, validated as a ``{class}/{image}`` folder; returns that folder.
+
+    ``source`` is a local folder (validated where it is; ``dest`` is not touched) or an ``s3://BUCKET/PREFIX``
+    (every object under it downloaded into ``dest``, replacing what was there, checksums verified, then
+    validated; on any error ``dest`` is left absent). ``s3`` gives the endpoint and credentials (its bucket
+    does not matter); ``None`` uses the standard AWS chain, where ``AWS_ENDPOINT_URL`` also applies. The
+    images must be training images (preprocessed by the caller), never the held-out test images. Errors are
+    one line naming ``source``: DatasetError (layout, unreadable image), StoreError (S3)."""
+    if not source.startswith("s3://"):
+        return _validated_calibration(Path(source), source)
+    bucket, prefix = parse_s3_uri(source)
+    if not prefix.strip("/"):
+        raise StoreError(f"calibration images {source}: no prefix; pass s3://BUCKET/PREFIX holding {{class}}/{{image}}")
+    store = (s3 or S3Store(S3Location(bucket, prefix=""))).for_bucket(bucket)
+    try:
+        with staged_dir(Path(dest)) as staging:
+            store.download_tree(prefix.rstrip("/"), staging)
+            _validated_calibration(staging, source.rstrip("/"))
+    except StoreError as exc:
+        raise StoreError(f"calibration images: {exc}") from None
+    return Path(dest)
+
+
+def _validated_calibration(folder: Path, shown_as: str) -> Path:
+    """``load_dataset`` on ``folder``; an error names ``shown_as`` (the user's path or URI), not ``folder``."""
+    try:
+        load_dataset(folder)
+    except DatasetError as exc:
+        raise DatasetError(f"calibration images: {str(exc).replace(str(folder), shown_as)}") from None
+    return folder
 
 
 def jumpstart_verbose(classes: tuple[str, ...], logits: np.ndarray) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """The edge suite on many nodes through Dask, each node's results under ``s3://BUCKET/runs/<run-id>/<node-id>/``.
 
 One Dask worker is one node. The parent submits one task per worker, pinned to it; the task runs the edge
-suite (``pytest -m edge`` with ``--benchmark-json`` and the parity check) against one artifact in S3 in a
-child process, then publishes the node's files and, last, ``manifest.json``: a node folder without a
-manifest is never complete, whatever else it holds. Clusters: a ``LocalCluster`` whose worker processes
+suite (``pytest -m edge`` with ``--benchmark-json`` and the parity check) in a child process against one
+artifact in S3, with the held-out test images and the INT8 calibration images (training images) from prefixes
+beside it, then publishes the node's files and, last, ``manifest.json``: a node folder without a manifest is
+never complete, whatever else it holds. Clusters: a ``LocalCluster`` whose worker processes
 act as nodes (default, what the tests use), ``SSHCluster`` over a list of hosts, or PBS / Slurm through
 dask-jobqueue (:mod:`harness.clusters`).
 
@@ -28,7 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,17 +37,29 @@ from typing import Any
 
 import numpy as np
 
-from harness import report
+from harness import data, edge, report
+from harness.backends import PRECISIONS, result_label
 from harness.errors import ConfigError, EdgebenchError, StoreError
 from harness.store import S3Location, S3Store, sha256_file
+from harness.workflow import REFERENCE_BACKEND
 
-NODE_SCHEMA = "edgebench.node/1"
+NODE_SCHEMA = "edgebench.node/2"
 MANIFEST_SCHEMA = "edgebench.manifest/1"
-FLEET_SCHEMA = "edgebench.fleet/1"
+FLEET_SCHEMA = "edgebench.fleet/2"
 MANIFEST, FAILURE = "manifest.json", "failure.json"
 NODE_FILES = ("benchmark.json", "report.json", "junit.xml", "log.txt")
 LOG_TAIL_LINES = 20
 _LOCK_DIR = Path(tempfile.gettempdir()) / "edgebench-node-locks"
+# INT8 calibration images a fleet run uploads from a local folder (the training split by default), the classes
+# taking turns. Measured on the suite MobileNetV2 (5 classes, 200 parity images), 3 balanced subsets per size:
+# INT8 top-1 agreement with TF FP32 was 0.955-0.965 at 5 images, 0.955-0.98 at 25, 0.96-0.975 at 100, 0.965-0.97
+# at 200 (0.985 for one set of 300): the spread between subsets of one size is as wide as any trend from 10 to
+# 200. Quantizing took 12 s at 25, 20 s at 100 and 34 s at NNCF's default of 300 (2 cores), per node and per
+# INT8 model. 100 is 20 images per class here, at under two thirds of the 300-image time.
+CALIBRATION_IMAGES = 100
+REFERENCE = result_label(REFERENCE_BACKEND, "FP32")  # the ladder's bottom rung: stock TF at FP32
+NOT_A_MODEL = ("null",)  # backends that compute nothing (the harness's own cost): no rung of the ladder
+VERDICTS = ("pass", "not run", "fail")  # per node; it passes only if everything ran and every check held
 
 
 # ------------------------------------------------------------------------------------------------
@@ -62,6 +75,7 @@ class NodeSpec:
     artifact_uri: str
     results: S3Location  # results go under <prefix>/runs/<run_id>/<node_id>/
     test_images_uri: str | None = None
+    calibration_uri: str | None = None  # INT8 calibration images ({class}/{image} training images) in S3
     suite_dir: str = str(Path(__file__).resolve().parent.parent)  # a checkout holding suites/ and conftest.py
     pytest_args: tuple[str, ...] = ()  # extra selection, e.g. ("-k", "latency")
     timeout_s: float = 1800.0
@@ -111,6 +125,8 @@ def suite_command(spec: NodeSpec, out: Path) -> list[str]:
                f"--edgebench-node-report={out / 'report.json'}", f"--edgebench-artifact={spec.artifact_uri}"]
     if spec.test_images_uri:
         command.append(f"--edgebench-test-images={spec.test_images_uri}")
+    if spec.calibration_uri:
+        command.append(f"--edgebench-calibration={spec.calibration_uri}")
     return command + list(spec.pytest_args)
 
 
@@ -204,22 +220,60 @@ def _host_turn() -> Any:
 
 
 # ------------------------------------------------------------------------------------------------
+# Inputs beside the artifact: INT8 calibration images
+
+
+@dataclass(frozen=True)
+class CalibrationSubset:
+    """Training images to calibrate INT8 with on every node: a capped subset of a local folder."""
+
+    folder: Path
+    images: tuple[data.LabeledImage, ...]
+    available: int
+
+    def describe(self) -> str:
+        classes = len({image.label for image in self.images})
+        return f"{len(self.images)} of the {self.available} images in {self.folder}, spread over {classes} classes"
+
+
+def calibration_subset(folder: Path, limit: int = CALIBRATION_IMAGES) -> CalibrationSubset:
+    """A local ``{class}/{image}`` folder of training images, validated (a one-line DatasetError naming it),
+    and at most ``limit`` of its images, the classes taking turns."""
+    edge.import_calibration(str(folder), folder)  # validation only: a local folder stays where it is
+    images = data.load_dataset(folder, check_images=False).images
+    return CalibrationSubset(Path(folder), data.spread_over_classes(images, limit), len(images))
+
+
+def upload_images(s3: S3Store, images: tuple[data.LabeledImage, ...], key_prefix: str) -> str:
+    """Upload labelled images as ``<key_prefix>/<class>/<file name>``; returns the prefix's s3:// URI."""
+    for image in images:
+        s3.upload_file(image.path, f"{key_prefix}/{image.label}/{image.path.name}")
+    return s3.location.uri(key_prefix)
+
+
+# ------------------------------------------------------------------------------------------------
 # Node results: what the suite wrote, summarised
 
 
 def node_summary(processor: dict[str, Any], parity: list[dict], outcomes: Mapping[str, list[dict]],
                  exitstatus: int) -> dict[str, Any]:
-    """What conftest writes with --edgebench-node-report: the part of report.json pytest knows."""
+    """What conftest writes with --edgebench-node-report: the part of report.json pytest knows.
+
+    ``parity``: the figures parity tests recorded (``ParityResult.to_json()`` plus ``backend``, ``precision``
+    and ``case``, an opaque id). ``outcomes``: ``passed``/``failed``/``skipped`` -> ``[{"test", "reason"}]``.
+    A skipped test is published as not run, with its reason: never counted with the passed ones."""
+    failed, not_run = list(outcomes.get("failed", [])), list(outcomes.get("skipped", []))
     return {"schema": NODE_SCHEMA, "machine": processor, "exitstatus": exitstatus,
-            "parity": {figure["case"]: figure for figure in parity},
-            "tests": {outcome: len(items) for outcome, items in outcomes.items()},
-            "failed_tests": outcomes.get("failed", [])}
+            "parity": {str(figure.get("case", index)): figure for index, figure in enumerate(parity)},
+            "tests": {"passed": len(outcomes.get("passed", [])), "failed": len(failed), "not_run": len(not_run)},
+            "failed_tests": failed, "not_run_tests": not_run}
 
 
 def complete_report(files: Mapping[str, Path], run_id: str, node_id: str, out: Path, **extra: Any) -> Path:
-    """report.json as published: the pytest summary (if any) plus latency from benchmark.json, node and run."""
+    """report.json as published: the pytest summary (if any) plus latency from benchmark.json, node and run.
+    Without the pytest summary the test outcomes are unknown (``tests`` is empty), not zero failures."""
     summary = (report.read_json_file(files["report.json"]) if "report.json" in files else
-               node_summary({}, [], {"passed": [], "failed": [], "skipped": []}, 0))
+               {**node_summary({}, [], {}, 0), "tests": {}})
     benchmark = report.read_json_file(files["benchmark.json"])
     if not summary.get("machine"):
         summary["machine"] = (benchmark.get("machine_info") or {}).get("edgebench") or {}
@@ -228,24 +282,33 @@ def complete_report(files: Mapping[str, Path], run_id: str, node_id: str, out: P
 
 
 def node_results(benchmark: dict[str, Any]) -> dict[str, Any]:
-    """Latency per backend from a pytest-benchmark JSON (``test_infer_latency_batch1[<backend>]``), in the
-    run report's shape (``backends.<label>.latency`` in ms with raw samples, ``describe``)."""
+    """Latency per backend x precision from a pytest-benchmark JSON, keyed by the ``label`` the latency
+    benchmark puts in ``extra_info`` (``result_label(backend, precision)``; older files: the
+    ``latency_backend`` parameter). Each label keeps the backend's ``describe``, the ``precision`` in
+    effect, the top-1 ``accuracy`` on the labelled parity images, ``parity`` against TF FP32 (candidates)
+    and ``latency`` in ms with the raw samples, as in the run report's ``backends``."""
     backends, throughput = {}, {}
     for bench in benchmark.get("benchmarks", []):
-        info = bench.get("extra_info") or {}
-        stats = bench["stats"]
+        info = dict(bench.get("extra_info") or {})
         if "images_per_second" in info:
-            throughput[info.get("backend", bench["name"])] = info["images_per_second"]
+            throughput[info.get("label") or info.get("backend", bench["name"])] = info["images_per_second"]
             continue
-        label = (bench.get("params") or {}).get("latency_backend")
+        label = info.pop("label", None) or (bench.get("params") or {}).get("latency_backend")
         if not label:
             continue
-        samples = stats.get("data") or []
-        backends[label] = {"describe": {**info, "backend": info.get("backend", label)}, "latency": {
-            "n": len(samples) or stats["rounds"], "median_ms": stats["median"] * 1e3,
-            "p90_ms": float(np.percentile(samples, 90)) * 1e3 if samples else stats["max"] * 1e3, "min_ms": stats["min"] * 1e3, "mean_ms": stats["mean"] * 1e3,
-            "samples_ns": [round(s * 1e9) for s in samples]}}
+        accuracy, parity = info.pop("accuracy", None), info.pop("parity", None)
+        backends[label] = {"describe": {**info, "backend": info.get("backend", label)},
+                           "precision": info.get("precision"), "accuracy": accuracy, "parity": parity,
+                           "latency": _latency(bench["stats"])}
     return {"backends": backends, "throughput_images_per_s": throughput}
+
+
+def _latency(stats: dict[str, Any]) -> dict[str, Any]:
+    samples = stats.get("data") or []
+    return {"n": len(samples) or stats["rounds"], "median_ms": stats["median"] * 1e3,
+            "p90_ms": float(np.percentile(samples, 90)) * 1e3 if samples else stats["max"] * 1e3,
+            "min_ms": stats["min"] * 1e3, "mean_ms": stats["mean"] * 1e3,
+            "samples_ns": [round(s * 1e9) for s in samples]}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -405,8 +468,14 @@ class MergedRun:
 
     def to_json(self) -> dict[str, Any]:
         rows = [node_row(n) for n in self.nodes]
-        return {"schema": FLEET_SCHEMA, "run_id": self.run_id, "processors": processor_rows(rows), "nodes": rows,
-                "failed": self.failures, "openvino_ok": sum(1 for row in rows if row["openvino_ok"])}
+        rungs = ladder_rungs(rows)
+        for row in rows:  # a rung another node ran and this one did not is visible on this node's row
+            row["rungs_not_run"] = [label for label in rungs if label not in row["ladder"]]
+            row["verdict"] = node_verdict(row)
+        return {"schema": FLEET_SCHEMA, "run_id": self.run_id, "rungs": rungs,
+                "processors": processor_rows(rows, rungs), "nodes": rows, "not_run": not_run_summary(rows),
+                "failed": self.failures, "openvino_ok": sum(1 for row in rows if row["openvino_ok"]),
+                "verdicts": {v: sum(1 for row in rows if row["verdict"] == v) for v in VERDICTS}}
 
 
 def merge_run(run_dir: Path) -> MergedRun:
@@ -444,41 +513,114 @@ def _complete_node(node_dir: Path) -> dict[str, Any]:
     return document
 
 
-def _median_ms(document: dict[str, Any], backend: str) -> float | None:
-    result = document.get("backends", {}).get(backend)
-    return result["latency"]["median_ms"] if result else None
+def node_ladder(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each backend x precision the node measured (the null backend is no rung): median latency, speedup over
+    TF FP32 on this node, top-1 agreement with TF FP32 and parity verdict (candidates; None for TF itself),
+    top-1 accuracy on the labelled parity images."""
+    backends = document.get("backends", {})
+    reference = backends.get(REFERENCE, {}).get("latency", {}).get("median_ms")
+    ladder = {}
+    for label, result in backends.items():
+        describe = result.get("describe", {})
+        if describe.get("backend") in NOT_A_MODEL:
+            continue
+        parity, median = result.get("parity") or {}, result["latency"]["median_ms"]
+        ladder[label] = {"backend": describe.get("backend", label),
+                         "precision": result.get("precision") or describe.get("precision"), "median_ms": median,
+                         "speedup": reference / median if reference and median else None,
+                         "top1_agreement": parity.get("top1_agreement"), "accuracy": result.get("accuracy"),
+                         "within_tolerance": parity.get("within_tolerance") if result.get("parity") else None}
+    return ladder
 
 
 def node_row(document: dict[str, Any]) -> dict[str, Any]:
-    machine = document.get("machine", {})
-    tf, ov = _median_ms(document, "tf"), _median_ms(document, "openvino")
-    parity = document.get("parity", {})  # case id (model-backend-device-precision-batch) -> figures
-    ov_parity = [p for case, p in parity.items() if "-openvino-" in f"-{case}-"]
-    parity_ok = all(p.get("within_tolerance") for p in parity.values()) if parity else None
+    """One node: processor identity, its ladder, parity over every figure it published (the parity tests'
+    and each rung's), and its test outcomes with passed, failed and not run apart (None: unknown)."""
+    machine, ladder = document.get("machine", {}), node_ladder(document)
+    verdicts = [(f.get("backend"), f.get("within_tolerance") is True) for f in document.get("parity", {}).values()]
+    verdicts += [(rung["backend"], rung["within_tolerance"] is True) for rung in ladder.values()
+                 if rung["within_tolerance"] is not None]
+    openvino = [ok for backend, ok in verdicts if backend == "openvino"]
+    tests = document.get("tests") or {}
     return {"node_id": document.get("node_id"), "cpu": machine.get("cpu_brand", "?"),
             "isa": [f for f in machine.get("isa_flags", []) if f in ("avx2", "avx512f", "avx512_bf16", "amx_tile")],
-            "openvino_device": machine.get("openvino_devices", {}).get("CPU", ""),
-            "tf_ms": tf, "openvino_ms": ov, "speedup": tf / ov if tf and ov else None,
-            "parity_ok": parity_ok, "tests": document.get("tests", {}),
-            "openvino_ok": ov is not None and bool(ov_parity) and all(p.get("within_tolerance") for p in ov_parity)}
+            "openvino_device": machine.get("openvino_devices", {}).get("CPU", ""), "ladder": ladder,
+            "parity_ok": all(ok for _, ok in verdicts) if verdicts else None,
+            "openvino_ok": result_label("openvino", "FP32") in ladder and bool(openvino) and all(openvino),
+            "tests": {"passed": tests.get("passed"), "failed": tests.get("failed"),
+                      "not_run": tests.get("not_run", tests.get("skipped"))},
+            "not_run_tests": document.get("not_run_tests", [])}
 
 
-def processor_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Node rows grouped by CPU brand: nodes, ISA, OpenVINO device name, median TF / OpenVINO latency and
-    speedup over the group's nodes."""
+def node_verdict(row: dict[str, Any]) -> str:
+    """One of VERDICTS. Fail: a check out of tolerance or a failed test. Pass: every test ran and passed,
+    every rung the fleet measured ran here, and parity was measured and held. Not run: anything else (a
+    skipped test, a missing rung, no parity figure, unknown outcomes): never passing by absence."""
+    tests = row["tests"]
+    if row["parity_ok"] is False or tests["failed"]:
+        return "fail"
+    ran_everything = tests["passed"] is not None and tests["not_run"] == 0 and not row["rungs_not_run"]
+    return "pass" if ran_everything and row["parity_ok"] else "not run"
+
+
+def ladder_rungs(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every rung any node measured, in ladder order (TF FP32 first, then each backend by precision)."""
+    rungs = {label: {"backend": r["backend"], "precision": r["precision"]} for row in rows
+             for label, r in row["ladder"].items()}
+    order = {p: i for i, p in enumerate(PRECISIONS)}
+    return dict(sorted(rungs.items(), key=lambda item: (item[0] != REFERENCE, item[1]["backend"],
+                                                         order.get(item[1]["precision"], len(order)), item[0])))
+
+
+def processor_rows(rows: list[dict[str, Any]], rungs: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Node rows grouped by CPU brand: ISA, OpenVINO device name, node verdicts, tests not run, and the
+    precision ladder over the group's nodes (a rung no node of the group ran shows 0 nodes)."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["cpu"], []).append(row)
     return [{"cpu": cpu, "nodes": len(members), "isa": members[0]["isa"],
-             "openvino_device": members[0]["openvino_device"], "tf_ms": _median_of(members, "tf_ms"),
-             "openvino_ms": _median_of(members, "openvino_ms"), "speedup": _median_of(members, "speedup"),
-             "parity_ok": all(m["parity_ok"] is not False for m in members)}
+             "openvino_device": members[0]["openvino_device"], "parity_ok": _all_ok(m["parity_ok"] for m in members),
+             "verdicts": {v: sum(1 for m in members if m["verdict"] == v) for v in VERDICTS},
+             "not_run": sum(m["tests"]["not_run"] or 0 for m in members),
+             "ladder": [_rung(label, rung, members) for label, rung in rungs.items()]}
             for cpu, members in sorted(groups.items())]
+
+
+def _rung(label: str, rung: dict[str, Any], members: list[dict[str, Any]]) -> dict[str, Any]:
+    """One rung over a processor's nodes: medians of latency and speedup, the worst node's top-1 agreement
+    and accuracy, and how many of the nodes that ran it held parity."""
+    ran = [m["ladder"][label] for m in members if label in m["ladder"]]
+    judged = [r["within_tolerance"] for r in ran if r["within_tolerance"] is not None]
+    return {"label": label, **rung, "nodes_ran": len(ran), "median_ms": _median_of(ran, "median_ms"),
+            "speedup": _median_of(ran, "speedup"), "top1_agreement": _min_of(ran, "top1_agreement"),
+            "accuracy": _min_of(ran, "accuracy"), "within_tolerance": sum(judged), "judged": len(judged)}
+
+
+def not_run_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tests not run, by test and reason, with how many nodes did not run them (most first)."""
+    counts: dict[tuple[str, str], int] = {}
+    for row in rows:
+        for item in row["not_run_tests"]:
+            key = (item.get("test", "?"), item.get("reason", ""))
+            counts[key] = counts.get(key, 0) + 1
+    return [{"test": test, "reason": reason, "nodes": n}
+            for (test, reason), n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+
+
+def _all_ok(values: Iterable[bool | None]) -> bool | None:
+    """False if any is False, None if any is unknown, True only if every one is True."""
+    values = list(values)
+    return False if False in values else (None if None in values or not values else True)
 
 
 def _median_of(rows: list[dict[str, Any]], key: str) -> float | None:
     values = [row[key] for row in rows if row[key] is not None]
     return float(np.median(values)) if values else None
+
+
+def _min_of(rows: list[dict[str, Any]], key: str) -> float | None:
+    values = [row[key] for row in rows if row[key] is not None]
+    return min(values) if values else None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -523,28 +665,78 @@ def parse_run_uri(uri: str) -> tuple[str, str, str]:
 
 def write_merged(merged: MergedRun, out_dir: Path) -> tuple[Path, Path]:
     """``fleet-report.json`` and ``report.html`` in ``out_dir``."""
-    from harness.html_report import render_fleet_html
-
-    json_path = report.write_json(out_dir / "fleet-report.json", merged.to_json())
-    return json_path, render_fleet_html(merged, out_dir / "report.html")
-
-
-def fleet_table(merged: MergedRun) -> Any:
-    from rich.table import Table
+    from harness.fleet_html import render_fleet_html
 
     summary = merged.to_json()
-    table = Table(title=f"edgebench fleet {merged.run_id}: {len(merged.nodes)} complete, "
-                        f"{summary['openvino_ok']} ran OpenVINO within tolerance, {len(merged.failures)} failed")
-    for column in ("processor", "nodes", "ISA", "OpenVINO CPU device", "TF ms", "OV ms", "OV÷TF speedup",
-                   "parity"):
-        table.add_column(column, justify="left" if column in ("processor", "ISA", "OpenVINO CPU device")
-                         else "right", overflow="fold")
-    for row in summary["processors"]:
-        table.add_row(row["cpu"], str(row["nodes"]), " ".join(row["isa"]), row["openvino_device"],
-                      _fmt(row["tf_ms"]), _fmt(row["openvino_ms"]),
-                      "–" if row["speedup"] is None else f"{row['speedup']:.2f}×",
-                      "ok" if row["parity_ok"] else "[red]out of tolerance[/red]")
-    return table
+    json_path = report.write_json(out_dir / "fleet-report.json", summary)
+    return json_path, render_fleet_html(summary, out_dir / "report.html")
+
+
+def headline(summary: dict[str, Any]) -> str:
+    verdicts = summary["verdicts"]
+    return (f"{len(summary['nodes'])} node(s) complete: {verdicts['pass']} passed, {verdicts['not run']} with "
+            f"tests not run, {verdicts['fail']} failing; {summary['openvino_ok']} ran OpenVINO within tolerance; "
+            f"{len(summary['failed'])} failed to finish")
+
+
+def report_tables(summary: dict[str, Any]) -> dict[str, tuple[list[str], list[list[str]]]]:
+    """The fleet report's tables as (header, rows of text), shared by the terminal and the HTML renderers."""
+    processors = [[p["cpu"], str(p["nodes"]), " ".join(p["isa"]), p["openvino_device"], _ok(p["parity_ok"]),
+                   " / ".join(f"{p['verdicts'][v]} {v}" for v in VERDICTS), str(p["not_run"])]
+                  for p in summary["processors"]]
+    ladder = [[p["cpu"], r["label"], r["precision"] or "?", f"{r['nodes_ran']}/{p['nodes']}", _fmt(r["median_ms"]),
+               _times(r["speedup"]), "reference" if r["label"] == REFERENCE else _fraction(r["top1_agreement"]),
+               _fraction(r["accuracy"]), f"{r['within_tolerance']}/{r['judged']}" if r["judged"] else "–"]
+              for p in summary["processors"] for r in p["ladder"]]
+    nodes = [[r["node_id"], r["cpu"], r["verdict"], " ".join(r["ladder"]), " ".join(r["rungs_not_run"]) or "–",
+              _ok(r["parity_ok"]), *(_count(r["tests"][k]) for k in ("passed", "failed", "not_run"))]
+             for r in summary["nodes"]]
+    not_run = [[item["test"], item["reason"], str(item["nodes"])] for item in summary["not_run"]]
+    return {"Per processor": (["CPU", "nodes", "ISA", "OpenVINO CPU device", "parity", "node verdicts",
+                               "tests not run"], processors),
+            "Precision ladder": (["CPU", "rung", "in effect", "nodes ran", "median ms", "× TF FP32",
+                                  "top-1 vs TF (worst node)", "accuracy (worst node)", "within tolerance"], ladder),
+            "Per node": (["node", "CPU", "verdict", "rungs run", "rungs not run", "parity", "passed", "failed",
+                          "not run"], nodes),
+            "Not run": (["test", "reason", "nodes"], not_run)}
+
+
+def fleet_table(merged: MergedRun, not_run_rows: int = 10) -> Any:
+    """The terminal summary: per processor, the precision ladder, and the most common tests not run."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    summary = merged.to_json()
+    tables = []
+    for title, (header, rows) in report_tables(summary).items():
+        if title == "Per node" or not rows:
+            continue
+        shown = rows[:not_run_rows] if title == "Not run" else rows
+        more = f" (the {len(shown)} most common of {len(rows)})" if len(shown) < len(rows) else ""
+        table = Table(title=f"{title}{more}", title_justify="left")
+        for column in header:
+            table.add_column(column, overflow="fold")
+        for row in shown:
+            table.add_row(*map(Text, row))  # plain text: test ids hold brackets rich would read as markup
+        tables.append(table)
+    return Group(Text(f"edgebench fleet {merged.run_id}: {headline(summary)}"), *tables)
+
+
+def _ok(value: bool | None) -> str:
+    return {True: "within tolerance", False: "OUT OF TOLERANCE", None: "not measured"}[value]
+
+
+def _count(value: int | None) -> str:
+    return "?" if value is None else str(value)
+
+
+def _fraction(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _times(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
 
 
 def _fmt(value: float | None) -> str:

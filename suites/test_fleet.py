@@ -15,26 +15,32 @@ import time
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from harness import clusters, fleet, report, store
-from harness.errors import StoreError
+from harness import clusters, data, edge, fleet, report, store, train
+from harness.backends import result_label
+from harness.errors import ConfigError, DatasetError, StoreError
 
-# One node's share of the edge suite in these tests: both latency benchmarks and the FP32 parity case.
+# One node's share of the edge suite in these tests: the latency benchmarks (TF, OpenVINO at each precision the
+# node runs natively, INT8 included, and null) and the FP32 parity case.
 QUICK_SUITE = ("-k", "test_infer_latency_batch1 or FP32-b1")
 NULL_ONLY = ("-k", "test_infer_latency_batch1 and null")
 
 
 @pytest.fixture
-def fleet_spec(s3_location: store.S3Location, suite_artifact) -> fleet.NodeSpec:
-    """The suite model and its held-out images in the test bucket, and where node results go."""
-    artifact, test_dir = suite_artifact
+def fleet_spec(s3_location: store.S3Location, suite_artifacts) -> fleet.NodeSpec:
+    """The suite model, its held-out images and calibration images from its training split in the test
+    bucket (as `edgebench fleet run` lays them out), and where node results go."""
+    artifact, test_dir, training_dir = suite_artifacts(train.DEFAULT_MODEL_ID)
     s3 = store.S3Store(s3_location)
     artifact_uri = s3.upload_file(artifact, s3_location.key("artifacts", "model.tar.gz"))
     s3.upload_tree(test_dir, s3_location.key("artifacts", "test"))
+    calibration_uri = fleet.upload_images(s3, fleet.calibration_subset(training_dir).images,
+                                          s3_location.key("artifacts", "calibration"))
     return fleet.NodeSpec(run_id="run-1", node_id="", artifact_uri=artifact_uri, results=s3_location,
                           test_images_uri=s3.location.uri(s3_location.key("artifacts", "test")),
-                          pytest_args=QUICK_SUITE, timeout_s=600)
+                          calibration_uri=calibration_uri, pytest_args=QUICK_SUITE, timeout_s=600)
 
 
 @pytest.fixture
@@ -60,13 +66,20 @@ def test_two_local_nodes_land_in_s3_and_merge(fleet_spec, local_client, tmp_path
     summary = merged.to_json()
     assert summary["openvino_ok"] == 2
     (processor,) = summary["processors"]  # both nodes are this machine
-    assert processor["nodes"] == 2 and processor["tf_ms"] > 0 and processor["openvino_ms"] > 0
-    assert processor["speedup"] == pytest.approx(processor["tf_ms"] / processor["openvino_ms"], rel=0.5)
+    rungs = {rung["label"]: rung for rung in processor["ladder"]}
+    assert processor["nodes"] == 2 and {"tf", "openvino", "openvino-int8"} <= set(rungs) and "null" not in rungs
+    for label in ("tf", "openvino", "openvino-int8"):  # INT8 ran on every node: calibration came with the artifact
+        assert rungs[label]["nodes_ran"] == 2 and rungs[label]["median_ms"] > 0 and rungs[label]["accuracy"] > 0.5
+    assert rungs["openvino-int8"]["precision"] == "INT8" and rungs["openvino-int8"]["judged"] == 2
+    assert rungs["openvino"]["within_tolerance"] == 2 and rungs["openvino"]["top1_agreement"] == 1.0
     for row in summary["nodes"]:
-        assert row["parity_ok"] is True and row["tests"]["failed"] == 0 and row["tests"]["passed"] >= 3
+        tf, ov = row["ladder"]["tf"]["median_ms"], row["ladder"]["openvino"]["median_ms"]
+        assert row["ladder"]["openvino"]["speedup"] == pytest.approx(tf / ov)
+        assert row["tests"]["failed"] == 0 and row["tests"]["passed"] >= 4 and row["rungs_not_run"] == []
+        assert row["tests"]["not_run"] == len(row["not_run_tests"])  # precisions this processor does not run
     json_path, html_path = fleet.write_merged(merged, tmp_path / "merged")
     page = html_path.read_text()
-    assert "data:image/png;base64," in page and "Per processor" in page and processor["cpu"] in page
+    assert "data:image/png;base64," in page and "Precision ladder" in page and processor["cpu"] in page
     assert json.loads(json_path.read_text())["schema"] == fleet.FLEET_SCHEMA
 
 
@@ -198,7 +211,112 @@ def test_upload_then_report_from_s3(s3_location, tmp_path, monkeypatch):
     assert main(["report", uri, "--endpoint-url", s3_location.endpoint_url]) == 0
     merged = json.loads((tmp_path / "reports" / "fleet" / "run-up" / "fleet-report.json").read_text())
     (row,) = merged["nodes"]
-    assert row["node_id"] == "edge-01" and row["speedup"] == pytest.approx(4.0, rel=0.05)
+    assert row["node_id"] == "edge-01" and row["verdict"] == "pass"
+    assert row["ladder"]["openvino"]["speedup"] == pytest.approx(4.0, rel=0.05)
+    assert row["ladder"]["openvino-int8"]["speedup"] == pytest.approx(8.0, rel=0.05)
+
+
+# ------------------------------------------------------------------------------------------------
+# INT8 calibration images: beside the artifact in S3, imported on the node
+
+
+@pytest.fixture
+def training_images(tmp_path) -> Path:
+    """A small {class}/{image} folder of generated training images (5 classes, 2 images each)."""
+    return data.generate_weather_dataset(tmp_path / "training", data.GeneratorConfig(images_per_class=2, seed=3))
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_calibration_images_from_s3_land_in_the_edge_folder_validated(s3_location, training_images, tmp_path,
+                                                                       monkeypatch):
+    s3 = store.S3Store(s3_location)
+    s3.upload_tree(training_images, s3_location.key("artifacts", "run-c", "calibration"))
+    uri = s3_location.uri(s3_location.key("artifacts", "run-c", "calibration"))
+    dest = tmp_path / "edge" / "calibration"
+    (dest / "old").mkdir(parents=True)
+    (dest / "old" / "stale.png").write_bytes(b"from an earlier run")
+    assert edge.import_calibration(uri, dest, s3) == dest
+    assert _files(dest) == _files(training_images)  # replaced, not merged; bytes as uploaded
+    assert data.load_dataset(dest).classes == data.WEATHER_CLASSES
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_location.endpoint_url)  # no store given: the standard chain
+    assert edge.import_calibration(uri + "/", tmp_path / "again", None) == tmp_path / "again"
+    assert _files(tmp_path / "again") == _files(training_images)
+
+    local = tmp_path / "not-touched"
+    assert edge.import_calibration(str(training_images), local, s3) == training_images and not local.exists()
+
+
+def test_calibration_errors_name_the_source_and_leave_no_folder(s3_location, training_images, tmp_path):
+    s3 = store.S3Store(s3_location)
+    base = s3_location.key("calibration")
+    s3.upload_tree(training_images, f"{base}/mixed")
+    report.write_text(tmp_path / "notes.txt", "not an image\n")
+    s3.upload_file(tmp_path / "notes.txt", f"{base}/mixed/cloudy/notes.txt")
+    s3.upload_file(next((training_images / "sunny").iterdir()), f"{base}/one-class/sunny/a.png")
+    uri = s3_location.uri(base)
+    dest = tmp_path / "edge" / "calibration"
+    cases = [(f"{uri}/mixed", DatasetError, f"calibration images: {uri}/mixed/cloudy/notes.txt: not an image file"),
+             (f"{uri}/one-class", DatasetError, f"calibration images: dataset {uri}/one-class: found 1 class folder"),
+             (f"{uri}/missing", StoreError, f"calibration images: {uri}/missing/: no objects under this prefix"),
+             (f"s3://{s3_location.bucket}-gone/x", StoreError, "bucket does not exist"),
+             (f"s3://{s3_location.bucket}", StoreError, "no prefix; pass s3://BUCKET/PREFIX"),
+             (str(tmp_path / "nowhere"), DatasetError, f"dataset {tmp_path / 'nowhere'}: not a directory")]
+    for source, error, message in cases:
+        with pytest.raises(error) as caught:
+            edge.import_calibration(source, dest, s3)
+        text = str(caught.value)
+        assert message in text and "\n" not in text and str(tmp_path / "edge") not in text, text
+        assert not dest.exists() and not list(tmp_path.glob("edge/.calibration*")), "a partial download was left"
+
+
+def test_fleet_run_uploads_a_capped_calibration_subset_beside_the_artifact(s3_location, tmp_path):
+    """A local --calibration-images folder: validated before anything is uploaded, then at most
+    CALIBRATION_IMAGES of it, the classes taking turns, under artifacts/<run-id>/calibration/; the nodes get
+    that prefix with --edgebench-calibration."""
+    from rich.console import Console
+
+    from harness.cli import _fleet_inputs, build_parser
+
+    per_class = fleet.CALIBRATION_IMAGES // len(data.WEATHER_CLASSES) + 3  # more than the cap allows
+    training = data.generate_weather_dataset(tmp_path / "training", data.GeneratorConfig(images_per_class=per_class))
+    artifact = report.write_text(tmp_path / "model.tar.gz", "stands in for a model; the nodes are not run here\n")
+    console = Console(record=True, width=200)
+
+    def inputs(*options: str, run_id: str = "run-c"):
+        args = build_parser().parse_args(["fleet", "run", "--artifact", str(artifact), *options])
+        return _fleet_inputs(args, s3_location, None, run_id, console)
+
+    artifact_uri, test_uri, calibration_uri = inputs("--calibration-images", str(training))
+    s3 = store.S3Store(s3_location)
+    prefix = s3_location.key("artifacts", "run-c", "calibration")
+    assert calibration_uri == s3_location.uri(prefix) and test_uri is None
+    keys = s3.list_keys(prefix)
+    per_class_uploaded = {c: sum(1 for k in keys if k.startswith(f"{prefix}/{c}/")) for c in data.WEATHER_CLASSES}
+    assert len(keys) == fleet.CALIBRATION_IMAGES
+    assert set(per_class_uploaded.values()) == {fleet.CALIBRATION_IMAGES // len(data.WEATHER_CLASSES)}
+    assert f"{fleet.CALIBRATION_IMAGES} of the {per_class * 5} images" in console.export_text()
+    spec = fleet.NodeSpec("run-c", "n", artifact_uri, s3_location, test_uri, calibration_uri)
+    assert f"--edgebench-calibration={calibration_uri}" in fleet.suite_command(spec, tmp_path)
+
+    report.write_text(training / "README.txt", "a stray file\n")
+    with pytest.raises(DatasetError, match=f"calibration images: dataset {training}: file 'README.txt'"):
+        inputs("--calibration-images", str(training), run_id="run-bad")
+    assert not s3.list_keys(s3_location.key("artifacts", "run-bad"))  # refused before any upload
+    assert inputs("--calibration-images", "s3://elsewhere/calibration")[2] == "s3://elsewhere/calibration"
+
+
+def test_fleet_run_refuses_local_images_with_an_s3_artifact_in_one_line(tmp_path, capsys):
+    from harness.cli import main
+
+    for option in ("--test-images", "--calibration-images"):
+        code = main(["fleet", "run", "--artifact", "s3://bucket/model.tar.gz", option, str(tmp_path)])
+        err = capsys.readouterr().err
+        assert code == 1 and err.count("\n") == 1, err
+        assert err.startswith(f"edgebench: error: {option}: with an s3:// --artifact") and "s3://BUCKET/PREFIX" in err
 
 
 # ------------------------------------------------------------------------------------------------
@@ -206,54 +324,170 @@ def test_upload_then_report_from_s3(s3_location, tmp_path, monkeypatch):
 
 PROCESSORS = ("Intel(R) Xeon(R) Gold 6338N CPU @ 2.20GHz", "Intel(R) Core(TM) i7-1185G7 @ 3.00GHz",
               "Intel(R) Xeon(R) Platinum 8480+", "Intel(R) Atom(TM) x6425E CPU @ 2.00GHz")
+INT8_SKIP = ("suites/test_latency.py::test_infer_latency_batch1[openvino-int8]", "INT8 needs calibration images "
+             "from the training split: pass --edgebench-calibration DIR|s3://BUCKET/PREFIX")
+# Logit noise on the candidate: FP32 within every FP32 bound; INT8 changes a few decisions, within INT8's.
+NOISE = {"FP32": 1e-7, "INT8": 0.3}
 
 
-def synthetic_node(node_dir: Path, cpu: str, tf_ms: float, ov_ms: float, samples: int = 100) -> Path:
-    """A node folder as `pytest -m edge --benchmark-save-data --edgebench-node-report` would leave it."""
-    import numpy as np
+def _parity(rng, precision: str, noise: float) -> dict:
+    """A real ParityResult's JSON: 200 labelled images, reference logits decisive on the true class."""
+    from harness import parity
 
+    labels = rng.integers(0, 5, 200)
+    reference = rng.normal(0, 1, (200, 5))
+    reference[np.arange(200), labels] += 4.0
+    return parity.compare(reference, reference + rng.normal(0, noise, reference.shape), precision, labels).to_json()
+
+
+def synthetic_node(node_dir: Path, cpu: str, tf_ms: float, ov_ms: float, samples: int = 100, int8: bool = True,
+                   int8_noise: float = NOISE["INT8"]) -> Path:
+    """A node folder as `pytest -m edge --benchmark-save-data --edgebench-node-report` leaves it: one latency
+    benchmark per rung (label, accuracy and parity in extra_info). ``int8=False``: INT8 skipped, as on a node
+    without calibration images."""
     rng = np.random.default_rng(zlib.crc32(f"{node_dir.name}/{cpu}".encode()))  # same data every run
+    rungs = [("tf", "FP32", tf_ms, None), ("openvino", "FP32", ov_ms, NOISE["FP32"]), ("null", "FP32", 0.0003, None)]
+    if int8:
+        rungs.insert(2, ("openvino", "INT8", ov_ms / 2, int8_noise))
     benchmarks = []
-    for backend, ms in (("tf", tf_ms), ("openvino", ov_ms), ("null", 0.0003)):
+    for backend, precision, ms, noise in rungs:
         data = list(ms / 1e3 * rng.lognormal(0, 0.05, samples))
-        benchmarks.append({"name": f"test_infer_latency_batch1[{backend}]", "params": {"latency_backend": backend},
-                           "extra_info": {"backend": backend, "device": "CPU", "precision": "FP32"},
-                           "stats": {"data": data, "median": float(np.median(data)), "min": min(data),
-                                     "max": max(data), "mean": float(np.mean(data)), "rounds": samples}})
+        label = result_label(backend, precision)
+        info = {"backend": backend, "device": "CPU", "precision": precision, "label": label,
+                "accuracy": 0.92 if backend == "tf" else None}
+        if noise is not None:
+            info["parity"] = _parity(rng, precision, noise)
+            info["accuracy"] = info["parity"]["candidate_accuracy"]
+        stats = {"data": data, "median": float(np.median(data)), "min": min(data), "max": max(data),
+                 "mean": float(np.mean(data)), "rounds": samples}
+        benchmarks.append({"name": f"test_infer_latency_batch1[{label}]", "extra_info": info, "stats": stats,
+                           "params": {"latency_case": [backend, precision]}})
     machine = {"cpu_brand": cpu, "isa_flags": ["avx2", "avx512f"], "usable_cpus": 4,
                "openvino_devices": {"CPU": cpu}}
     report.write_json(node_dir / "benchmark.json", {"machine_info": {"edgebench": machine}, "benchmarks": benchmarks})
-    report.write_json(node_dir / "report.json", fleet.node_summary(
-        machine, [{"case": "given-openvino-CPU-FP32-b1", "backend": "openvino", "precision": "FP32",
-                   "max_abs_prob": 1e-5, "max_rel_logit": 1e-5, "top1_agreement": 1.0, "within_tolerance": True}],
-        {"passed": [{}] * 4, "failed": [], "skipped": []}, 0))
+    figure = {**_parity(rng, "FP32", NOISE["FP32"]), "case": "given-openvino-CPU-FP32-b1", "backend": "openvino"}
+    outcomes = {"passed": [{"test": f"t{i}", "reason": ""} for i in range(len(rungs) + 1)], "failed": [],
+                "skipped": [] if int8 else [dict(zip(("test", "reason"), INT8_SKIP))]}
+    report.write_json(node_dir / "report.json", fleet.node_summary(machine, [figure], outcomes, 0))
     return node_dir
 
 
 def test_merged_fleet_report_in_a_browser_and_with_a_failed_node(tmp_path, headless_chromium):
-    """Eight nodes of four processor kinds, one failed with its log, one that never finished publishing:
-    one row per processor, the failures with reason and log tail, and the speedup plot, in Chromium."""
-    run_dir = synthetic_run(tmp_path / "run-8", 8)
+    """Eight nodes of four processor kinds (one of which did not run INT8), one failed with its log, one that
+    never finished publishing: the precision ladder per processor, the node that did not run INT8 shown as
+    such, the failures with reason and log tail, and the speedup plot, in Chromium."""
+    run_dir = synthetic_run(tmp_path / "run-8", 8, without_int8=(5,))
     report.write_json(run_dir / "node-broken" / fleet.FAILURE, {"node_id": "node-broken", "reason": "timed out "
                       "after 1800 s (per-node timeout)", "log_tail": "collected 9 items\nsuites/test_parity.py ..."})
     report.write_text(run_dir / "node-half" / "benchmark.json", "{}")  # files but no manifest
     merged = fleet.merge_run(run_dir)
     assert len(merged.nodes) == 8 and {f["node_id"] for f in merged.failures} == {"node-broken", "node-half"}
     assert "no manifest" in next(f["reason"] for f in merged.failures if f["node_id"] == "node-half")
-    rows = merged.to_json()["processors"]
-    assert [r["nodes"] for r in rows] == [2, 2, 2, 2] and all(r["speedup"] > 3 for r in rows)
+    summary = merged.to_json()
+    assert list(summary["rungs"]) == ["tf", "openvino", "openvino-int8"]  # null is no rung; TF first
+    assert summary["verdicts"] == {"pass": 7, "not run": 1, "fail": 0}
+    short = next(p for p in summary["processors"] if p["cpu"] == PROCESSORS[1])  # nodes 1 and 5
+    assert [r["nodes_ran"] for r in short["ladder"]] == [2, 2, 1] and short["verdicts"]["not run"] == 1
     _, html_path = fleet.write_merged(merged, tmp_path / "out")
     dom, dark_fraction = headless_chromium(html_path)
     assert dom.count("<img") == 1 and "Xeon(R) Platinum 8480+" in dom and "timed out after 1800 s" in dom
     assert "suites/test_parity.py" in dom  # the log tail
+    cells = _table_rows(dom, "Precision ladder")
+    int8 = next(c for c in cells if c[:2] == [PROCESSORS[1], "openvino-int8"])
+    assert int8[2:4] == ["INT8", "1/2"] and int8[-1] == "1/1"  # ran on one node of two, within tolerance there
+    speedup = short["ladder"][2]["speedup"]  # node 1 alone: TF 21 ms, INT8 2.25 ms
+    assert speedup == pytest.approx(21 / 2.25, rel=0.1)
+    assert float(int8[5].rstrip("×")) == pytest.approx(speedup, abs=0.01)
+    node_5 = next(c for c in _table_rows(dom, "Per node") if c[0] == "node-005")
+    assert node_5[2:5] == ["not run", "tf openvino", "openvino-int8"] and node_5[-1] == "1"
+    assert [INT8_SKIP[0], INT8_SKIP[1], "1"] in _table_rows(dom, "Not run")
     assert dark_fraction > 0.01, "the page rendered (almost) blank: the plot is missing"
 
 
-def synthetic_run(run_dir: Path, nodes: int) -> Path:
-    """``nodes`` published node folders (report.json as the fleet completes it, manifest last)."""
+def _table_rows(dom: str, heading: str) -> list[list[str]]:
+    """The text of each cell of the table after ``<h2>heading</h2>`` in a DOM Chromium dumped."""
+    import html
+    import re
+
+    table = dom.split(f"<h2>{heading}</h2>", 1)[1].split("</table>", 1)[0]
+    return [[html.unescape(re.sub("<[^>]+>", "", cell)) for cell in re.findall(r"<td>(.*?)</td>", row)]
+            for row in re.findall(r"<tr>(.*?)</tr>", table)[1:]]
+
+
+def test_node_results_keep_each_rung_by_label_and_old_files_by_parameter(tmp_path):
+    node = synthetic_node(tmp_path / "node", PROCESSORS[0], tf_ms=20.0, ov_ms=5.0)
+    results = fleet.node_results(report.read_json_file(node / "benchmark.json"))["backends"]
+    assert list(results) == ["tf", "openvino", "openvino-int8", "null"]
+    int8 = results["openvino-int8"]
+    assert int8["precision"] == "INT8" and int8["describe"]["backend"] == "openvino"
+    assert int8["parity"]["within_tolerance"] is True and 0.9 < int8["parity"]["top1_agreement"] < 1.0
+    assert int8["accuracy"] == int8["parity"]["candidate_accuracy"] and results["tf"]["accuracy"] == 0.92
+    assert "label" not in int8["describe"] and "parity" not in int8["describe"]  # describe() fields only
+    assert int8["latency"]["median_ms"] == pytest.approx(2.5, rel=0.1) and int8["latency"]["n"] == 100
+
+    old = {"benchmarks": [{"name": "test_infer_latency_batch1[openvino]", "params": {"latency_backend": "openvino"},
+                           "extra_info": {"backend": "openvino", "precision": "FP32"},
+                           "stats": {"median": 0.004, "min": 0.003, "max": 0.005, "mean": 0.004, "rounds": 5}}]}
+    (entry,) = fleet.node_results(old)["backends"].items()
+    assert entry[0] == "openvino" and entry[1]["precision"] == "FP32" and entry[1]["parity"] is None
+
+
+def test_node_summary_publishes_not_run_apart_from_passed():
+    outcomes = {"passed": [{"test": "a", "reason": ""}] * 3, "failed": [{"test": "b", "reason": "boom"}],
+                "skipped": [dict(zip(("test", "reason"), INT8_SKIP))]}
+    summary = fleet.node_summary({}, [], outcomes, 1)
+    assert summary["tests"] == {"passed": 3, "failed": 1, "not_run": 1}
+    assert summary["not_run_tests"] == [{"test": INT8_SKIP[0], "reason": INT8_SKIP[1]}]
+    assert summary["failed_tests"] == [{"test": "b", "reason": "boom"}]
+
+
+def test_node_verdicts_never_pass_by_absence(tmp_path):
+    """A node that did not run INT8 is "not run", one whose INT8 is out of tolerance "fail"; a node with no
+    parity figure at all or unknown test outcomes does not pass either."""
+    def row(name: str, **options) -> dict:
+        node = synthetic_node(tmp_path / name, PROCESSORS[0], tf_ms=20.0, ov_ms=5.0, **options)
+        files = {n: node / n for n in ("benchmark.json", "report.json")}
+        return report.read_json_file(fleet.complete_report(files, "run", name, node / "report.json"))
+
+    documents = [row("healthy"), row("no-int8", int8=False), row("bad-int8", int8_noise=3.0)]
+    unmeasured = {**documents[0], "node_id": "unmeasured", "parity": {},
+                  "backends": {k: {**v, "parity": None} for k, v in documents[0]["backends"].items()}}
+    unknown = {**documents[0], "node_id": "unknown", "tests": {}}
+    summary = fleet.MergedRun("run", [*documents, unmeasured, unknown], []).to_json()
+    verdicts = {r["node_id"]: (r["verdict"], r["parity_ok"], r["rungs_not_run"]) for r in summary["nodes"]}
+    assert verdicts == {"healthy": ("pass", True, []), "no-int8": ("not run", True, ["openvino-int8"]),
+                        "bad-int8": ("fail", False, []), "unmeasured": ("not run", None, []),
+                        "unknown": ("not run", True, [])}
+    bad = next(r for r in summary["nodes"] if r["node_id"] == "bad-int8")
+    assert bad["ladder"]["openvino-int8"]["top1_agreement"] < 0.9 and bad["openvino_ok"] is False
+    (processor,) = summary["processors"]
+    assert processor["parity_ok"] is False and processor["not_run"] == 1
+    int8 = processor["ladder"][2]
+    # ran on 4 nodes; judged on 3 (the unmeasured one has no verdict, and is not counted within tolerance)
+    assert (int8["nodes_ran"], int8["within_tolerance"], int8["judged"]) == (4, 2, 3)
+    assert int8["top1_agreement"] == bad["ladder"]["openvino-int8"]["top1_agreement"]  # the worst node's
+
+
+def test_terminal_table_shows_the_ladder_and_what_did_not_run(tmp_path):
+    from rich.console import Console
+
+    merged = fleet.merge_run(synthetic_run(tmp_path / "run-4", 4, without_int8=(2,)))
+    console = Console(record=True, width=220)
+    console.print(fleet.fleet_table(merged))
+    text = console.export_text()
+    assert "3 passed, 1 with tests not run, 0 failing" in text
+    ladder = [line for line in text.splitlines() if "openvino-int8" in line and "Platinum" in line]
+    assert len(ladder) == 1 and "0/1" in ladder[0]  # node 2 is the only Platinum node
+    assert INT8_SKIP[0] in text  # brackets kept, not eaten as markup
+
+
+def synthetic_run(run_dir: Path, nodes: int, without_int8: tuple[int, ...] = ()) -> Path:
+    """``nodes`` published node folders (report.json as the fleet completes it, manifest last); the nodes
+    numbered in ``without_int8`` did not run INT8."""
     for i in range(nodes):
         cpu = PROCESSORS[i % len(PROCESSORS)]
-        node_dir = synthetic_node(run_dir / f"node-{i:03d}", cpu, tf_ms=20.0 + i % 7, ov_ms=4.0 + (i % 4) / 2)
+        node_dir = synthetic_node(run_dir / f"node-{i:03d}", cpu, tf_ms=20.0 + i % 7, ov_ms=4.0 + (i % 4) / 2,
+                                  int8=i not in without_int8)
         files = {name: node_dir / name for name in ("benchmark.json", "report.json")}
         fleet.complete_report(files, run_dir.name, node_dir.name, node_dir / "report.json")
         report.write_json(node_dir / fleet.MANIFEST, fleet.manifest_for(run_dir.name, node_dir.name, files))
