@@ -24,23 +24,44 @@ from filelock import FileLock
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from harness import data, edge, report, store, train  # noqa: E402
-from harness.backends import PRECISIONS, Backend, BackendConfig, create_backend  # noqa: E402
+from harness import data, edge, parity, report, store, train  # noqa: E402
+from harness.backends import PRECISIONS, Backend, BackendConfig, create_backend, result_label  # noqa: E402
 from harness.workflow import infer_each  # noqa: E402
 from harness.measure import processor_identity  # noqa: E402
 
 # The model the suites train when no --edgebench-artifact is given: small, but trained enough that its
-# outputs are far from a uniform softmax (parity on near-uniform outputs would prove little).
+# decisions mean something (reference accuracy and margins are printed at the end of every run).
 SUITE_DATASET = data.GeneratorConfig(images_per_class=16, seed=7)
 SUITE_HYPERPARAMETERS = train.Hyperparameters(epochs=3, batch_size=16, train_only_top_layer=False,
                                               validation_split_ratio=0.0)
 SUITE_MODELS = {"mobilenet_v2": train.DEFAULT_MODEL_ID, "efficientnet_v2_b0": train.EFFICIENTNET_MODEL_ID,
                 "resnet50_v2": train.RESNET_MODEL_ID}
+EDGE_MODEL = "mobilenet_v2"  # the one model `pytest -m edge` trains without an artifact; the others: -m matrix
 GIVEN = "given"  # the model passed with --edgebench-artifact
-PARITY_DATASET = data.GeneratorConfig(images_per_class=20, seed=999)
-PARITY_DEVICES = ("CPU", "AUTO", "GPU", "NPU")  # GPU/NPU skip where OpenVINO does not list them
-PARITY_FIGURES: list[dict] = []  # filled from test reports on the controller, printed at the end
-FIGURES: list[str] = []
+# 200 labelled images (another seed than the training set): one image is 0.5 % of an agreement rate.
+PARITY_DATASET = data.GeneratorConfig(images_per_class=40, seed=999)
+# Labelled images accuracy-aware INT8 measures its drop on: neither training nor parity images.
+VALIDATION_DATASET = data.GeneratorConfig(images_per_class=20, seed=1999)
+# The precision ladder a node measures: every precision, and INT8 twice (plain and accuracy-aware NNCF).
+LADDER = (*((p, "ptq") for p in PRECISIONS), ("INT8", "accuracy-control"))
+MATRIX_DEVICES = ("AUTO", "GPU", "NPU")  # besides --device; GPU/NPU skip where OpenVINO does not list them
+
+
+@dataclasses.dataclass
+class Figures:
+    """What the run measured, collected on the controller (xdist ships user_properties there) for the
+    terminal summary and --edgebench-node-report."""
+
+    parity: list[dict] = dataclasses.field(default_factory=list)
+    faults: list[dict] = dataclasses.field(default_factory=list)
+    margins: list[dict] = dataclasses.field(default_factory=list)
+    lines: list[str] = dataclasses.field(default_factory=list)
+    outcomes: dict[str, list[dict]] = dataclasses.field(
+        default_factory=lambda: {"passed": [], "failed": [], "skipped": []})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(FigureCollector(), "edgebench-figures")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,12 +71,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "and AWS_ENDPOINT_URL if set). Default: train a small model once and cache it.")
     group.addoption("--edgebench-test-images", default=None, metavar="DIR|s3://BUCKET/PREFIX",
                     help="held-out {class}/{image} folder for the artifact (default: the cached model's)")
-    group.addoption("--edgebench-calibration", default=None, metavar="DIR",
+    group.addoption("--edgebench-calibration", default=None, metavar="DIR|s3://BUCKET/PREFIX",
                     help="training images ({class}/{images}) to calibrate INT8 for --edgebench-artifact "
-                         "(never the held-out images); without it INT8 cases skip")
+                         "(never the held-out images); without it INT8 cases skip and say so")
     group.addoption("--backend", action="append", default=None, dest="edgebench_backends", metavar="NAME",
                     help="backend(s) to test against TF, repeatable (default: openvino)")
     group.addoption("--device", default="CPU", dest="edgebench_device", help="OpenVINO device (default CPU)")
+    group.addoption("--edgebench-train-seed", type=int, default=SUITE_HYPERPARAMETERS.random_seed, metavar="N",
+                    help="training seed of the suite model trained without an artifact (default "
+                         f"{SUITE_HYPERPARAMETERS.random_seed}); another seed is an independent training")
+    group.addoption("--edgebench-spread-trainings", type=int, default=5, metavar="N",
+                    help="independent trainings per suite model in suites/test_parity_spread.py (default 5)")
     group.addoption("--edgebench-node-report", default=None, metavar="PATH",
                     help="write this node's summary (processor, parity figures, test outcomes) as JSON; "
                          "`edgebench upload` and the fleet publish it beside --benchmark-json")
@@ -65,14 +91,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="separate A/A and slowed runs for the stored-baseline figures (default 20 each)")
 
 
+def candidate_backends(config: pytest.Config) -> list[str]:
+    return config.getoption("edgebench_backends") or ["openvino"]
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    candidates = metafunc.config.getoption("edgebench_backends") or ["openvino"]
+    config = metafunc.config
     if "candidate_backend" in metafunc.fixturenames:
-        metafunc.parametrize("candidate_backend", candidates)
-    if "latency_backend" in metafunc.fixturenames:  # the reference, the candidates, and the harness's overhead
-        metafunc.parametrize("latency_backend", list(dict.fromkeys(["tf", *candidates, "null"])))
+        metafunc.parametrize("candidate_backend", candidate_backends(config))
+    if "latency_case" in metafunc.fixturenames:  # the reference, each candidate at each precision, the harness
+        cases = [("tf", "FP32", "ptq"), *((b, *rung) for b in candidate_backends(config) for rung in LADDER),
+                 ("null", "FP32", "ptq")]
+        metafunc.parametrize("latency_case", [pytest.param(c, id=result_label(*c)) for c in dict.fromkeys(cases)])
     if "parity_case" in metafunc.fixturenames:
-        metafunc.parametrize("parity_case", parity_cases(metafunc.config))
+        metafunc.parametrize("parity_case", parity_cases(config))
+    if "fault_precision" in metafunc.fixturenames:
+        metafunc.parametrize("fault_precision", PRECISIONS)  # accuracy-aware INT8 is judged like INT8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,41 +116,82 @@ class ParityCase:
     device: str
     precision: str
     batch: int | None  # None: one dynamic-batch model
+    quantization: str = "ptq"
 
     @property
     def id(self) -> str:
-        return f"{self.model}-{self.backend}-{self.device}-{self.precision}-b{self.batch or 'dyn'}"
+        precision = self.precision + ("-AC" if self.quantization == "accuracy-control" else "")
+        return f"{self.model}-{self.backend}-{self.device}-{precision}-b{self.batch or 'dyn'}"
+
+    @property
+    def config(self) -> BackendConfig:
+        return BackendConfig(self.device, self.precision, self.batch, quantization=self.quantization)
 
 
 def parity_cases(config: pytest.Config) -> list:
-    """models x backends x devices x precisions x batch. The fast subset (CI) is batch 1 on CPU at FP32, FP16
-    and INT8 for every model; the rest is marked slow. ovtf runs FP32 on CPU only (all it supports)."""
-    models = [GIVEN] if config.getoption("edgebench_artifact") else list(SUITE_MODELS)
-    candidates = config.getoption("edgebench_backends") or ["openvino", "ovtf"]
+    """The node's cases (marked edge): its one model on --device at batch 1, every precision. The matrix
+    (marked matrix): the other suite models, AUTO/GPU/NPU, and batch 4. ovtf runs FP32 on CPU only."""
+    device = config.getoption("edgebench_device")
+    edge_model = default_model_key(config)
+    others = [] if edge_model == GIVEN else [m for m in SUITE_MODELS if m != edge_model]
     cases = []
-    for model, backend, device, precision, batch in itertools.product(
-            models, candidates, PARITY_DEVICES, PRECISIONS, (1, 4)):
-        if backend == "ovtf" and (device, precision, batch) != ("CPU", "FP32", 1):
+    for backend, (precision, quantization) in itertools.product(candidate_backends(config) + ["ovtf"], LADDER):
+        if backend == "ovtf" and precision != "FP32":
             continue
-        case = ParityCase(model, backend, device, precision, batch)
-        fast = device == "CPU" and precision in ("FP32", "FP16", "INT8") and batch == 1
-        cases.append(pytest.param(case, id=case.id, marks=() if fast else pytest.mark.slow))
+        cases.append(pytest.param(c := ParityCase(edge_model, backend, device, precision, 1, quantization),
+                                  id=c.id, marks=pytest.mark.edge))
+        if backend == "ovtf" or quantization != "ptq":
+            continue
+        matrix = [ParityCase(m, backend, device, precision, 1) for m in others]
+        matrix += [ParityCase(edge_model, backend, d, precision, 1) for d in MATRIX_DEVICES if d != device]
+        matrix.append(ParityCase(edge_model, backend, device, precision, 4))
+        cases += [pytest.param(c, id=c.id, marks=pytest.mark.matrix) for c in matrix]
     return cases
 
 
-OUTCOMES: dict[str, list[dict]] = {"passed": [], "failed": [], "skipped": []}
+class FigureCollector:
+    """A plugin object (state on the instance, registered in pytest_configure): collects the figures tests
+    record (xdist ships user_properties to the controller) and each test's outcome, prints them at the end
+    and writes --edgebench-node-report."""
 
+    def __init__(self) -> None:
+        self.figures = Figures()
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Collect the parity figures tests record (xdist ships user_properties to the controller) and each
-    test's outcome for --edgebench-node-report."""
-    if report.when == "call" or report.outcome != "passed":  # setup/teardown count only when they fail or skip
-        OUTCOMES[report.outcome].append({"test": report.nodeid, "reason": _short_reason(report)})
-    for key, value in report.user_properties:
-        if key == "parity" and report.when == "call":
-            PARITY_FIGURES.append(value)
-        if key == "edgebench_figure" and report.when == "call":
-            FIGURES.append(value)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        outcomes = self.figures.outcomes
+        if report.when == "call" or report.outcome != "passed":  # setup/teardown count when they fail or skip
+            outcomes[report.outcome].append({"test": report.nodeid, "reason": _short_reason(report)})
+        if report.when != "call":
+            return
+        kinds = {"parity": self.figures.parity, "fault": self.figures.faults, "margins": self.figures.margins,
+                 "edgebench_figure": self.figures.lines}
+        for key, value in report.user_properties:
+            if key in kinds:
+                kinds[key].append(value)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """Figures tests measured, the reference's margins, the parity worst case per precision next to its
+        bounds, and which injected faults each precision's bounds catch."""
+        sections = [("edgebench figures", self.figures.lines),
+                    ("edgebench reference: accuracy and decision margins (p1 - p2)",
+                     [parity.margin_line(m) for m in self.figures.margins]),
+                    ("edgebench parity: measured worst case per precision [bound]",
+                     parity.worst_case_lines(self.figures.parity)),
+                    ("edgebench sensitivity: injected faults caught (x) or passed (.) per precision",
+                     parity.sensitivity_lines(self.figures.faults))]
+        for title, lines in sections:
+            if lines:
+                terminalreporter.section(title)
+                for line in lines:
+                    terminalreporter.write_line(line)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        path = session.config.getoption("edgebench_node_report")
+        if path and not hasattr(session.config, "workerinput"):  # the controller writes it, not xdist workers
+            from harness import fleet
+
+            report.write_json(Path(path), fleet.node_summary(processor_identity(), self.figures.parity,
+                                                             self.figures.outcomes, int(exitstatus)))
 
 
 def _short_reason(report: pytest.TestReport) -> str:
@@ -128,35 +203,6 @@ def _short_reason(report: pytest.TestReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     text = crash.message if crash is not None else report.longreprtext
     return " ".join(text.split())[:300]
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Figures tests measured (harness overhead, benchmark_app ratio), and the parity worst case per
-    precision: the numbers the tolerance table is set from."""
-    if FIGURES:
-        terminalreporter.section("edgebench figures")
-        for line in FIGURES:
-            terminalreporter.write_line(line)
-    if not PARITY_FIGURES:
-        return
-    terminalreporter.section("edgebench parity: measured worst case per precision")
-    for precision in sorted({f["precision"] for f in PARITY_FIGURES}):
-        rows = [f for f in PARITY_FIGURES if f["precision"] == precision]
-        terminalreporter.write_line(
-            f"{precision}: {len(rows)} cases, max|dp| {max(r['max_abs_prob'] for r in rows):.2e}, "
-            f"max rel logit {max(r['max_rel_logit'] for r in rows):.2e}, "
-            f"min top-1 {min(r['top1_agreement'] for r in rows):.3f}, "
-            f"min top-5 {min(r['top5_overlap'] for r in rows):.3f}, "
-            f"worst case {max(rows, key=lambda r: r['max_abs_prob'])['case']}")
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    path = session.config.getoption("edgebench_node_report")
-    if path and not hasattr(session.config, "workerinput"):  # the controller writes it, not xdist workers
-        from harness import fleet
-
-        report.write_json(Path(path), fleet.node_summary(processor_identity(), PARITY_FIGURES, OUTCOMES,
-                                                         int(exitstatus)))
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-benchmark may be disabled (-p no:benchmark)
@@ -186,17 +232,19 @@ def suite_dataset(edgebench_cache: Path) -> data.Dataset:
 
 
 @pytest.fixture(scope="session")
-def suite_artifacts(edgebench_cache: Path, suite_dataset: data.Dataset):
-    """model id -> (model.tar.gz, held-out test dir, training channel), each trained once per cache key;
-    other xdist workers wait on the lock and reuse it."""
-    def get(model_id: str) -> tuple[Path, Path, Path]:
-        target = edgebench_cache / f"model-{_training_key(model_id)}"
+def suite_artifacts(edgebench_cache: Path, suite_dataset: data.Dataset, pytestconfig: pytest.Config):
+    """(model id, training seed) -> (model.tar.gz, held-out test dir, training channel), each trained once per
+    cache key; other xdist workers wait on the lock and reuse it."""
+    def get(model_id: str, seed: int | None = None) -> tuple[Path, Path, Path]:
+        hyperparameters = dataclasses.replace(
+            SUITE_HYPERPARAMETERS, random_seed=pytestconfig.getoption("edgebench_train_seed") if seed is None else seed)
+        target = edgebench_cache / f"model-{_training_key(model_id, hyperparameters)}"
         with FileLock(str(target) + ".lock"):
             artifact, split_dir = target / "model.tar.gz", target / "split"
             if not artifact.is_file():
                 shutil.rmtree(target, ignore_errors=True)
                 split = data.split_holdout(suite_dataset, split_dir, per_class=1, seed=0)
-                train.train_local(split.training_dir, target, SUITE_HYPERPARAMETERS, model_id)
+                train.train_local(split.training_dir, target, hyperparameters, model_id)
         return artifact, split_dir / "test", split_dir / "training"
 
     return get
@@ -205,33 +253,51 @@ def suite_artifacts(edgebench_cache: Path, suite_dataset: data.Dataset):
 @pytest.fixture(scope="session")
 def suite_artifact(suite_artifacts) -> tuple[Path, Path]:
     """The default model's (model.tar.gz, held-out test dir)."""
-    return suite_artifacts(train.DEFAULT_MODEL_ID)[:2]
+    return suite_artifacts(SUITE_MODELS[EDGE_MODEL])[:2]
 
 
-def _training_key(model_id: str) -> str:
+def _training_key(model_id: str, hyperparameters: train.Hyperparameters) -> str:
     """Changes when the training code or configuration changes, so a stale cached model is never used."""
     digest = hashlib.sha256()
     for module in (data, train):
         digest.update(Path(module.__file__).read_bytes())
-    digest.update(json.dumps([model_id, asdict(SUITE_DATASET), asdict(SUITE_HYPERPARAMETERS)], sort_keys=True).encode())
+    digest.update(json.dumps([model_id, asdict(SUITE_DATASET), asdict(hyperparameters)], sort_keys=True).encode())
     return digest.hexdigest()[:16]
 
 
-class ModelUnderTest:
-    """One imported model with its inputs: held-out images, parity images (a larger generated set) and,
-    for INT8, calibration images from the training split. Backends are loaded once per configuration."""
+@dataclasses.dataclass(frozen=True)
+class ParitySet:
+    """Preprocessed labelled images every candidate is compared on (never the training images)."""
 
-    def __init__(self, key: str, model: edge.EdgeModel, parity_images: np.ndarray,
-                 calibration: np.ndarray | None) -> None:
-        self.key, self.model, self.parity_images, self.calibration = key, model, parity_images, calibration
+    images: np.ndarray
+    labels: tuple[str, ...]
+
+
+class ModelUnderTest:
+    """One imported model with its inputs: held-out images, the parity set and, for INT8, calibration images
+    from the training split. Backends are loaded once per configuration, parity computed once per backend."""
+
+    def __init__(self, key: str, model: edge.EdgeModel, parity_set: ParitySet, calibration: np.ndarray | None,
+                 calibration_reason: str = "", validation: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        self.key, self.model, self.calibration, self.validation = key, model, calibration, validation
+        self.parity_images = parity_set.images
+        # Accuracy needs the parity set's classes to be the model's (a given artifact may know other classes).
+        known = set(parity_set.labels) <= set(model.classes)
+        self.labels = np.array([model.classes.index(x) for x in parity_set.labels]) if known else None
+        self.calibration_reason = calibration_reason
         self._loaded: dict[tuple[str, BackendConfig], Backend] = {}
+        self._parity: dict[tuple[str, BackendConfig], parity.ParityResult] = {}
         self._reference: np.ndarray | None = None
 
     def backend(self, name: str, config: BackendConfig = BackendConfig()) -> Backend:
         if config.precision == "INT8" and config.calibration is None:
             if self.calibration is None:
-                pytest.skip("INT8 needs calibration images from the training split: pass --edgebench-calibration DIR")
+                pytest.skip(self.calibration_reason)
             config = dataclasses.replace(config, calibration=self.calibration)
+        if config.quantization == "accuracy-control" and config.validation is None:
+            if self.validation is None:
+                pytest.skip("accuracy-aware INT8 needs labelled validation images in the model's classes")
+            config = dataclasses.replace(config, validation=self.validation)
         if (name, config) not in self._loaded:
             backend = create_backend(name)
             backend.load(self.model, config)
@@ -244,58 +310,137 @@ class ModelUnderTest:
             self._reference = infer_each(self.backend("tf"), self.parity_images, self.model.classes)
         return self._reference
 
+    def compare(self, backend: Backend, precision: str, batch: int | None = 1) -> parity.ParityResult:
+        """``backend``'s logits on the parity set against the reference, at its batch size."""
+        images, step = self.parity_images, batch or 1
+        actual = np.concatenate([backend.infer(images[i:i + step]) for i in range(0, len(images), step)])
+        return parity.compare(self.reference_logits(), actual, precision, self.labels)
+
+    def parity(self, name: str, config: BackendConfig) -> parity.ParityResult:
+        """The verdict for a loaded backend configuration, computed once (parity and latency tests share it)."""
+        if (name, config) not in self._parity:
+            self._parity[(name, config)] = self.compare(self.backend(name, config), config.precision, config.batch)
+        return self._parity[(name, config)]
+
+    def accuracy(self) -> float | None:
+        return None if self.labels is None else float(np.mean(self.reference_logits().argmax(1) == self.labels))
+
 
 @pytest.fixture(scope="session")
-def parity_images(edgebench_cache: Path) -> np.ndarray:
-    """100 generated images (another seed than the training set): enough to measure agreement rates."""
+def parity_set(edgebench_cache: Path) -> ParitySet:
     root = edgebench_cache / f"weather-seed{PARITY_DATASET.seed}-n{PARITY_DATASET.images_per_class}"
     with FileLock(str(root) + ".lock"):
         data.generate_weather_dataset(root, PARITY_DATASET)
-    return data.load_batch([image.path for image in data.load_dataset(root).images])
+    dataset = data.load_dataset(root)
+    return ParitySet(data.load_batch([image.path for image in dataset.images]),
+                     tuple(image.label for image in dataset.images))
+
+
+def _labelled(root: Path, classes: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+    """A {class}/{images} folder as (preprocessed images, class indices in ``classes``' order); None when it
+    has classes the model does not know."""
+    dataset = data.load_dataset(root)
+    if not set(dataset.classes) <= set(classes):
+        return None
+    return (data.load_batch([i.path for i in dataset.images]),
+            np.array([classes.index(i.label) for i in dataset.images]))
 
 
 @pytest.fixture(scope="session")
-def models_under_test(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, parity_images):
-    """key (a SUITE_MODELS name, or "given" for --edgebench-artifact) -> ModelUnderTest, imported into this
-    worker's own edge folder as an edge node would."""
-    cache: dict[str, ModelUnderTest] = {}
+def validation_dir(edgebench_cache: Path) -> Path:
+    root = edgebench_cache / f"weather-seed{VALIDATION_DATASET.seed}-n{VALIDATION_DATASET.images_per_class}"
+    with FileLock(str(root) + ".lock"):
+        data.generate_weather_dataset(root, VALIDATION_DATASET)
+    return root
 
-    def get(key: str) -> ModelUnderTest:
-        if key not in cache:
-            edge_dir = tmp_path_factory.mktemp(f"edge-{key}")
+
+@pytest.fixture(scope="session")
+def models_under_test(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, parity_set,
+                      validation_dir):
+    """(key, training seed) -> ModelUnderTest; key is a SUITE_MODELS name, or "given" for --edgebench-artifact
+    (imported at session start). Suite models are imported into this worker's own edge folder as an edge node
+    would. The last few stay loaded (backends hold memory; edge boxes are small)."""
+    cache: dict[tuple[str, int | None], ModelUnderTest] = {}
+
+    def get(key: str, seed: int | None = None) -> ModelUnderTest:
+        if (key, seed) not in cache:
             if key == GIVEN:
-                model = _import_given(request.config, edge_dir)
-                calibration_dir = request.config.getoption("edgebench_calibration")
-                calibration = (data.load_batch([i.path for i in data.load_dataset(Path(calibration_dir)).images])
-                               if calibration_dir else None)
+                given = request.config.stash[GIVEN_MODEL]
+                cache[(key, seed)] = ModelUnderTest(key, given.model, parity_set, given.calibration, given.reason,
+                                                    given.validation)
             else:
-                artifact, test_dir, training_dir = request.getfixturevalue("suite_artifacts")(SUITE_MODELS[key])
-                model = edge.import_local(artifact, edge_dir / "node", test_dir)
+                artifact, test_dir, training_dir = request.getfixturevalue("suite_artifacts")(SUITE_MODELS[key], seed)
+                model = edge.import_local(artifact, tmp_path_factory.mktemp(f"edge-{key}") / "node", test_dir)
                 calibration = data.load_batch([i.path for i in data.load_dataset(training_dir).images])
-            cache[key] = ModelUnderTest(key, model, parity_images, calibration)
-        return cache[key]
+                cache[(key, seed)] = ModelUnderTest(key, model, parity_set, calibration, "",
+                                                    _labelled(validation_dir, model.classes))
+            while len(cache) > len(SUITE_MODELS):
+                del cache[next(iter(cache))]
+        return cache[(key, seed)]
 
     return get
 
 
-def _import_given(config: pytest.Config, edge_dir: Path) -> edge.EdgeModel:
+@dataclasses.dataclass(frozen=True)
+class GivenModel:
+    model: edge.EdgeModel
+    calibration: np.ndarray | None
+    reason: str  # why INT8 cannot run, when calibration is None
+    # accuracy-aware INT8 measures its drop on the calibration images' labels (all a node is given)
+    validation: tuple[np.ndarray, np.ndarray] | None = None
+
+
+GIVEN_MODEL = pytest.StashKey[GivenModel]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Import --edgebench-artifact (test and calibration images too) once, before any test: a bad artifact or
+    an image that cannot be decoded stops the run here with one line naming it, not every test apart."""
+    config = session.config
+    if not config.getoption("edgebench_artifact"):
+        return
+    import tempfile
+
+    from harness.errors import EdgebenchError
+
+    edge_dir = Path(tempfile.mkdtemp(prefix="edgebench-node-"))
+    config.add_cleanup(lambda: shutil.rmtree(edge_dir, ignore_errors=True))
+    try:
+        config.stash[GIVEN_MODEL] = _import_given(config, edge_dir)
+    except EdgebenchError as exc:
+        raise pytest.UsageError(f"edgebench: {exc}") from None
+
+
+def _import_given(config: pytest.Config, edge_dir: Path) -> GivenModel:
     option, test_option = config.getoption("edgebench_artifact"), config.getoption("edgebench_test_images")
-    if not option.startswith("s3://"):
-        if test_option and test_option.startswith("s3://"):
-            raise pytest.UsageError("--edgebench-test-images on S3 needs --edgebench-artifact on S3 as well")
-        return edge.import_local(Path(option), edge_dir / "node", Path(test_option) if test_option else None)
-    bucket, _ = store.parse_s3_uri(option)
-    s3 = store.S3Store(store.S3Location(bucket, prefix="", endpoint_url=os.environ.get("AWS_ENDPOINT_URL")))
-    return edge.import_from_s3(s3, option, test_option, edge_dir / "node")
+    calibration_option = config.getoption("edgebench_calibration")
+    s3 = None
+    if option.startswith("s3://"):
+        bucket, _ = store.parse_s3_uri(option)
+        s3 = store.S3Store(store.S3Location(bucket, prefix="", endpoint_url=os.environ.get("AWS_ENDPOINT_URL")))
+        model = edge.import_from_s3(s3, option, test_option, edge_dir / "node")
+    else:
+        if any(o and o.startswith("s3://") for o in (test_option, calibration_option)):
+            raise pytest.UsageError("--edgebench-test-images / --edgebench-calibration on S3 need "
+                                    "--edgebench-artifact on S3 as well")
+        model = edge.import_local(Path(option), edge_dir / "node", Path(test_option) if test_option else None)
+    if not calibration_option:
+        return GivenModel(model, None, "INT8 needs calibration images from the training split: pass "
+                                       "--edgebench-calibration DIR|s3://BUCKET/PREFIX")
+    calibration_dir = edge.import_calibration(calibration_option, edge_dir / "calibration", s3)
+    labelled = _labelled(calibration_dir, model.classes)
+    images = data.load_batch([i.path for i in data.load_dataset(calibration_dir).images])
+    return GivenModel(model, images, "", labelled)
 
 
 def default_model_key(config: pytest.Config) -> str:
-    return GIVEN if config.getoption("edgebench_artifact") else "mobilenet_v2"
+    return GIVEN if config.getoption("edgebench_artifact") else EDGE_MODEL
 
 
 @pytest.fixture(scope="session")
 def model_under_test(models_under_test, pytestconfig: pytest.Config) -> ModelUnderTest:
-    """The model the single-model suites use: --edgebench-artifact, or the default MobileNetV2."""
+    """The model the node's suites use: --edgebench-artifact, or the default MobileNetV2."""
     return models_under_test(default_model_key(pytestconfig))
 
 
@@ -310,6 +455,22 @@ def test_images(model_under_test: ModelUnderTest) -> np.ndarray:
     imported without test images is fed the parity images: parity needs inputs, not labels."""
     paths = [image.path for image in model_under_test.model.test_images]
     return data.load_batch(paths) if paths else model_under_test.parity_images[:8]
+
+
+def skip_unless_native(device: str, precision: str) -> None:
+    """Skip, saying why, where OpenVINO lists no such device or the device does not run the precision
+    natively (it would run another precision under this one's name)."""
+    import openvino as ov
+
+    from harness.backends.openvino import native_precisions
+
+    core = ov.Core()
+    if device != "AUTO" and device not in core.available_devices:
+        pytest.skip(f"OpenVINO lists no {device} on this node (available: {', '.join(core.available_devices)})")
+    if precision not in native_precisions(device):
+        physical = "CPU" if device == "AUTO" else device
+        pytest.skip(f"{physical} on this node does not run {precision} natively (OPTIMIZATION_CAPABILITIES: "
+                    f"{', '.join(core.get_property(physical, 'OPTIMIZATION_CAPABILITIES'))})")
 
 
 @pytest.fixture(scope="session")

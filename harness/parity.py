@@ -145,3 +145,73 @@ def compare(reference_logits: np.ndarray, candidate_logits: np.ndarray, precisio
         candidate_accuracy=None if labels is None else float(np.mean(candidate.argmax(axis=1) == labels)),
         bounds=BOUNDS[precision],
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# Summaries of many results (terminal, reports): pure functions of the recorded JSON figures.
+
+
+def margin_figure(model: str, reference_logits: np.ndarray, labels: np.ndarray | None) -> dict[str, Any]:
+    """How decisive and how right the reference is: decisions on near-ties say little about a candidate."""
+    m = margins(reference_logits)
+    return {"model": model, "images": len(m), "decisive": float(np.mean(m >= DECISIVE_MARGIN)),
+            "margin_quantiles": {q: float(np.quantile(m, q / 100)) for q in (10, 25, 50, 75, 90)},
+            "reference_accuracy": None if labels is None else float(np.mean(reference_logits.argmax(1) == labels))}
+
+
+def margin_line(figure: dict[str, Any]) -> str:
+    q = figure["margin_quantiles"]
+    accuracy = figure["reference_accuracy"]
+    return (f"{figure['model']}: {figure['images']} images, TF FP32 accuracy "
+            f"{'n/a (no labels)' if accuracy is None else f'{accuracy:.3f}'}, margin quantiles 10/25/50/75/90 % "
+            f"{' '.join(f'{q[k]:.2f}' for k in sorted(q, key=float))}, decisive (>= {DECISIVE_MARGIN}) "
+            f"{figure['decisive']:.0%}")
+
+
+_WORST = (("top1_agreement", min, "min_top1_agreement", "top-1 {:.3f}"),
+          ("decisive_agreement", min, "min_decisive_agreement", "decisive {:.3f}"),
+          ("accuracy_ratio", min, "min_accuracy_ratio", "acc ratio {:.3f}"),
+          ("mean_kl", max, "max_mean_kl", "mean KL {:.1e}"),
+          ("max_abs_prob", max, "max_abs_prob", "max|dp| {:.1e}"),
+          ("max_rel_logit", max, "max_rel_logit", "rel dlogit {:.1e}"))
+
+
+def worst_case_lines(figures: list[dict[str, Any]]) -> list[str]:
+    """Per precision: how many cases, and each metric's range over them (best..worst) with its bound."""
+    lines = []
+    for precision in [p for p in BOUNDS if any(f["precision"] == p for f in figures)]:
+        rows = [f for f in figures if f["precision"] == precision]
+        parts = []
+        for key, worst, bound_key, fmt in _WORST:
+            values = [r[key] for r in rows if r.get(key) is not None]
+            bound = asdict(BOUNDS[precision])[bound_key]
+            if values:
+                best = min if worst is max else max
+                parts.append(f"{fmt.format(best(values))}..{fmt.split()[-1].format(worst(values))}"
+                             f" [{'-' if bound is None else f'{bound:g}'}]")
+        failed = sum(not r["within_tolerance"] for r in rows)
+        lines.append(f"{precision}: {len(rows)} cases, {failed} outside bounds; " + ", ".join(parts))
+    return lines
+
+
+def sensitivity_lines(faults: list[dict[str, Any]]) -> list[str]:
+    """A table: one row per injected fault, one column per precision; x caught, . passed, ! a required
+    catch that was missed."""
+    if not faults:
+        return []
+    precisions = [p for p in BOUNDS if any(f["precision"] == p for f in faults)]
+    names = list(dict.fromkeys(f["fault"] for f in faults))
+    lines = [f"{'fault':<14}" + "".join(f"{p:>7}" for p in precisions)]
+    for name in names:
+        cells = []
+        for precision in precisions:
+            hits = [f for f in faults if f["fault"] == name and f["precision"] == precision]
+            if not hits:
+                cells.append("-")
+            elif all(f["caught"] for f in hits):
+                cells.append("x")
+            else:
+                cells.append("!" if any(f["required"] for f in hits) else ".")
+        lines.append(f"{name:<14}" + "".join(f"{c:>7}" for c in cells))
+    lines.append("x caught   . passes (allowed at that precision)   ! required catch missed   - not run")
+    return lines

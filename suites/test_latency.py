@@ -1,4 +1,4 @@
-"""Latency of ``Backend.infer`` alone (inputs preprocessed in fixtures), one benchmark per backend.
+"""Latency of ``Backend.infer`` alone (inputs preprocessed in fixtures), one benchmark per backend x precision.
 
 Run serially (pytest-benchmark disables itself under xdist): ``pytest -m edge --benchmark-json=node.json``.
 The JSON's machine_info["edgebench"] holds the processor identity; each benchmark's extra_info holds the
@@ -16,37 +16,59 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.backends import BackendConfig
+from conftest import skip_unless_native
+from harness.backends import BackendConfig, result_label
 from harness.measure import TimingPlan, time_infer
 
-pytestmark = [pytest.mark.edge, pytest.mark.latency]
+pytestmark = pytest.mark.latency  # the node's benchmarks are also marked edge; the benchmark_app check is slow
 
 
-def test_infer_latency_batch1(benchmark, backends, latency_backend, test_images, edge_model, record_property):
-    backend = backends(latency_backend, batch=1)
-    batch = test_images[:1]
+ROUNDS = 100  # timed calls per benchmark (after WARMUP): enough for the gate's rank test and bootstrap
+WARMUP = 5
+
+
+@pytest.mark.edge
+def test_infer_latency_batch1(benchmark, model_under_test, latency_case, pytestconfig, record_property):
+    """One benchmark per backend x precision the node runs: TF FP32 (the reference), each candidate at every
+    precision its device runs natively, and the null backend (the harness's own cost). extra_info carries
+    the precision in effect and that precision's agreement with TF FP32 and accuracy."""
+    name, precision, quantization = latency_case
+    device = "CPU" if name in ("tf", "null") else pytestconfig.getoption("edgebench_device")
+    if name == "openvino":
+        skip_unless_native(device, precision)
+    config = BackendConfig(device, precision, 1, quantization=quantization)
+    backend = model_under_test.backend(name, config)
     benchmark.group = "infer-batch1"
-    benchmark.extra_info.update(backend.describe())
-    logits = benchmark.pedantic(backend.infer, args=(batch,), warmup_rounds=5, rounds=100, iterations=1)
-    assert logits.shape == (1, len(edge_model.classes))
-    if latency_backend == "null":
+    benchmark.extra_info.update({**backend.describe(), "label": result_label(name, precision, quantization),
+                                 "accuracy": model_under_test.accuracy() if name == "tf" else None})
+    if name not in ("tf", "null"):
+        verdict = model_under_test.parity(name, config)
+        benchmark.extra_info.update({"accuracy": verdict.candidate_accuracy, "parity": verdict.to_json()})
+    logits = benchmark.pedantic(backend.infer, args=(model_under_test.parity_images[:1],), warmup_rounds=WARMUP,
+                                rounds=ROUNDS, iterations=1)
+    assert logits.shape == (1, len(model_under_test.model.classes))
+    assert len(benchmark.stats.stats.data) >= 30
+    if name == "null":
         # The harness's own cost per timed call: what every other figure includes on top of inference.
         record_property("edgebench_figure", f"harness overhead per timed infer call (null backend median): "
                                             f"{benchmark.stats.stats.median * 1e6:.2f} µs")
 
 
+@pytest.mark.edge
 def test_openvino_throughput_async_queue(benchmark, model_under_test, record_property):
-    """Throughput scenario: THROUGHPUT hint, AsyncInferQueue, 64 images per round; images/s in extra_info."""
+    """Throughput scenario: THROUGHPUT hint, AsyncInferQueue, 64 images per round, 30 rounds; images/s in
+    extra_info."""
     backend = model_under_test.backend("openvino", BackendConfig(batch=1, hint="THROUGHPUT"))
     images = np.ascontiguousarray(model_under_test.parity_images[:64])
     benchmark.group = "throughput-64-images"
-    benchmark.extra_info.update(backend.describe())
+    benchmark.extra_info.update({**backend.describe(), "label": "openvino-throughput"})
     rates = []
-    benchmark.pedantic(lambda: rates.append(backend.infer_many(images)), warmup_rounds=1, rounds=10, iterations=1)
+    benchmark.pedantic(lambda: rates.append(backend.infer_many(images)), warmup_rounds=1, rounds=30, iterations=1)
     benchmark.extra_info["images_per_second"] = float(np.median(rates))
     record_property("edgebench_figure", f"OpenVINO throughput (THROUGHPUT hint, {backend.describe()['num_streams']} "
                                         f"streams): {np.median(rates):.0f} images/s")
     assert backend.describe()["performance_hint"] == "THROUGHPUT" and np.median(rates) > 0
+    assert len(benchmark.stats.stats.data) >= 30
 
 
 @pytest.mark.slow

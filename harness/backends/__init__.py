@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 PRECISIONS = ("FP32", "FP16", "BF16", "INT8")
 HINTS = ("LATENCY", "THROUGHPUT")
+# INT8 only: NNCF post-training quantization, or accuracy-aware quantization that keeps the layers that
+# cost most accuracy in floating point until the drop on labelled validation images is within 1 %.
+QUANTIZATIONS = ("ptq", "accuracy-control")
 
 # name -> "module:Class", imported only when asked for (TensorFlow and OpenVINO are slow to import).
 BACKENDS = {
@@ -34,7 +37,10 @@ class BackendConfig:
     precision: str = "FP32"
     batch: int | None = None
     hint: str = "LATENCY"
+    quantization: str = "ptq"
     calibration: np.ndarray | None = field(default=None, compare=False, hash=False, repr=False)
+    # accuracy-control: labelled images (preprocessed, class indices) it measures the drop on
+    validation: tuple[np.ndarray, np.ndarray] | None = field(default=None, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -43,11 +49,15 @@ class BackendConfig:
             raise BackendError(f"batch {self.batch}: must be >= 1, or None for a dynamic batch")
         if self.hint not in HINTS:
             raise BackendError(f"performance hint {self.hint!r}: choose one of {', '.join(HINTS)}")
+        if self.quantization not in QUANTIZATIONS or (self.quantization != "ptq" and self.precision != "INT8"):
+            raise BackendError(f"quantization {self.quantization!r}: choose one of {', '.join(QUANTIZATIONS)} "
+                               "(accuracy-control applies to INT8 only)")
 
     def describe(self) -> dict[str, Any]:
         return {"device": self.device, "precision_requested": self.precision,
                 "batch": self.batch if self.batch is not None else "dynamic", "hint": self.hint,
-                "calibration_images": 0 if self.calibration is None else len(self.calibration)}
+                "calibration_images": 0 if self.calibration is None else len(self.calibration),
+                **({"quantization": self.quantization} if self.precision == "INT8" else {})}
 
 
 @runtime_checkable
@@ -65,10 +75,11 @@ class Backend(Protocol):
         """Versions, device full name, the precision actually in effect, and runtime details."""
 
 
-def result_label(backend: str, precision: str) -> str:
+def result_label(backend: str, precision: str, quantization: str = "ptq") -> str:
     """How results name one backend at one precision, everywhere (run report, node JSON, fleet report):
-    ``openvino`` at FP32, ``openvino-int8`` otherwise."""
-    return backend if precision == "FP32" else f"{backend}-{precision.lower()}"
+    ``openvino`` at FP32, ``openvino-int8`` otherwise, ``openvino-int8-ac`` for accuracy-aware INT8."""
+    label = backend if precision == "FP32" else f"{backend}-{precision.lower()}"
+    return label + ("-ac" if quantization == "accuracy-control" else "")
 
 
 def create_backend(name: str) -> Backend:

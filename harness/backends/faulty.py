@@ -12,6 +12,7 @@ Like ``slowed`` for latency: each fault is a bug a real conversion or deployment
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -87,7 +88,7 @@ class FaultyBackend:
         rate = self.fault.amount / 100
         for row in range(len(logits)):
             n = self._rows_seen + row
-            if int((n + 1) * rate) > int(n * rate):
+            if math.floor((n + 1) * rate + 1e-9) > math.floor(n * rate + 1e-9):  # 1e-9: 0.1 * 30 is 3.0000000004
                 top, runner_up = np.argsort(logits[row])[::-1][:2]
                 logits[row, [top, runner_up]] = logits[row, [runner_up, top]]
         self._rows_seen += len(logits)

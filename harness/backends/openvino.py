@@ -48,8 +48,10 @@ class OpenVINOBackend:
         ops_converted = len(converted.get_ops())
         if config.batch is not None:
             converted.reshape({converted.input(0): [config.batch, *converted.input(0).get_partial_shape()[1:]]})
+        float_kept: list[str] | None = None
         if config.precision == "INT8":
             converted = _quantize(converted, config)
+            float_kept = float_layers(converted)
         try:
             self._compiled = core.compile_model(converted, config.device, _compile_config(core, config))
         except RuntimeError as exc:
@@ -66,6 +68,7 @@ class OpenVINOBackend:
             "num_streams": str(_property(self._compiled, "NUM_STREAMS")),
             "ops_converted": ops_converted,
             "runtime_layers": layers,
+            **({"float_layers": float_kept} if float_kept is not None else {}),
         }
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
@@ -108,12 +111,50 @@ def _quantize(converted: Any, config: BackendConfig) -> Any:
     import nncf
 
     logging.getLogger("nncf").setLevel(logging.WARNING)  # per-layer INFO lines and progress bars otherwise
-    images, step = config.calibration, config.batch or 1  # a static-batch model takes batches of its size
-    batches = [images[i:i + step] for i in range(0, len(images) - step + 1, step)]
+    batches = _batches(config.calibration, config.batch or 1)
+    calibration = nncf.Dataset(batches)
+    options = {"subset_size": len(batches), "preset": nncf.QuantizationPreset.MIXED}
+    if config.quantization == "ptq":
+        return nncf.quantize(converted, calibration, **options)
+    if config.validation is None or not len(config.validation[0]):
+        raise BackendError("backend 'openvino': accuracy-aware INT8 needs labelled validation images; none were given")
+    images, labels = config.validation
+    step = config.batch or 1
+    validation = nncf.Dataset(list(zip(_batches(images, step), _batches(labels, step))))
+    return nncf.quantize_with_accuracy_control(converted, calibration, validation, _top1_accuracy,
+                                               max_drop=ACCURACY_CONTROL_MAX_DROP, **options)
+
+
+ACCURACY_CONTROL_MAX_DROP = 0.01  # absolute top-1 accuracy, as MLPerf holds INT8 to 99 % of FP32
+
+
+def _batches(items: np.ndarray, step: int) -> list[np.ndarray]:
+    """Whole batches only: a static-batch model takes batches of exactly its size."""
+    batches = [items[i:i + step] for i in range(0, len(items) - step + 1, step)]
     if not batches:
-        raise BackendError(f"backend 'openvino': INT8 at batch {step} needs at least {step} calibration images")
-    return nncf.quantize(converted, nncf.Dataset(batches), subset_size=len(batches),
-                         preset=nncf.QuantizationPreset.MIXED)
+        raise BackendError(f"backend 'openvino': INT8 at batch {step} needs at least {step} images to quantize on")
+    return batches
+
+
+def _top1_accuracy(compiled: Any, validation: Any) -> float:
+    """NNCF's validation_fn: top-1 accuracy of a compiled model over (images, labels) batches."""
+    hits = total = 0
+    for images, labels in validation:
+        hits += int(np.sum(np.argmax(compiled(images)[0], axis=1) == labels))
+        total += len(labels)
+    return hits / total
+
+
+def float_layers(model: Any) -> list[str]:
+    """Names of the convolutions and matrix products whose activations are not quantized (no FakeQuantize
+    in front of their data input): what INT8 leaves in floating point."""
+    kept = []
+    for op in model.get_ordered_ops():
+        if op.get_type_name() in ("Convolution", "GroupConvolution", "MatMul"):
+            source = op.input_value(0).get_node()
+            if source.get_type_name() != "FakeQuantize":
+                kept.append(op.get_friendly_name())
+    return kept
 
 
 def _effective_precision(compiled: Any, config: BackendConfig, layers: dict[str, Any]) -> str:

@@ -1,0 +1,108 @@
+"""Every bound can fail: wrong answers injected by harness/backends/faulty.py around the real OpenVINO
+backend, through the same comparison the parity cases use. One test per precision computes that precision's
+row of the sensitivity table (printed at the end of the run) and asserts the required catches:
+at every precision a class swap, an RGB/BGR swap, constant outputs and 10 % flipped decisions fail; at FP32
+a 1 % logit scale fails too. The other faults are recorded, not required (BF16's own rounding moves logits
+by more than 5 %, so a 5 % scale is not a wrong answer there)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import skip_unless_native
+from harness import parity
+from harness.backends import BackendConfig
+from harness.backends.faulty import Fault, FaultyBackend
+from harness.errors import ConfigError
+
+REQUIRED = ("class-swap", "channel-swap", "constant", "flip:10")
+REQUIRED_AT = {"FP32": REQUIRED + ("scale:1.01",)}
+RECORDED = ("flip:5", "scale:1.01", "scale:1.05", "scale:3")
+
+
+@pytest.mark.edge
+def test_bounds_catch_injected_faults(model_under_test, fault_precision, pytestconfig, record_property):
+    device = pytestconfig.getoption("edgebench_device")
+    skip_unless_native(device, fault_precision)
+    config = BackendConfig(device, fault_precision, 1)
+    healthy = model_under_test.backend("openvino", config)
+    required = REQUIRED_AT.get(fault_precision, REQUIRED)
+    missed = []
+    for name in dict.fromkeys(required + RECORDED):
+        result = model_under_test.compare(FaultyBackend(healthy, Fault.parse(name)), fault_precision)
+        caught = not result.within_tolerance
+        record_property("fault", {"precision": fault_precision, "fault": name, "caught": caught,
+                                  "required": name in required, "failures": result.failures})
+        if name in required and not caught:
+            missed.append(f"{name} (top-1 {result.top1_agreement:.3f}, mean KL {result.mean_kl:.1e})")
+    assert not missed, f"{fault_precision}: bounds pass wrong answers: {', '.join(missed)}"
+
+
+# ------------------------------------------------------------------------------------------------
+# The wrapper itself, on synthetic logits (no model needed)
+
+
+class _Echo:
+    """A backend whose logits are the first pixel's channels: what it was fed is visible in its output."""
+
+    name, precisions = "echo", ("FP32",)
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        return np.stack([batch[:, 0, 0, 0], batch[:, 0, 0, 1], batch[:, 0, 0, 2]], axis=1) * 10
+
+    def describe(self) -> dict:
+        return {"backend": "echo"}
+
+
+def _batch(rows: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.random((rows, 2, 2, 3), dtype=np.float32)
+
+
+@pytest.mark.parametrize("percent", [1, 5, 10, 33, 100])
+def test_flip_changes_exactly_k_percent_of_decisions_in_any_batching(percent):
+    images = _batch(300)
+    clean = _Echo().infer(images)
+    one_by_one = FaultyBackend(_Echo(), Fault.parse(f"flip:{percent}"))
+    flipped = np.concatenate([one_by_one.infer(images[i:i + 1]) for i in range(300)])
+    in_fours = FaultyBackend(_Echo(), Fault.parse(f"flip:{percent}"))
+    assert np.array_equal(np.concatenate([in_fours.infer(images[i:i + 4]) for i in range(0, 300, 4)]), flipped)
+    assert np.sum(flipped.argmax(1) != clean.argmax(1)) == 3 * percent
+
+
+def test_each_fault_does_what_it_says():
+    images = _batch(8)
+    clean = _Echo().infer(images)
+    assert np.allclose(FaultyBackend(_Echo(), Fault.parse("class-swap")).infer(images), clean[:, [1, 0, 2]])
+    assert np.allclose(FaultyBackend(_Echo(), Fault.parse("channel-swap")).infer(images), clean[:, ::-1])
+    assert np.allclose(FaultyBackend(_Echo(), Fault.parse("constant")).infer(images), clean[0])
+    assert np.allclose(FaultyBackend(_Echo(), Fault.parse("scale:1.5")).infer(images), clean * 1.5)
+    assert FaultyBackend(_Echo(), Fault.parse("flip:10")).describe()["injected_fault"] == "flip:10"
+
+
+@pytest.mark.parametrize("text, message", [("teleport", "choose one of"), ("flip", "give an amount"),
+                                           ("constant:3", "takes no amount"), ("flip:0", "percentage"),
+                                           ("flip:x", "not a number"), ("scale:-1", "factor > 0"),
+                                           ("scale:nan", "factor > 0")])
+def test_bad_fault_names_are_one_line_errors(text, message):
+    with pytest.raises(ConfigError, match=message):
+        Fault.parse(text)
+
+
+def test_compare_catches_each_fault_on_synthetic_logits_and_passes_the_healthy_copy():
+    """The bounds themselves, without a model: decisive synthetic logits, a healthy copy with BF16-sized
+    noise, and each fault applied to it."""
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 5, 200)
+    reference = rng.normal(0, 1, (200, 5)) + 6 * np.eye(5)[labels]
+    healthy = reference + rng.normal(0, 0.05, reference.shape)
+    assert parity.compare(reference, healthy, "BF16", labels).within_tolerance
+    flipped = healthy.copy()
+    for row in range(0, 200, 10):
+        top, second = np.argsort(flipped[row])[::-1][:2]
+        flipped[row, [top, second]] = flipped[row, [second, top]]
+    for wrong in (healthy[:, [1, 0, 2, 3, 4]], np.tile(healthy[0], (200, 1)), flipped):
+        for precision in parity.BOUNDS:
+            assert not parity.compare(reference, wrong, precision, labels).within_tolerance, precision
+    assert not parity.compare(reference, reference * 1.01, "FP32", labels).within_tolerance

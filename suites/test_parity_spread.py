@@ -1,0 +1,36 @@
+"""Where the parity bounds come from: every suite model trained N times independently (training seeds
+1..N, `--edgebench-spread-trainings`, default 5), each compared with OpenVINO at every precision the CPU
+runs natively. Each healthy training must pass; the terminal summary prints each metric's range over all
+trainings beside its bound, and each model's reference accuracy and margins. Marked slow (about 15 minutes
+on 2 cores): `pytest -m slow suites/test_parity_spread.py -p no:xdist`."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import SUITE_MODELS, skip_unless_native
+from harness import parity
+from harness.backends import PRECISIONS, BackendConfig
+
+pytestmark = pytest.mark.slow
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    trainings = metafunc.config.getoption("edgebench_spread_trainings")
+    cases = [(model, seed, precision) for model in SUITE_MODELS for seed in range(1, trainings + 1)
+             for precision in PRECISIONS]
+    metafunc.parametrize("spread_case", cases, ids=[f"{m}-seed{s}-{p}" for m, s, p in cases])
+
+
+def test_independent_training_is_within_bounds(spread_case, models_under_test, record_property):
+    model, seed, precision = spread_case
+    skip_unless_native("CPU", precision)
+    subject = models_under_test(model, seed)
+    if precision == "FP32":
+        record_property("margins", parity.margin_figure(f"{model} seed {seed}", subject.reference_logits(),
+                                                        subject.labels))
+    config = BackendConfig("CPU", precision, 1)
+    result = subject.parity("openvino", config)
+    record_property("parity", {**result.to_json(), "case": f"{model}-seed{seed}-{precision}", "model": model,
+                               "backend": "openvino", "device": "CPU", "batch": 1, "seed": seed})
+    assert result.within_tolerance, f"{model} seed {seed} {precision}: {'; '.join(result.failures)}"
