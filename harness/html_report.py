@@ -116,13 +116,15 @@ def _ladder_plot(series: dict[str, list[dict[str, Any]]]) -> str:
         rungs: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for point in points:
             rungs.setdefault((point["run"], point["backend"]), []).append(point)
-        for number, rung in enumerate(rungs.values()):
+        longest = max(rungs.values(), key=len)
+        for rung in rungs.values():
             rung.sort(key=lambda p: PRECISIONS.index(p["precision"]) if p["precision"] in PRECISIONS else 0)
             axes.plot([p["median_ms"] for p in rung], [p["accuracy"] for p in rung], color=f"C{index}",
-                      marker="s" if rung[0]["backend"] == "tf" else "o", label=cpu[:40] if number == 0 else None)
-        for point in points:
-            axes.annotate(point["label"], (point["median_ms"], point["accuracy"]), fontsize=7, xytext=(3, 3),
-                          textcoords="offset points")
+                      marker="s" if rung[0]["backend"] == "tf" else "o", label=cpu[:40] if rung is longest else None)
+        for number, point in enumerate(points):  # OpenVINO's rungs by precision alone; alternate sides
+            text = point["precision"] if point["backend"] == "openvino" else f"{point['backend']} {point['precision']}"
+            axes.annotate(text, (point["median_ms"], point["accuracy"]), fontsize=7,
+                          xytext=(3, 3 if number % 2 else -9), textcoords="offset points")
     axes.set_xscale("log")
     for axis in (axes.xaxis.set_major_formatter, axes.xaxis.set_minor_formatter):
         axis(FormatStrFormatter("%g"))
