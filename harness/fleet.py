@@ -152,7 +152,8 @@ def run_suite(spec: NodeSpec, out: Path) -> tuple[dict[str, Path], str]:
             return {"log.txt": log_path}, f"timed out after {spec.timeout_s:g} s (per-node timeout)"
     files = {name: out / name for name in NODE_FILES if (out / name).is_file()}
     if code not in (0, 1):
-        return files, f"the edge suite exited with code {code} ({_PYTEST_EXIT.get(code, 'error')})"
+        return files, (f"the edge suite exited with code {code} ({_PYTEST_EXIT.get(code, 'error')})"
+                       + _usage_error(log_path))
     missing = [name for name in ("benchmark.json", "report.json") if name not in files]
     if missing:
         return files, f"the edge suite wrote no {' or '.join(missing)}: {_first_failure(files)}"
@@ -187,6 +188,12 @@ def _first_failure(files: Mapping[str, Path]) -> str:
     if failed:
         return f"{failed[0]['test']}: {failed[0]['reason']}"
     return "no test failed; were the latency benchmarks deselected (--pytest-args)?"
+
+
+def _usage_error(log: Path) -> str:
+    """pytest's own ``ERROR: ...`` line (a bad option, an artifact the session could not import), if any."""
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.startswith("ERROR: ")]
+    return f": {lines[0].removeprefix('ERROR: ')}" if lines else ""
 
 
 _PYTEST_EXIT = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected"}
