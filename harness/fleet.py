@@ -723,7 +723,7 @@ def fleet_table(merged: MergedRun, not_run_rows: int = 10) -> Any:
         more = f" (the {len(shown)} most common of {len(rows)})" if len(shown) < len(rows) else ""
         table = Table(title=f"{title}{more}", title_justify="left")
         for column in header:
-            table.add_column(column, overflow="fold")
+            table.add_column(column, overflow="fold", no_wrap=column == "rung")
         for row in shown:
             table.add_row(*map(Text, row))  # plain text: test ids hold brackets rich would read as markup
         tables.append(table)
