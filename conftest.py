@@ -105,8 +105,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("latency_case", [pytest.param(c, id=result_label(*c)) for c in dict.fromkeys(cases)])
     if "parity_case" in metafunc.fixturenames:
         metafunc.parametrize("parity_case", parity_cases(config))
-    if "fault_precision" in metafunc.fixturenames:
-        metafunc.parametrize("fault_precision", PRECISIONS)  # accuracy-aware INT8 is judged like INT8
+    if "fault_rung" in metafunc.fixturenames:
+        metafunc.parametrize("fault_rung", LADDER, ids=[parity.rung(*r) for r in LADDER])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -310,16 +310,19 @@ class ModelUnderTest:
             self._reference = infer_each(self.backend("tf"), self.parity_images, self.model.classes)
         return self._reference
 
-    def compare(self, backend: Backend, precision: str, batch: int | None = 1) -> parity.ParityResult:
-        """``backend``'s logits on the parity set against the reference, at its batch size."""
+    def compare(self, backend: Backend, rung: str, batch: int | None = 1) -> parity.ParityResult:
+        """``backend``'s logits on the parity set against the reference, at its batch size, under ``rung``'s
+        bounds (parity.rung)."""
         images, step = self.parity_images, batch or 1
         actual = np.concatenate([backend.infer(images[i:i + step]) for i in range(0, len(images), step)])
-        return parity.compare(self.reference_logits(), actual, precision, self.labels)
+        return parity.compare(self.reference_logits(), actual, rung, self.labels)
 
     def parity(self, name: str, config: BackendConfig) -> parity.ParityResult:
         """The verdict for a loaded backend configuration, computed once (parity and latency tests share it)."""
         if (name, config) not in self._parity:
-            self._parity[(name, config)] = self.compare(self.backend(name, config), config.precision, config.batch)
+            self._parity[(name, config)] = self.compare(self.backend(name, config),
+                                                        parity.rung(config.precision, config.quantization),
+                                                        config.batch)
         return self._parity[(name, config)]
 
     def accuracy(self) -> float | None:

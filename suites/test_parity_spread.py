@@ -8,29 +8,28 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SUITE_MODELS, skip_unless_native
+from conftest import LADDER, SUITE_MODELS, skip_unless_native
 from harness import parity
-from harness.backends import PRECISIONS, BackendConfig
+from harness.backends import BackendConfig
 
 pytestmark = pytest.mark.slow
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     trainings = metafunc.config.getoption("edgebench_spread_trainings")
-    cases = [(model, seed, precision) for model in SUITE_MODELS for seed in range(1, trainings + 1)
-             for precision in PRECISIONS]
-    metafunc.parametrize("spread_case", cases, ids=[f"{m}-seed{s}-{p}" for m, s, p in cases])
+    cases = [(model, seed, rung) for model in SUITE_MODELS for seed in range(1, trainings + 1) for rung in LADDER]
+    metafunc.parametrize("spread_case", cases, ids=[f"{m}-seed{s}-{parity.rung(*r)}" for m, s, r in cases])
 
 
 def test_independent_training_is_within_bounds(spread_case, models_under_test, record_property):
-    model, seed, precision = spread_case
+    model, seed, (precision, quantization) = spread_case
     skip_unless_native("CPU", precision)
     subject = models_under_test(model, seed)
     if precision == "FP32":
         record_property("margins", parity.margin_figure(f"{model} seed {seed}", subject.reference_logits(),
                                                         subject.labels))
-    config = BackendConfig("CPU", precision, 1)
+    config = BackendConfig("CPU", precision, 1, quantization=quantization)
     result = subject.parity("openvino", config)
-    record_property("parity", {**result.to_json(), "case": f"{model}-seed{seed}-{precision}", "model": model,
+    record_property("parity", {**result.to_json(), "case": f"{model}-seed{seed}-{result.precision}", "model": model,
                                "backend": "openvino", "device": "CPU", "batch": 1, "seed": seed})
-    assert result.within_tolerance, f"{model} seed {seed} {precision}: {'; '.join(result.failures)}"
+    assert result.within_tolerance, f"{model} seed {seed} {result.precision}: {'; '.join(result.failures)}"
