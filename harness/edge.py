@@ -50,7 +50,7 @@ def import_from_s3(s3: S3Store, artifact_uri: str, test_uri: str | None, edge_di
         test_bucket, test_prefix = parse_s3_uri(test_uri)
         test_dir = edge_dir / "test"
         s3.for_bucket(test_bucket).download_tree(test_prefix.rstrip("/"), test_dir)
-    return _open(edge_dir, tarball, test_dir, artifact_uri)
+    return _open(edge_dir, tarball, test_dir, artifact_uri, test_uri)
 
 
 def import_local(artifact: Path, edge_dir: Path, test_dir: Path | None = None) -> EdgeModel:
@@ -63,7 +63,8 @@ def import_local(artifact: Path, edge_dir: Path, test_dir: Path | None = None) -
     shutil.copyfile(artifact, tarball)
     if test_dir is not None:
         shutil.copytree(test_dir, edge_dir / "test")
-    return _open(edge_dir, tarball, edge_dir / "test" if test_dir is not None else None, str(artifact))
+    return _open(edge_dir, tarball, edge_dir / "test" if test_dir is not None else None, str(artifact),
+                 str(test_dir) if test_dir is not None else None)
 
 
 def import_calibration(source: str, dest: Path, s3: S3Store | None = None) -> Path:
@@ -115,18 +116,21 @@ def _fresh_dir(path: Path) -> Path:
     return path
 
 
-def _open(edge_dir: Path, tarball: Path, test_dir: Path | None, source: str) -> EdgeModel:
+def _open(edge_dir: Path, tarball: Path, test_dir: Path | None, source: str,
+          test_source: str | None = None) -> EdgeModel:
+    """``test_source`` is the user's name for the test folder (path or URI): errors name it, not our copy."""
     model_dir = extract_artifact(tarball, edge_dir / "model")
     classes = load_label_map(model_dir)
     test_images: tuple[LabeledImage, ...] = ()
     if test_dir is not None:
+        theirs = (test_source or str(test_dir)).rstrip("/")
         try:
             test_set = load_dataset(test_dir)
         except DatasetError as exc:
-            raise ArtifactError(f"test images from {source}: {exc}") from None
+            raise ArtifactError(f"test images for {source}: {str(exc).replace(str(test_dir), theirs)}") from None
         unknown = sorted(set(test_set.classes) - set(classes))
         if unknown:
-            raise ArtifactError(f"test images in {test_dir}: classes {unknown} are not in the model's label map "
+            raise ArtifactError(f"test images in {theirs}: classes {unknown} are not in the model's label map "
                                 f"{list(classes)}; the test set does not belong to this model")
         test_images = test_set.images
     return EdgeModel(edge_dir, model_dir / SAVED_MODEL_DIR, classes, test_images, source)

@@ -229,3 +229,26 @@ def test_cli_rejects_bad_options_before_any_work(capsys, tmp_path, argv, pattern
 def test_cli_rejects_bad_hp_syntax(capsys, tmp_path):
     assert cli.main(["run", "--hp", "epochs", "--reports-dir", str(tmp_path)]) == 1
     assert "expected NAME=VALUE" in capsys.readouterr().err
+
+
+# -- the node command ----------------------------------------------------------------------------
+
+def test_an_undecodable_test_image_stops_the_node_run_once_naming_the_file(suite_artifact, tmp_path, pytestconfig):
+    """`pytest -m edge` with a broken held-out image: one line naming the file, before any test runs (not the
+    same error repeated by every test)."""
+    import shutil
+    import subprocess
+    import sys
+
+    artifact, test_dir = suite_artifact
+    broken = tmp_path / "test"
+    shutil.copytree(test_dir, broken)
+    victim = next(broken.rglob("*.*"))
+    victim.write_bytes(b"not an image at all")
+    completed = subprocess.run([sys.executable, "-m", "pytest", "-m", "edge", "-p", "no:xdist", "-p", "no:cacheprovider",
+                                "-q", f"--edgebench-artifact={artifact}", f"--edgebench-test-images={broken}"],
+                               cwd=pytestconfig.rootpath, capture_output=True, text=True, timeout=300)
+    errors = [line for line in completed.stderr.splitlines() + completed.stdout.splitlines() if "ERROR" in line]
+    assert completed.returncode == pytest.ExitCode.USAGE_ERROR, completed.stdout[-2000:] + completed.stderr[-2000:]
+    assert len(errors) == 1 and str(victim) in errors[0] and "not a readable image" in errors[0], errors
+    assert "passed" not in completed.stdout and "failed" not in completed.stdout
