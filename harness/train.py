@@ -367,19 +367,26 @@ def recalibrate_batchnorm(model: Any, images: np.ndarray, batch_size: int) -> No
     """
     import keras
 
-    norms = [layer for layer in _walk_layers(model)
-             if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+    layers = _walk_layers(model)
+    norms = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
     if not norms:
         return
-    saved = [layer.momentum for layer in norms]
+    # Dropout off while measuring: EfficientNet's stochastic depth is Dropout on whole residual branches, and
+    # statistics gathered with random blocks missing do not match the full network that runs at inference.
+    dropouts = [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
+    saved = [layer.momentum for layer in norms], [layer.rate for layer in dropouts]
     try:
+        for layer in dropouts:
+            layer.rate = 0.0
         for step, start in enumerate(range(0, len(images), batch_size)):
             for layer in norms:
                 layer.momentum = step / (step + 1)
             model(images[start:start + batch_size], training=True)
     finally:
-        for layer, momentum in zip(norms, saved):
+        for layer, momentum in zip(norms, saved[0]):
             layer.momentum = momentum
+        for layer, rate in zip(dropouts, saved[1]):
+            layer.rate = rate
 
 
 def _walk_layers(layer: Any) -> list[Any]:
