@@ -118,7 +118,8 @@ def train_only(config: RunConfig, progress: Progress = SilentProgress()) -> RunR
         bucket, key = store.parse_s3_uri(trained.artifact_uri)
         local = s3.for_bucket(bucket).download_file(key, run_dir / "model.tar.gz")
     document = {"schema": TRAIN_SCHEMA, **_header(run_id, config, dataset, split, trained),
-                "artifact_local": str(local), "test_local": str(split.test_dir), "step_seconds": steps.seconds}
+                "artifact_local": str(local), "test_local": str(split.test_dir),
+                "training_local": str(split.training_dir), "step_seconds": steps.seconds}
     report.write_json(run_dir / "report.json", document)
     return RunResult(run_dir, document)
 

@@ -39,7 +39,8 @@ class BackendConfig:
     hint: str = "LATENCY"
     quantization: str = "ptq"
     calibration: np.ndarray | None = field(default=None, compare=False, hash=False, repr=False)
-    # accuracy-control: labelled images (preprocessed, class indices) it measures the drop on
+    # accuracy-control: (preprocessed images, target class per image) it measures the drop on; the targets
+    # are normally the FP32 reference's decisions, so the drop bounds changed decisions
     validation: tuple[np.ndarray, np.ndarray] | None = field(default=None, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
