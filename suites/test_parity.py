@@ -114,3 +114,37 @@ def test_ovtf_placement_summary_is_parsed():
     line = "OVTF Summary -> 250 out of 263 nodes in the graph (95%) are now running with OpenVINO™ backend"
     assert parse_ovtf_summary(line) == {"nodes_on_openvino": 250, "nodes_total": 263, "percent": 95}
     assert parse_ovtf_summary("nothing here") == {}
+
+
+# ------------------------------------------------------------------------------------------------
+# The verdict itself, on synthetic logits (no model)
+
+
+def _decisive_reference(rows: int = 100, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 5, rows)
+    return rng.normal(0, 0.3, (rows, 5)) + 5 * np.eye(5)[labels], labels
+
+
+def test_a_near_tie_tipping_over_counts_overall_but_not_among_decisive_images():
+    reference, labels = _decisive_reference()
+    reference[:4] = [0.0, 0.05, -3, -3, -3]  # four near-ties (margin ~0.02)
+    candidate = reference.copy()
+    candidate[:4] = [0.05, 0.0, -3, -3, -3]  # their decisions tip over
+    result = parity.compare(reference, candidate, "BF16", labels)
+    assert result.decisive_images == 96 and result.decisive_agreement == 1.0
+    assert result.top1_agreement == pytest.approx(0.96)
+
+
+def test_failures_name_each_broken_bound_and_accuracy_needs_labels():
+    reference, labels = _decisive_reference()
+    wrong = reference.copy()
+    for row in range(10):  # ten decisions changed: the top two logits trade places
+        top, second = np.argsort(wrong[row])[::-1][:2]
+        wrong[row, [top, second]] = wrong[row, [second, top]]
+    result = parity.compare(reference, wrong, "INT8-AC", labels)
+    names = [failure.split(" ")[0] + " " + failure.split(" ")[1] for failure in result.failures]
+    assert {"top-1 agreement", "decisive agreement", "accuracy ratio", "mean KL"} <= set(names), result.failures
+    unlabelled = parity.compare(reference, wrong, "INT8-AC")
+    assert unlabelled.accuracy_ratio is None and not any("accuracy" in f for f in unlabelled.failures)
+    assert parity.compare(reference, reference, "FP32", labels).failures == []
