@@ -211,7 +211,8 @@ def sensitivity_lines(faults: list[dict[str, Any]]) -> list[str]:
         return []
     precisions = [p for p in BOUNDS if any(f["precision"] == p for f in faults)]
     names = list(dict.fromkeys(f["fault"] for f in faults))
-    lines = [f"{'fault':<14}" + "".join(f"{p:>7}" for p in precisions)]
+    width = max(len(p) for p in precisions) + 2
+    lines = [f"{'fault':<14}" + "".join(f"{p:>{width}}" for p in precisions)]
     for name in names:
         cells = []
         for precision in precisions:
@@ -222,6 +223,6 @@ def sensitivity_lines(faults: list[dict[str, Any]]) -> list[str]:
                 cells.append("x")
             else:
                 cells.append("!" if any(f["required"] for f in hits) else ".")
-        lines.append(f"{name:<14}" + "".join(f"{c:>7}" for c in cells))
+        lines.append(f"{name:<14}" + "".join(f"{c:>{width}}" for c in cells))
     lines.append("x caught   . passes (allowed at that precision)   ! required catch missed   - not run")
     return lines

@@ -30,7 +30,9 @@ def test_parity(parity_case, models_under_test, record_property):
     record_property("parity", {**result.to_json(), "case": case.id, "model": case.model, "backend": case.backend,
                                "device": case.device, "batch": case.batch})
     described = candidate.describe()
-    assert described["precision"] == case.precision, described
+    # Accuracy-aware INT8 may revert every quantized layer when none can stay within its 1 % (then it runs FP32)
+    allowed = ("INT8", "FP32") if case.quantization == "accuracy-control" else (case.precision,)
+    assert described["precision"] in allowed, described
     if case.precision == "INT8":
         record_property("edgebench_figure", f"{case.id}: {len(described['float_layers'])} convolutions/matmuls "
                                             f"left in floating point: {', '.join(described['float_layers']) or 'none'}")

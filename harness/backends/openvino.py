@@ -149,14 +149,15 @@ def _top1_accuracy(compiled: Any, validation: Any) -> float:
 
 
 def float_layers(model: Any) -> list[str]:
-    """Names of the convolutions and matrix products whose activations are not quantized (no FakeQuantize
-    in front of their data input): what INT8 leaves in floating point."""
-    kept = []
+    """The convolutions and matrix products whose activations are not quantized (no FakeQuantize in front of
+    their data input): what INT8 leaves in floating point. Named by kind, position among the model's
+    convolutions/matmuls and output shape (the converter keeps no layer names of a Keras SavedModel)."""
+    kept, position = [], 0
     for op in model.get_ordered_ops():
         if op.get_type_name() in ("Convolution", "GroupConvolution", "MatMul"):
-            source = op.input_value(0).get_node()
-            if source.get_type_name() != "FakeQuantize":
-                kept.append(op.get_friendly_name())
+            position += 1
+            if op.input_value(0).get_node().get_type_name() != "FakeQuantize":
+                kept.append(f"{op.get_type_name()} #{position} {op.get_output_partial_shape(0)}")
     return kept
 
 
