@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/edgebench run $(RUN_ARGS)
 
-# Parity, workflow, robustness and property tests in parallel; latency benchmarks afterwards, serially
-# (pytest-benchmark disables itself under xdist). The trained suite model is cached between the two.
+# Parity (the node's cases and the `matrix`: three model families, AUTO, batch 4), fault injection, workflow,
+# robustness and property tests in parallel; latency benchmarks afterwards, serially (pytest-benchmark
+# disables itself under xdist). The trained suite models are cached between the two. `slow` is left out.
 test: test-parallel test-latency
 
 test-parallel: install
