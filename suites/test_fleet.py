@@ -20,7 +20,7 @@ import pytest
 
 from harness import clusters, data, edge, fleet, report, store, train
 from harness.backends import result_label
-from harness.errors import ConfigError, DatasetError, StoreError
+from harness.errors import DatasetError, StoreError
 
 # One node's share of the edge suite in these tests: the latency benchmarks (TF, OpenVINO at each precision the
 # node runs natively, INT8 included, and null) and the FP32 parity case.
