@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import LADDER, SUITE_MODELS, skip_unless_native
+from conftest import LADDER, SUITE_MODELS, known_limits, skip_unless_native
 from harness import parity
 from harness.backends import BackendConfig
 
@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     trainings = metafunc.config.getoption("edgebench_spread_trainings")
     cases = [(model, seed, rung) for model in SUITE_MODELS for seed in range(1, trainings + 1) for rung in LADDER]
-    metafunc.parametrize("spread_case", cases, ids=[f"{m}-seed{s}-{parity.rung(*r)}" for m, s, r in cases])
+    metafunc.parametrize("spread_case", [pytest.param(c, marks=known_limits(c[0], c[2][0])) for c in cases],
+                         ids=[f"{m}-seed{s}-{parity.rung(*r)}" for m, s, r in cases])
 
 
 def test_independent_training_is_within_bounds(spread_case, models_under_test, record_property):
