@@ -38,11 +38,11 @@ class Bounds:
 
 
 # Rung (precision, and for INT8 how it was quantized) -> bounds against stock TensorFlow FP32, set from the
-# spread over 15 independent trainings (MobileNetV2 x 11, EfficientNetV2-B0 x 3, ResNet50-V2 x 1; 200 parity
+# spread over 28 independent trainings (MobileNetV2 x 16, EfficientNetV2-B0 x 6, ResNet50-V2 x 6; 200 parity
 # images each; OpenVINO 2026.4 on an AMD EPYC with AVX-512 BF16, 2026-11-26). The healthy range is beside each
 # bound; suites/test_parity_spread.py re-measures it, suites/test_faults.py proves each bound can fail.
 BOUNDS: dict[str, Bounds] = {
-    # measured: |dp| <= 9.9e-06, rel dlogit <= 1.6e-05, mean KL <= 1e-11, every decision the same
+    # measured: |dp| <= 2.3e-05, rel dlogit <= 1.6e-05, mean KL <= 1e-11, every decision the same
     "FP32": Bounds(min_top1_agreement=1.0, min_decisive_agreement=1.0, max_abs_prob=1e-4, max_rel_logit=2e-4,
                    min_accuracy_ratio=1.0, max_mean_kl=1e-6),
     # FP16 runs only where the device has it natively (not measured here: held to BF16's bounds, the coarser
@@ -50,13 +50,13 @@ BOUNDS: dict[str, Bounds] = {
     "FP16": Bounds(min_top1_agreement=0.95, min_decisive_agreement=0.98, min_accuracy_ratio=0.96, max_mean_kl=0.02),
     # measured: top-1 0.975-1.0, decisive 0.995-1.0, accuracy ratio 0.979-1.023, mean KL 1.2e-05-2.4e-03
     "BF16": Bounds(min_top1_agreement=0.95, min_decisive_agreement=0.98, min_accuracy_ratio=0.96, max_mean_kl=0.02),
-    # Plain post-training quantization: how many decisions it keeps depends on the training (measured: top-1
-    # 0.755-1.0, decisive 0.767-1.0, mean KL 2.8e-03-0.64, accuracy ratio 0.978-1.20), so it is held only to
-    # the floor every healthy training met; accuracy-aware INT8 is the INT8 held to the accuracy bound.
+    # Plain post-training quantization: how many decisions it keeps depends on the training (measured:
+    # MobileNetV2 top-1 0.875-1.0, mean KL <= 0.30; EfficientNetV2-B0 down to 0.705 and KL 1.1, an xfail in
+    # conftest.known_limits), so it is held only to a floor; accuracy-aware INT8 holds the accuracy bound.
     "INT8": Bounds(min_top1_agreement=0.65, min_decisive_agreement=0.65, max_mean_kl=1.0),
     # Accuracy-aware INT8 (NNCF keeps the most harmful layers in float until agreement with FP32 on the
-    # validation images drops <= 1 %). measured: top-1 0.985-1.0, decisive 0.99-1.0, accuracy ratio
-    # 0.994-1.017, mean KL up to 2.5e-02
+    # validation images drops <= 1 %). measured (MobileNetV2, ResNet50-V2): top-1 0.975-1.0, decisive
+    # 0.979-1.0, accuracy ratio 0.994-1.017, mean KL <= 2.5e-02; EfficientNetV2-B0 down to 0.85 (xfail)
     "INT8-AC": Bounds(min_top1_agreement=0.95, min_decisive_agreement=0.97, min_accuracy_ratio=0.97, max_mean_kl=0.1),
 }
 
