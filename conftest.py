@@ -40,8 +40,8 @@ SUITE_MODELS = {"mobilenet_v2": train.DEFAULT_MODEL_ID, "efficientnet_v2_b0": tr
 # on the parity images over 5 seeds; at 6 epochs of batch 8 (twice the optimizer steps per epoch) the seed
 # that scored 0.73 at batch 16 scored 0.965. EfficientNetV2-B0 fell to 0.34-0.37 at batch 8 and keeps 16
 # (0.80 at 6 epochs, 0.56 at 3). ResNet50-V2 costs 3x per epoch: 4 epochs of batch 16.
-SUITE_TRAINING = {"mobilenet_v2": {}, "efficientnet_v2_b0": {"batch_size": 16},
-                  "resnet50_v2": {"batch_size": 16, "epochs": 4}}
+SUITE_TRAINING = {train.DEFAULT_MODEL_ID: {}, train.EFFICIENTNET_MODEL_ID: {"batch_size": 16},
+                  train.RESNET_MODEL_ID: {"batch_size": 16, "epochs": 4}}
 EDGE_MODEL = "mobilenet_v2"  # the one model `pytest -m edge` trains without an artifact; the others: -m matrix
 GIVEN = "given"  # the model passed with --edgebench-artifact
 # 200 labelled images (another seed than the training set): one image is 0.5 % of an agreement rate.
@@ -244,9 +244,14 @@ def edgebench_cache(pytestconfig: pytest.Config) -> Path:
 
 @pytest.fixture(scope="session")
 def suite_dataset(edgebench_cache: Path) -> data.Dataset:
-    root = edgebench_cache / f"weather-seed{SUITE_DATASET.seed}-n{SUITE_DATASET.images_per_class}"
+    return _generated(edgebench_cache, SUITE_DATASET)
+
+
+def _generated(cache: Path, config: data.GeneratorConfig) -> data.Dataset:
+    """A generated weather dataset, made once under the cache (file-locked for xdist workers)."""
+    root = cache / f"weather-seed{config.seed}-n{config.images_per_class}"
     with FileLock(str(root) + ".lock"):
-        data.generate_weather_dataset(root, SUITE_DATASET)
+        data.generate_weather_dataset(root, config)
     return data.load_dataset(root)
 
 
@@ -255,9 +260,8 @@ def suite_artifacts(edgebench_cache: Path, suite_dataset: data.Dataset, pytestco
     """(model id, training seed) -> (model.tar.gz, held-out test dir, training channel), each trained once per
     cache key; other xdist workers wait on the lock and reuse it."""
     def get(model_id: str, seed: int | None = None) -> tuple[Path, Path, Path]:
-        key = next(k for k, v in SUITE_MODELS.items() if v == model_id)
         hyperparameters = dataclasses.replace(
-            SUITE_HYPERPARAMETERS, **SUITE_TRAINING[key],
+            SUITE_HYPERPARAMETERS, **SUITE_TRAINING[model_id],
             random_seed=pytestconfig.getoption("edgebench_train_seed") if seed is None else seed)
         target = edgebench_cache / f"model-{_training_key(model_id, hyperparameters)}"
         with FileLock(str(target) + ".lock"):
@@ -361,20 +365,14 @@ class ModelUnderTest:
 
 @pytest.fixture(scope="session")
 def parity_set(edgebench_cache: Path) -> ParitySet:
-    root = edgebench_cache / f"weather-seed{PARITY_DATASET.seed}-n{PARITY_DATASET.images_per_class}"
-    with FileLock(str(root) + ".lock"):
-        data.generate_weather_dataset(root, PARITY_DATASET)
-    dataset = data.load_dataset(root)
+    dataset = _generated(edgebench_cache, PARITY_DATASET)
     return ParitySet(data.load_batch([image.path for image in dataset.images]),
                      tuple(image.label for image in dataset.images))
 
 
 @pytest.fixture(scope="session")
 def validation_images(edgebench_cache: Path) -> np.ndarray:
-    root = edgebench_cache / f"weather-seed{VALIDATION_DATASET.seed}-n{VALIDATION_DATASET.images_per_class}"
-    with FileLock(str(root) + ".lock"):
-        data.generate_weather_dataset(root, VALIDATION_DATASET)
-    return data.load_batch([image.path for image in data.load_dataset(root).images])
+    return data.load_batch([image.path for image in _generated(edgebench_cache, VALIDATION_DATASET).images])
 
 
 @pytest.fixture(scope="session")
