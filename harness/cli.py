@@ -380,7 +380,10 @@ def _float_option(option: str, name: str, value: str) -> float:
 
 
 def _cmd_fleet_run(args: argparse.Namespace, console) -> int:
+    import dataclasses
+    import functools
     import shlex
+    import time
 
     from harness import clusters, fleet, workflow
 
@@ -405,10 +408,19 @@ def _cmd_fleet_run(args: argparse.Namespace, console) -> int:
                               timeout_s=args.node_timeout, force=args.force, credentials=credentials,
                               **({"suite_dir": args.suite_dir} if args.suite_dir else {}))
         console.print(f"Fleet run {run_id}: {options.kind} cluster, artifact {artifact_uri}")
+        if options.kind in ("pbs", "slurm"):  # the jobs export what the nodes need; their output goes beside
+            options = dataclasses.replace(options, environment=tuple(fleet.job_environment(location, credentials)
+                                                                     .items()),
+                                          log_directory=str((args.reports_dir / "jobs" / run_id).resolve()))
+            console.print(f"  {options.nodes} job(s); job output in {options.log_directory}")
+        started = time.monotonic()
         with clusters.open_cluster(options) as client:
+            console.print(f"  {len(client.scheduler_info()['workers'])} worker(s) connected "
+                          f"{time.monotonic() - started:.1f} s after the cluster started")
             result = fleet.run_fleet(client, spec, on_update=lambda node: console.print(
                 f"  node {node.node_id}: {node.status}" + (f" ({node.reason})" if node.reason else "")
-                + (f" in {node.seconds:.0f} s" if node.seconds else "")))
+                + (f" in {node.seconds:.0f} s" if node.seconds else ""), highlight=False),
+                job_ended=functools.partial(clusters.job_end_reason, options.kind))
         console.print(f"{len(result.nodes)} node(s) in {result.seconds:.0f} s, {len(result.failed)} failed")
         local = fleet.download_run(location, run_id, args.reports_dir / "fleet" / run_id, credentials)
     return _show_fleet(local, console, exit_code=1 if result.failed else 0)

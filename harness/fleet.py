@@ -133,13 +133,7 @@ def suite_command(spec: NodeSpec, out: Path) -> list[str]:
 def run_suite(spec: NodeSpec, out: Path) -> tuple[dict[str, Path], str]:
     """Run the edge suite in a child process; returns the files made and a failure reason ("" if none).
     Pytest exit 0 (all passed) and 1 (some tests failed: parity out of tolerance, say) both give results."""
-    env = {**node_environment(), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    if spec.results.endpoint_url:
-        env["AWS_ENDPOINT_URL"] = spec.results.endpoint_url
-    if spec.credentials:
-        env.update({"AWS_ACCESS_KEY_ID": spec.credentials["aws_access_key_id"],
-                    "AWS_SECRET_ACCESS_KEY": spec.credentials["aws_secret_access_key"]})
-    env.setdefault("AWS_DEFAULT_REGION", spec.results.region)
+    env = {**node_environment(), **job_environment(spec.results, spec.credentials)}
     log_path = out / "log.txt"
     with log_path.open("w") as log:
         child = subprocess.Popen(suite_command(spec, out), stdout=log, stderr=subprocess.STDOUT, cwd=spec.suite_dir,
@@ -162,6 +156,19 @@ def run_suite(spec: NodeSpec, out: Path) -> tuple[dict[str, Path], str]:
     except (ConfigError, KeyError, TypeError, ValueError) as exc:
         return files, f"results unreadable: {exc}"
     return files, ""
+
+
+def job_environment(location: S3Location, credentials: Mapping[str, str] | None) -> dict[str, str]:
+    """What a node's processes need beyond their own environment: TF's log level, the results' S3 region and
+    endpoint, and the credentials the run was given (the embedded S3's dummy ones; None: the node's standard
+    AWS chain, nothing written here). Set for the suite's child process, and exported by each PBS/Slurm job."""
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "AWS_DEFAULT_REGION": location.region}
+    if location.endpoint_url:
+        env["AWS_ENDPOINT_URL"] = location.endpoint_url
+    if credentials:
+        env.update({"AWS_ACCESS_KEY_ID": credentials["aws_access_key_id"],
+                    "AWS_SECRET_ACCESS_KEY": credentials["aws_secret_access_key"]})
+    return env
 
 
 def node_environment() -> dict[str, str]:
@@ -397,14 +404,21 @@ def node_id_for(hostname: str, worker_name: Any) -> str:
 
 
 def run_fleet(client: Any, spec: NodeSpec, poll_s: float = 0.5,
-              on_update: Callable[[NodeOutcome], None] | None = None) -> FleetResult:
+              on_update: Callable[[NodeOutcome], None] | None = None,
+              job_ended: Callable[[str, bool], str | None] | None = None) -> FleetResult:
     """Run ``spec`` once on every worker of ``client``'s cluster (``spec.node_id`` is set per worker) and wait
-    for all: a node that fails, times out or loses its worker is recorded; the others' results stay."""
+    for all: a node that fails, times out or loses its worker is recorded; the others' results stay.
+
+    ``job_ended(job_id, worker_gone)``: for workers in batch jobs, the scheduler's reason a failed node's job
+    ended (None while it runs); it leads the node's failure reason (a walltime kill, a cancelled job)."""
+    from harness.clusters import batch_job_id
+
     start = time.monotonic()
     workers = client.scheduler_info()["workers"]
     if not workers:
         raise ConfigError("the cluster has no workers; start some (or check the job queue) and run again")
     hostnames = client.run(socket.gethostname)
+    jobs = client.run(batch_job_id) if job_ended else {}
     pending = {}
     for address, info in workers.items():
         node_id = node_id_for(hostnames.get(address, info.get("host", address)), info.get("name", address))
@@ -424,7 +438,11 @@ def run_fleet(client: Any, spec: NodeSpec, poll_s: float = 0.5,
             del pending[future]
             if not future.done():
                 future.cancel()
-            if outcome.status == "failed" and not outcome.seconds:  # the node could not record it itself
+            scheduler = (job_ended(jobs[address], address not in alive) if outcome.status == "failed"
+                         and jobs.get(address) else None)
+            if scheduler:
+                outcome = dataclasses.replace(outcome, reason=f"{scheduler}; {outcome.reason}")
+            if outcome.status == "failed" and (scheduler or not outcome.seconds):  # the node could not know
                 _record_parent_failure(node_spec, outcome.reason)
             outcome = dataclasses.replace(outcome, worker=address)
             result.nodes.append(outcome)

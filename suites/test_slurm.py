@@ -1,0 +1,221 @@
+"""The fleet on a real Slurm (Debian's slurmctld/slurmd/munge 22.05) started on 127.0.0.1 for the session.
+
+Jobs are submitted by ``sbatch`` through dask-jobqueue, cancelled by ``scancel`` and killed at their walltime
+by Slurm itself. Each node runs the short node suite of ``test_fleet.py`` against the artifact in the
+session's moto S3. Marked ``slurm`` (serial: one cluster per session; ``make test-slurm``, part of
+``make test``); skipped, with the exact reason, where Slurm is not installed or cannot start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import clusters, fleet, slurm_local
+from harness.errors import ConfigError
+from test_fleet import NULL_ONLY, QUICK_SUITE, _download, fleet_spec  # noqa: F401  (fleet_spec: a fixture)
+
+pytestmark = pytest.mark.slurm
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory) -> slurm_local.LocalSlurm:
+    """munged, slurmctld and slurmd for the session, one node with this machine's CPUs, memory and features."""
+    try:
+        with slurm_local.local_slurm(tmp_path_factory.mktemp("slurm")) as cluster:
+            yield cluster
+    except slurm_local.SlurmUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture
+def slurm_options(slurm_cluster, tmp_path) -> clusters.ClusterOptions:
+    """Two one-core jobs, so both fit the node at once (its cores are the machine's); job output in tmp_path."""
+    return clusters.ClusterOptions("slurm", nodes=2, cores=1, memory="2GB", walltime="00:20:00",
+                                   log_directory=str(tmp_path / "jobs"))
+
+
+def _scontrol(job_id: str) -> dict[str, str]:
+    return clusters.slurm_job_states([job_id])[job_id]
+
+
+def test_a_real_sbatch_job_runs_on_the_local_node(slurm_cluster, tmp_path):
+    out = tmp_path / "job.out"
+    feature = slurm_cluster.features[0]
+    submitted = subprocess.run(["sbatch", "--wait", "--parsable", f"--constraint={feature}", "-t", "1", "-o", str(out),
+                                "--wrap", "echo job=$SLURM_JOB_ID node=$SLURMD_NODENAME; python3 -c 'print(6*7)'"],
+                               capture_output=True, text=True, timeout=120)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip().split(";")[0]
+    assert out.read_text().split() == [f"job={job_id}", f"node={slurm_cluster.node}", "42"]
+    state = _scontrol(job_id)
+    assert state["JobState"] == "COMPLETED" and state["Features"] == feature and state["ExitCode"] == "0:0"
+    info = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %c %m %f %t"], capture_output=True, text=True).stdout.split()
+    assert info == [slurm_cluster.node, str(slurm_cluster.cpus), str(slurm_cluster.memory_mb),
+                    ",".join(slurm_cluster.features), "idle"]
+
+
+def test_fleet_run_through_slurm_two_nodes_complete_and_merge(slurm_cluster, fleet_spec, tmp_path, monkeypatch,
+                                                               capsys, record_property):
+    """`edgebench fleet run --cluster slurm --nodes 2 --processor <this CPU's feature>`: two sbatch jobs with a
+    real --constraint, each running the short node suite against the artifact in S3; merged. Prints the
+    scheduler's overhead: submission to the workers connecting, and the fan-out against a direct run."""
+    from harness.cli import main
+
+    location, feature = fleet_spec.results, slurm_cluster.features[0]
+    monkeypatch.chdir(tmp_path)
+    code = main(["fleet", "run", "--cluster", "slurm", "--nodes", "2", "--cores", "1", "--memory", "2GB",
+                 "--processor", feature, "--run-id", "run-slurm", "--bucket", location.bucket, "--prefix",
+                 location.prefix, "--endpoint-url", location.endpoint_url, "--artifact", fleet_spec.artifact_uri,
+                 "--test-images", fleet_spec.test_images_uri, "--calibration-images", fleet_spec.calibration_uri,
+                 "--pytest-args", shlex.join(QUICK_SUITE), "--node-timeout", "600"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    connect_s = float(re.search(r"2 worker\(s\) connected ([\d.]+) s after", printed).group(1))
+    fleet_s = float(re.search(r"2 node\(s\) in (\d+) s, 0 failed", printed).group(1))
+    summary = json.loads((tmp_path / "reports" / "fleet" / "run-slurm" / "fleet-report.json").read_text())
+    assert len(summary["nodes"]) == 2 and not summary["failed"] and summary["openvino_ok"] == 2
+    (processor,) = summary["processors"]
+    rungs = {rung["label"]: rung for rung in processor["ladder"]}
+    for label in ("tf", "openvino", "openvino-int8"):
+        assert rungs[label]["nodes_ran"] == 2 and rungs[label]["median_ms"] > 0
+    jobs = sorted((tmp_path / "reports" / "jobs" / "run-slurm").glob("edgebench-node-*.err"))
+    assert len(jobs) == 2  # each job's output, under the run's reports
+    job_ids = [re.search(r"-(\d+)\.err$", p.name).group(1) for p in jobs]
+    for job_id in job_ids:  # the constraint was Slurm's, and the jobs ended when the run closed the cluster
+        state = _scontrol(job_id)
+        assert state["Features"] == feature and state["JobState"] in ("CANCELLED", "COMPLETED"), state
+
+    spec = dataclasses.replace(fleet_spec, node_id="direct")
+    env = {**os.environ, **fleet.job_environment(spec.results, None)}
+    (tmp_path / "direct").mkdir()
+    started = time.perf_counter()
+    subprocess.run(fleet.suite_command(spec, tmp_path / "direct"), cwd=spec.suite_dir, env=env, check=True,
+                   capture_output=True)
+    direct = time.perf_counter() - started
+    overhead = fleet_s / (2 * direct) - 1  # the two nodes share this host and take turns
+    record_property("edgebench_figure", f"Slurm fan-out: sbatch to both Dask workers connected {connect_s:.1f} s; "
+                                        f"2 nodes through Slurm {fleet_s:.0f} s against the node suite run directly "
+                                        f"{direct:.1f} s (x2 = {2 * direct:.0f} s): overhead beyond the submission "
+                                        f"{overhead:+.1%}")
+
+
+def _worker_running_pytest(client, timeout: float = 180) -> str:
+    """The address of the first worker whose node suite (a pytest child) is running."""
+    import psutil
+
+    pids = client.run(os.getpid)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for address, pid in pids.items():
+            try:
+                children = psutil.Process(pid).children(recursive=True)
+            except psutil.NoSuchProcess:
+                continue
+            if any("pytest" in " ".join(child.cmdline()) for child in children if child.is_running()):
+                return address
+        time.sleep(0.2)
+    raise AssertionError(f"no worker started its node's suite within {timeout:g} s")
+
+
+def test_scancel_fails_that_node_with_slurms_reason_and_resume_runs_only_it(slurm_options, fleet_spec, tmp_path):
+    spec = dataclasses.replace(fleet_spec, run_id="run-scancel", pytest_args=NULL_ONLY)
+    ended = lambda job_id, gone: clusters.job_end_reason("slurm", job_id, gone)  # noqa: E731
+    with clusters.open_cluster(slurm_options) as client:
+        jobs = client.run(clusters.batch_job_id)
+        outcome: dict[str, fleet.FleetResult] = {}
+        import threading
+
+        runner = threading.Thread(target=lambda: outcome.setdefault("r", fleet.run_fleet(client, spec, job_ended=ended)))
+        runner.start()
+        victim = _worker_running_pytest(client)
+        subprocess.run(["scancel", jobs[victim]], check=True)
+        runner.join(timeout=600)
+    result = outcome["r"]
+    (failed,) = result.failed
+    assert failed.worker == victim, result.nodes
+    assert failed.reason.startswith(f"Slurm job {jobs[victim]} was cancelled (scancel or an administrator; "
+                                    "JobState=CANCELLED"), failed.reason
+    (survivor,) = [n for n in result.nodes if n.status == "complete"]
+    merged = fleet.merge_run(_download(spec, tmp_path / "first"))
+    assert [d["node_id"] for d in merged.nodes] == [survivor.node_id]
+    assert [(f["node_id"], f["reason"]) for f in merged.failures] == [(failed.node_id, failed.reason)]
+
+    with clusters.open_cluster(slurm_options) as client:  # the same run id, new jobs: only the failed node runs
+        again = fleet.run_fleet(client, spec, job_ended=ended)
+    assert {n.node_id: n.status for n in again.nodes} == {survivor.node_id: "skipped", failed.node_id: "complete"}
+    merged = fleet.merge_run(_download(spec, tmp_path / "resumed"))
+    assert len(merged.nodes) == 2 and not merged.failures
+
+
+def test_a_walltime_shorter_than_the_suite_is_a_clean_walltime_failure(slurm_options, fleet_spec, tmp_path):
+    """One node, a one-minute walltime, the whole edge suite (minutes): Slurm kills the job at its limit; the
+    node is failed with "walltime exceeded" and Slurm's state, and no manifest."""
+    options = dataclasses.replace(slurm_options, nodes=1, walltime="00:01:00")
+    spec = dataclasses.replace(fleet_spec, run_id="run-walltime", pytest_args=())
+    started = time.monotonic()
+    with clusters.open_cluster(options) as client:
+        result = fleet.run_fleet(client, spec, job_ended=lambda j, g: clusters.job_end_reason("slurm", j, g))
+    (node,) = result.nodes
+    assert node.status == "failed" and node.reason.startswith("walltime exceeded: Slurm ended job "), node.reason
+    assert "JobState=TIMEOUT" in node.reason and "time limit of 00:01:00" in node.reason
+    assert time.monotonic() - started < 300
+    merged = fleet.merge_run(_download(spec, tmp_path))
+    assert not merged.nodes and merged.failures[0]["reason"] == node.reason
+
+
+def test_an_unsatisfiable_processor_is_a_one_line_error_not_a_hang(slurm_cluster, fleet_spec, tmp_path, monkeypatch,
+                                                                  capsys):
+    options = clusters.ClusterOptions("slurm", nodes=1, cores=1, memory="1GB", processor="no_such_processor")
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"Slurm refuses the node job \(allocation failure: Invalid feature "
+                                          r"specification\); requested: --processor no_such_processor"):
+        with clusters.open_cluster(options):
+            pass
+    too_big = dataclasses.replace(options, processor=slurm_cluster.features[0], cores=slurm_cluster.cpus + 1)
+    with pytest.raises(ConfigError, match="Requested node configuration is not available"):
+        with clusters.open_cluster(too_big):
+            pass
+    assert time.monotonic() - started < 60
+
+    from harness.cli import main
+
+    location = fleet_spec.results
+    monkeypatch.chdir(tmp_path)
+    code = main(["fleet", "run", "--cluster", "slurm", "--nodes", "1", "--cores", "1", "--processor", "skylake_nope",
+                 "--bucket", location.bucket, "--endpoint-url", location.endpoint_url,
+                 "--artifact", fleet_spec.artifact_uri])
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert code != 0 and len(lines) == 1 and "--processor skylake_nope" in lines[0], captured
+    assert "Traceback" not in captured.err + captured.out
+
+
+def test_the_nodes_environment_reaches_the_job(slurm_options, fleet_spec):
+    """The job script exports what the node needs (S3 endpoint, region and the run's dummy credentials, TF's log
+    level); the worker runs the configured python. None of these is in this process's environment."""
+    credentials = {"aws_access_key_id": "slurm-test-key", "aws_secret_access_key": "slurm-test-secret"}
+    wanted = fleet.job_environment(fleet_spec.results, credentials)
+    assert os.environ.get("AWS_ENDPOINT_URL") != wanted["AWS_ENDPOINT_URL"]
+    assert os.environ.get("AWS_ACCESS_KEY_ID") != "slurm-test-key"
+    options = dataclasses.replace(slurm_options, nodes=1, environment=tuple(wanted.items()))
+
+    def seen() -> dict:
+        import os
+        import sys
+
+        return {"python": sys.executable, "env": {k: os.environ.get(k) for k in (*wanted, "SLURM_JOB_ID")}}
+
+    with clusters.open_cluster(options) as client:
+        ((_, job),) = client.run(seen).items()
+    assert job["python"] == sys.executable
+    assert {k: job["env"][k] for k in wanted} == wanted and job["env"]["SLURM_JOB_ID"]
