@@ -60,6 +60,7 @@ CALIBRATION_IMAGES = 100
 REFERENCE = result_label(REFERENCE_BACKEND, "FP32")  # the ladder's bottom rung: stock TF at FP32
 NOT_A_MODEL = ("null",)  # backends that compute nothing (the harness's own cost): no rung of the ladder
 VERDICTS = ("pass", "not run", "fail")  # per node; it passes only if everything ran and every check held
+MIN_CI_SAMPLES = 10  # raw latency samples per side below which a node's speedup gets no interval (as the gate)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -291,8 +292,28 @@ def complete_report(files: Mapping[str, Path], run_id: str, node_id: str, out: P
     benchmark = report.read_json_file(files["benchmark.json"])
     if not summary.get("machine"):
         summary["machine"] = (benchmark.get("machine_info") or {}).get("edgebench") or {}
-    summary.update({**node_results(benchmark), "node_id": node_id, "run_id": run_id, **extra})
+    results = node_results(benchmark)
+    summary.update({**results, "speedup_ci": speedup_intervals(results["backends"]), "node_id": node_id,
+                    "run_id": run_id, **extra})
     return report.write_json(out, summary)
+
+
+def speedup_intervals(backends: Mapping[str, dict[str, Any]], confidence: float = 0.95) -> dict[str, list[float]]:
+    """Per rung, the percentile-bootstrap interval of its speedup over TF FP32 on this node (TF median ÷ rung
+    median, each side's raw samples resampled on their own; the gate's statistics). Computed once where the
+    samples are, so a merge of many nodes reads intervals instead of bootstrapping. Rungs with fewer than
+    ``MIN_CI_SAMPLES`` samples on either side get none."""
+    from harness.gate import median_ratio_ci
+
+    reference = np.asarray(backends.get(REFERENCE, {}).get("latency", {}).get("samples_ns") or [], dtype=float)
+    intervals = {}
+    for label, result in backends.items():
+        samples = np.asarray(result["latency"].get("samples_ns") or [], dtype=float)
+        if label == REFERENCE or result["describe"].get("backend") in NOT_A_MODEL or \
+                min(reference.size, samples.size) < MIN_CI_SAMPLES:
+            continue
+        intervals[label] = list(median_ratio_ci(samples, reference, confidence))  # median(TF) / median(rung)
+    return intervals
 
 
 def node_results(benchmark: dict[str, Any]) -> dict[str, Any]:
@@ -553,6 +574,7 @@ def node_ladder(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
         ladder[label] = {"backend": describe.get("backend", label),
                          "precision": result.get("precision") or describe.get("precision"), "median_ms": median,
                          "speedup": reference / median if reference and median else None,
+                         "speedup_ci": (document.get("speedup_ci") or {}).get(label),
                          "top1_agreement": parity.get("top1_agreement"), "accuracy": result.get("accuracy"),
                          "within_tolerance": parity.get("within_tolerance") if result.get("parity") else None}
     return ladder
@@ -699,11 +721,18 @@ def write_merged(merged: MergedRun, out_dir: Path) -> tuple[Path, Path]:
     return json_path, render_fleet_html(summary, out_dir / "report.html")
 
 
+def openvino_headline(summary: dict[str, Any]) -> str:
+    """The seed's count, read from results instead of logs: nodes that ran OpenVINO FP32 with every OpenVINO
+    parity check held, out of every node of the run (failed ones included)."""
+    total = len(summary["nodes"]) + len(summary["failed"])
+    return f"{summary['openvino_ok']} out of {total} nodes ran on OpenVINO"
+
+
 def headline(summary: dict[str, Any]) -> str:
     verdicts = summary["verdicts"]
-    return (f"{len(summary['nodes'])} node(s) complete: {verdicts['pass']} passed, {verdicts['not run']} with "
-            f"tests not run, {verdicts['fail']} failing; {summary['openvino_ok']} ran OpenVINO within tolerance; "
-            f"{len(summary['failed'])} failed to finish")
+    return (f"{openvino_headline(summary)} (FP32 measured, every OpenVINO parity check held). "
+            f"{len(summary['nodes'])} node(s) complete: {verdicts['pass']} passed, {verdicts['not run']} with tests "
+            f"not run, {verdicts['fail']} failing; {len(summary['failed'])} failed to finish")
 
 
 def report_tables(summary: dict[str, Any]) -> dict[str, tuple[list[str], list[list[str]]]]:

@@ -412,8 +412,42 @@ def _table_rows(dom: str, heading: str) -> list[list[str]]:
     import re
 
     table = dom.split(f"<h2>{heading}</h2>", 1)[1].split("</table>", 1)[0]
-    return [[html.unescape(re.sub("<[^>]+>", "", cell)) for cell in re.findall(r"<td>(.*?)</td>", row)]
+    return [[html.unescape(re.sub("<[^>]+>", "", cell)) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)]
             for row in re.findall(r"<tr>(.*?)</tr>", table)[1:]]
+
+
+def test_fleet_report_heatmap_headline_and_failed_reasons_in_a_browser(tmp_path, headless_chromium):
+    """The node x rung speedup heatmap with each cell's bootstrap interval, the "N out of M nodes ran on
+    OpenVINO" headline (failed nodes count in M; a node whose OpenVINO INT8 is out of tolerance does not count
+    in N), and failed nodes with the scheduler's reason, rendered by Chromium."""
+    run_dir = synthetic_run(tmp_path / "run-heat", 4, without_int8=(2,))
+    bad = synthetic_node(run_dir / "node-bad", PROCESSORS[0], tf_ms=20.0, ov_ms=5.0, int8_noise=3.0)
+    files = {name: bad / name for name in ("benchmark.json", "report.json")}
+    fleet.complete_report(files, run_dir.name, bad.name, bad / "report.json")
+    report.write_json(bad / fleet.MANIFEST, fleet.manifest_for(run_dir.name, bad.name, files))
+    reason = ("walltime exceeded: Slurm ended job 7 at its time limit of 00:01:00 after 00:01:04 (JobState=TIMEOUT, "
+              "Reason=TimeLimit, ExitCode=0:0); raise --walltime; its Dask worker died or left the cluster mid-run")
+    report.write_json(run_dir / "node-late" / fleet.FAILURE, {"node_id": "node-late", "reason": reason, "log_tail": ""})
+    summary = fleet.merge_run(run_dir).to_json()
+    assert fleet.openvino_headline(summary) == "4 out of 6 nodes ran on OpenVINO"
+    node_0 = next(n for n in summary["nodes"] if n["node_id"] == "node-000")["ladder"]["openvino"]
+    low, high = node_0["speedup_ci"]  # TF 20 ms and OpenVINO 4 ms, 5 % lognormal noise on 100 samples each
+    assert low < node_0["speedup"] < high and high - low < 0.05 * node_0["speedup"] and low < 5.0 * 1.02
+    assert 5.0 * 0.98 < high
+
+    _, html_path = fleet.write_merged(fleet.merge_run(run_dir), tmp_path / "out")
+    dom, dark_fraction = headless_chromium(html_path)
+    assert '<p class="headline">4 out of 6 nodes ran on OpenVINO</p>' in dom
+    rows = {row[0]: row[1:] for row in _table_rows(dom, "Speedup over TF FP32 per node and rung")}
+    assert set(rows) == {"node-000", "node-001", "node-002", "node-003", "node-bad", "node-late"}
+    cpu, ov, int8 = rows["node-000"]
+    assert cpu == PROCESSORS[0] and ov == f"{node_0['speedup']:.2f}×{low:.2f}–{high:.2f}"
+    assert int8.startswith(f"{summary['nodes'][0]['ladder']['openvino-int8']['speedup']:.2f}×")
+    assert rows["node-002"][2] == "not run"  # node 2 ran no INT8
+    assert rows["node-late"] == [f"failed: {reason}"]
+    assert dom.index("Per processor") < dom.index("Speedup over TF FP32 per node and rung") < dom.index(
+        "Precision ladder")  # beside the per-processor table
+    assert dark_fraction > 0.01
 
 
 def test_node_results_keep_each_rung_by_label_and_old_files_by_parameter(tmp_path):

@@ -127,7 +127,8 @@ def _worker_running_pytest(client, timeout: float = 180) -> str:
     raise AssertionError(f"no worker started its node's suite within {timeout:g} s")
 
 
-def test_scancel_fails_that_node_with_slurms_reason_and_resume_runs_only_it(slurm_options, fleet_spec, tmp_path):
+def test_scancel_fails_that_node_with_slurms_reason_and_resume_runs_only_it(slurm_options, fleet_spec, tmp_path,
+                                                                             record_property):
     spec = dataclasses.replace(fleet_spec, run_id="run-scancel", pytest_args=NULL_ONLY)
     ended = lambda job_id, gone: clusters.job_end_reason("slurm", job_id, gone)  # noqa: E731
     with clusters.open_cluster(slurm_options) as client:
@@ -146,6 +147,7 @@ def test_scancel_fails_that_node_with_slurms_reason_and_resume_runs_only_it(slur
     assert failed.reason.startswith(f"Slurm job {jobs[victim]} was cancelled (scancel or an administrator; "
                                     "JobState=CANCELLED"), failed.reason
     (survivor,) = [n for n in result.nodes if n.status == "complete"]
+    record_property("edgebench_figure", f"Slurm scancel mid-run: {failed.node_id} failed: {failed.reason}")
     merged = fleet.merge_run(_download(spec, tmp_path / "first"))
     assert [d["node_id"] for d in merged.nodes] == [survivor.node_id]
     assert [(f["node_id"], f["reason"]) for f in merged.failures] == [(failed.node_id, failed.reason)]
@@ -157,7 +159,8 @@ def test_scancel_fails_that_node_with_slurms_reason_and_resume_runs_only_it(slur
     assert len(merged.nodes) == 2 and not merged.failures
 
 
-def test_a_walltime_shorter_than_the_suite_is_a_clean_walltime_failure(slurm_options, fleet_spec, tmp_path):
+def test_a_walltime_shorter_than_the_suite_is_a_clean_walltime_failure(slurm_options, fleet_spec, tmp_path,
+                                                                       record_property):
     """One node, a one-minute walltime, the whole edge suite (minutes): Slurm kills the job at its limit; the
     node is failed with "walltime exceeded" and Slurm's state, and no manifest."""
     options = dataclasses.replace(slurm_options, nodes=1, walltime="00:01:00")
@@ -168,7 +171,10 @@ def test_a_walltime_shorter_than_the_suite_is_a_clean_walltime_failure(slurm_opt
     (node,) = result.nodes
     assert node.status == "failed" and node.reason.startswith("walltime exceeded: Slurm ended job "), node.reason
     assert "JobState=TIMEOUT" in node.reason and "time limit of 00:01:00" in node.reason
-    assert time.monotonic() - started < 300
+    elapsed = time.monotonic() - started
+    assert elapsed < 300
+    record_property("edgebench_figure", f"Slurm walltime: {node.node_id} failed {elapsed:.0f} s after submission: "
+                                        f"{node.reason}")
     merged = fleet.merge_run(_download(spec, tmp_path))
     assert not merged.nodes and merged.failures[0]["reason"] == node.reason
 
@@ -202,7 +208,8 @@ def test_an_unsatisfiable_processor_is_a_one_line_error_not_a_hang(slurm_cluster
 
 def test_the_nodes_environment_reaches_the_job(slurm_options, fleet_spec):
     """The job script exports what the node needs (S3 endpoint, region and the run's dummy credentials, TF's log
-    level); the worker runs the configured python. None of these is in this process's environment."""
+    level); the worker runs the configured python. The endpoint and credentials are not in this process's
+    environment, so only the job script can have put them there."""
     credentials = {"aws_access_key_id": "slurm-test-key", "aws_secret_access_key": "slurm-test-secret"}
     wanted = fleet.job_environment(fleet_spec.results, credentials)
     assert os.environ.get("AWS_ENDPOINT_URL") != wanted["AWS_ENDPOINT_URL"]
