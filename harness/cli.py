@@ -307,7 +307,8 @@ def _cmd_predict(args: argparse.Namespace, console) -> int:
 
     from harness import data, edge, store
     from harness.backends import BackendConfig, check_request
-    from harness.workflow import load_backend
+    from harness.errors import ArtifactError
+    from harness.workflow import infer_each, load_backend
 
     check_request([args.backend], args.precision.upper())
     with tempfile.TemporaryDirectory(prefix="edgebench-predict-") as tmp:
@@ -319,7 +320,10 @@ def _cmd_predict(args: argparse.Namespace, console) -> int:
             model = edge.import_local(Path(args.model), Path(tmp) / "edge")
         backend = load_backend(args.backend, model, BackendConfig(args.device, args.precision.upper()))
         for path in args.images:
-            logits = backend.infer(data.load_image(path)[None])[0]
+            try:  # a label map of another width than the model's output is refused, not zipped short
+                logits = infer_each(backend, data.load_image(path)[None], model.classes)[0]
+            except ArtifactError as exc:
+                raise ArtifactError(f"{args.model}: {exc}") from None
             print(json.dumps({"image": str(path), **edge.jumpstart_verbose(model.classes, logits)}))
     return 0
 

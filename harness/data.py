@@ -25,6 +25,7 @@ WEATHER_CLASSES = ("cloudy", "foggy", "rainy", "snowy", "sunny")
 ALPHA_BACKGROUND = (255, 255, 255)
 # Refuse images bigger than this many pixels (decompression bombs) instead of warning.
 MAX_PIXELS = 64 * 1024 * 1024
+MAX_GENERATED_PER_CLASS = 10_000  # 50,000 generated images take hours on 2 cores; a typo must not start that
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,11 @@ class GeneratorConfig:
     classes: tuple[str, ...] = field(default=WEATHER_CLASSES)
 
     def __post_init__(self) -> None:
-        if self.images_per_class < 2:
-            raise DatasetError(f"images_per_class={self.images_per_class}: need at least 2 per class "
-                               "(one is held out for testing)")
+        if self.seed < 0:
+            raise DatasetError(f"seed={self.seed}: must be an integer >= 0")
+        if not 2 <= self.images_per_class <= MAX_GENERATED_PER_CLASS:
+            raise DatasetError(f"images_per_class={self.images_per_class}: generate 2 to {MAX_GENERATED_PER_CLASS:,} "
+                               "per class (one is held out for testing); for more, pass your own --dataset")
         if not 16 <= self.min_side <= self.max_side:
             raise DatasetError(f"image sides {self.min_side}..{self.max_side}: need 16 <= min_side <= max_side")
         unknown = sorted(set(self.classes) - set(WEATHER_CLASSES))
@@ -190,6 +193,9 @@ def _class_images(class_dir: Path, check_images: bool) -> list[LabeledImage]:
         if entry.is_dir():
             raise DatasetError(f"{entry}: nested folder in class {class_dir.name!r}; a class folder holds "
                                "images only")
+        if not entry.is_file():  # a pipe would block the decoder forever; a device or dangling link is no image
+            raise DatasetError(f"{entry}: not a regular file (a pipe, device or broken link); a class folder "
+                               "holds image files only")
         if entry.suffix.lower() not in IMAGE_SUFFIXES:
             raise DatasetError(f"{entry}: not an image file (expected one of "
                                f"{', '.join(sorted(IMAGE_SUFFIXES))}); remove it from the dataset")

@@ -4,8 +4,10 @@ extract safely, load labels."""
 from __future__ import annotations
 
 import json
+import lzma
 import shutil
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from harness.store import S3Location, S3Store, parse_s3_uri
 from harness.train import LABEL_MAP_FILE, SAVED_MODEL_DIR
 
 MAX_EXTRACTED_BYTES = 4 << 30  # a classifier's SavedModel is MBs to a few hundred MB; refuse archive bombs
+MAX_MEMBER_DEPTH = 64  # a SavedModel nests a few folders deep; thousands of levels exhaust os.makedirs' recursion
 LABELS_INFO_FILE = "labels_info.json"  # newer JumpStart scripts: {"labels": [...]} in index order
 
 
@@ -118,9 +121,15 @@ def _fresh_dir(path: Path) -> Path:
 
 def _open(edge_dir: Path, tarball: Path, test_dir: Path | None, source: str,
           test_source: str | None = None) -> EdgeModel:
-    """``test_source`` is the user's name for the test folder (path or URI): errors name it, not our copy."""
-    model_dir = extract_artifact(tarball, edge_dir / "model")
-    classes = load_label_map(model_dir)
+    """``source`` and ``test_source`` are the user's names for the artifact and the test folder (path or URI):
+    errors name them, not our copies."""
+    model_dir = edge_dir / "model"
+    try:
+        extract_artifact(tarball, model_dir)
+        classes = load_label_map(model_dir)
+    except ArtifactError as exc:
+        message = str(exc).replace(f"{model_dir}/", f"{source} member ").replace(str(model_dir), source)
+        raise ArtifactError(message.replace(str(tarball), source)) from None
     test_images: tuple[LabeledImage, ...] = ()
     if test_dir is not None:
         theirs = (test_source or str(test_dir)).rstrip("/")
@@ -152,8 +161,9 @@ def extract_safely(tarball: Path, dest: Path) -> None:
     try:
         with tarfile.open(tarball, "r:*") as tar:
             tar.extractall(dest, filter=_StrictDataFilter(MAX_EXTRACTED_BYTES))
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise ArtifactError(f"{tarball}: not a safe, readable tarball ({exc}); re-download or re-export it") from None
+    except (tarfile.TarError, OSError, EOFError, OverflowError, zlib.error, lzma.LZMAError) as exc:
+        reason = " ".join(str(exc).split())  # tarfile's "r:*" lists every method it tried, one per line
+        raise ArtifactError(f"{tarball}: not a safe, readable tarball ({reason}); re-download or re-export it") from None
 
 
 class _StrictDataFilter:
@@ -166,6 +176,8 @@ class _StrictDataFilter:
     def __call__(self, member: tarfile.TarInfo, dest_path: str) -> tarfile.TarInfo | None:
         if member.name.startswith("/"):
             raise tarfile.AbsolutePathError(member)
+        if member.name.count("/") >= MAX_MEMBER_DEPTH:  # deep enough to exhaust os.makedirs' recursion
+            raise tarfile.FilterError(f"member {member.name[:60]!r}... nests over {MAX_MEMBER_DEPTH} folders deep")
         self.remaining -= member.size
         if self.remaining < 0:
             raise tarfile.FilterError(f"archive expands past {self.limit:,} bytes at {member.name!r}")
@@ -180,17 +192,45 @@ def load_label_map(model_dir: Path) -> tuple[str, ...]:
         raise ArtifactError(f"{model_dir}: found {found} of {LABEL_MAP_FILE} and {LABELS_INFO_FILE}; the "
                             "artifact needs exactly one label map")
     path = model_dir / present[0]
-    try:
-        content = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    try:  # ValueError: bad JSON or a class twice; RecursionError: arrays nested thousands deep
+        content = json.loads(path.read_text(), object_pairs_hook=_unique_keys)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
     if present[0] == LABEL_MAP_FILE:
-        return _from_index_map(path, content)
+        return _folder_names(path, _from_index_map(path, content))
     labels = content.get("labels") if isinstance(content, dict) else None
     if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels) \
             or len(set(labels)) != len(labels):
         raise ArtifactError(f"{path}: expected {{\"labels\": [unique class names in output order]}}")
-    return tuple(labels)
+    return _folder_names(path, tuple(labels))
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    content: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in content:
+            raise ValueError(f"class {key!r} appears twice")
+        content[key] = value
+    return content
+
+
+def _folder_names(path: Path, classes: tuple[str, ...]) -> tuple[str, ...]:
+    """Class names are the training channel's folder names: a name no folder can have (empty, '.', '..', a '/'
+    or NUL in it, over 255 bytes, not encodable as UTF-8) cannot come from a training job, and would break the
+    test-image match."""
+    for name in classes:
+        if name in ("", ".", "..") or "/" in name or "\0" in name or not 0 < _utf8_length(name) <= 255:
+            raise ArtifactError(f"{path}: class name {name!r} cannot be a class folder name; the label map does "
+                                "not come from a training job's class folders")
+    return classes
+
+
+def _utf8_length(name: str) -> int:
+    """Bytes of ``name`` in UTF-8 (folder names are at most 255 on common file systems); 0 if not encodable."""
+    try:
+        return len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return 0
 
 
 def _from_index_map(path: Path, content: object) -> tuple[str, ...]:

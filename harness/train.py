@@ -97,20 +97,22 @@ class Hyperparameters:
     random_seed: int = 123
 
     def __post_init__(self) -> None:
+        # Ranges: JumpStart's spec for the model (harness/jumpstart_metadata), narrowed where a bound value
+        # cannot train (a learning rate of 0, a dropout of 1); NaN fails every comparison, so it is refused.
         checks = [
-            (self.epochs >= 1, "epochs", "an integer >= 1"),
-            (self.batch_size >= 1, "batch_size", "an integer >= 1"),
+            (1 <= self.epochs <= 1000, "epochs", "an integer in [1, 1000]"),
+            (1 <= self.batch_size <= 1024, "batch_size", "an integer in [1, 1024]"),
             (self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}"),
-            (self.learning_rate > 0, "learning_rate", "a number > 0"),
+            (0 < self.learning_rate <= 1, "learning_rate", "a number in (0, 1]"),
             (0 <= self.beta_1 < 1 and 0 <= self.beta_2 < 1, "beta_1/beta_2", "numbers in [0, 1)"),
-            (self.epsilon > 0, "epsilon", "a number > 0"),
+            (0 < self.epsilon <= 1, "epsilon", "a number in (0, 1]"),
             (0 <= self.momentum < 1, "momentum", "a number in [0, 1)"),
             (0 <= self.rho < 1, "rho", "a number in [0, 1)"),
-            (self.initial_accumulator_value >= 0, "initial_accumulator_value", "a number >= 0"),
+            (0 <= self.initial_accumulator_value <= 1, "initial_accumulator_value", "a number in [0, 1]"),
             (self.reinitialize_top_layer in ("Auto", "True", "False"), "reinitialize_top_layer",
              "Auto, True or False"),
             (0 <= self.dropout_rate < 1, "dropout_rate", "a number in [0, 1)"),
-            (self.regularizers_l2 >= 0, "regularizers_l2", "a number >= 0"),
+            (0 <= self.regularizers_l2 <= 1, "regularizers_l2", "a number in [0, 1]"),
             (0 <= self.label_smoothing < 1, "label_smoothing", "a number in [0, 1)"),
             (self.image_resize_interpolation == "bilinear", "image_resize_interpolation",
              "bilinear (the only interpolation the shared preprocessing implements)"),
@@ -121,8 +123,10 @@ class Hyperparameters:
             (not self.binary_mode, "binary_mode",
              "False: the local trainer writes a softmax classifier (binary_mode=True is JumpStart's sigmoid head)"),
             (self.eval_metric in EVAL_METRICS, "eval_metric", f"one of {', '.join(EVAL_METRICS)}"),
-            (self.early_stopping_patience >= 1, "early_stopping_patience", "an integer >= 1"),
+            (1 <= self.early_stopping_patience <= 1000, "early_stopping_patience", "an integer in [1, 1000]"),
+            (0 <= self.early_stopping_min_delta <= 1, "early_stopping_min_delta", "a number in [0, 1]"),
             (0 <= self.validation_split_ratio < 1, "validation_split_ratio", "a number in [0, 1)"),
+            (0 <= self.random_seed < 2 ** 32, "random_seed", "an integer in [0, 2**32) (NumPy's seed range)"),
         ]
         for ok, name, expected in checks:
             if not ok:

@@ -60,6 +60,13 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.trainer not in TRAINERS:
             raise ConfigError(f"trainer {self.trainer!r}: choose one of {', '.join(TRAINERS)}")
+        if self.trainer == "local" and self.model_id not in train.ARCHITECTURES:  # before any dataset or upload
+            raise ConfigError(f"--model-id {self.model_id!r}: the local trainer knows "
+                              f"{', '.join(sorted(train.ARCHITECTURES))}")
+        if self.holdout_per_class < 1:  # before a dataset is generated, not after
+            raise ConfigError(f"--holdout {self.holdout_per_class}: hold out at least 1 test image per class")
+        if self.split_seed < 0:
+            raise ConfigError(f"--seed {self.split_seed}: must be an integer >= 0")
 
 
 @dataclass(frozen=True)

@@ -196,7 +196,7 @@ def test_hyperparameters_accept_jumpstart_strings_and_legacy_names():
     ({"epoch": "3"}, "'epoch': unknown"),
     ({"epochs": "three"}, "epochs='three': not a valid int"),
     ({"epochs": "2.5"}, "not a valid int"),
-    ({"epochs": "0"}, "epochs: must be an integer >= 1"),
+    ({"epochs": "0"}, r"epochs: must be an integer in \[1, 1000\]"),
     ({"optimizer": "lion"}, "optimizer: must be one of"),
     ({"augmentation": "maybe"}, "not a valid bool"),
     ({"dropout_rate": "1.5"}, r"dropout_rate: must be a number in \[0, 1\)"),
