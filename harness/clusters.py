@@ -126,7 +126,18 @@ def open_cluster(options: ClusterOptions) -> Iterator[Any]:
                                             timeout=300)
                 yield client
         finally:
+            _mark_unsubmitted_failed(cluster)
             cluster.close()
+
+
+def _mark_unsubmitted_failed(cluster: Any) -> None:
+    """A batch job whose submission failed never started, and distributed's close asserts that every worker it
+    created has closed or failed: say it failed, so that the error the user sees is the submission's."""
+    from distributed.core import Status
+
+    for job in list(getattr(cluster, "_created", ())):
+        if hasattr(job, "job_id") and not job.job_id and job.status == Status.created:
+            job.status = Status.failed
 
 
 def check_job_script(options: ClusterOptions) -> None:

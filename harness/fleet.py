@@ -431,7 +431,7 @@ def run_fleet(client: Any, spec: NodeSpec, poll_s: float = 0.5,
     for all: a node that fails, times out or loses its worker is recorded; the others' results stay.
 
     ``job_ended(job_id, worker_gone)``: for workers in batch jobs, the scheduler's reason a failed node's job
-    ended (None while it runs); it leads the node's failure reason (a walltime kill, a cancelled job)."""
+    ended (None while it runs); it becomes the node's failure reason (a walltime kill, a cancelled job)."""
     from harness.clusters import batch_job_id
 
     start = time.monotonic()
@@ -461,8 +461,8 @@ def run_fleet(client: Any, spec: NodeSpec, poll_s: float = 0.5,
                 future.cancel()
             scheduler = (job_ended(jobs[address], address not in alive) if outcome.status == "failed"
                          and jobs.get(address) else None)
-            if scheduler:
-                outcome = dataclasses.replace(outcome, reason=f"{scheduler}; {outcome.reason}")
+            if scheduler:  # the scheduler's account replaces the worker's (KilledWorker, a killed suite)
+                outcome = dataclasses.replace(outcome, reason=f"{scheduler}; the node's Dask worker ended with its job")
             if outcome.status == "failed" and (scheduler or not outcome.seconds):  # the node could not know
                 _record_parent_failure(node_spec, outcome.reason)
             outcome = dataclasses.replace(outcome, worker=address)

@@ -426,7 +426,7 @@ def test_fleet_report_heatmap_headline_and_failed_reasons_in_a_browser(tmp_path,
     fleet.complete_report(files, run_dir.name, bad.name, bad / "report.json")
     report.write_json(bad / fleet.MANIFEST, fleet.manifest_for(run_dir.name, bad.name, files))
     reason = ("walltime exceeded: Slurm ended job 7 at its time limit of 00:01:00 after 00:01:04 (JobState=TIMEOUT, "
-              "Reason=TimeLimit, ExitCode=0:0); raise --walltime; its Dask worker died or left the cluster mid-run")
+              "Reason=TimeLimit, ExitCode=0:0); raise --walltime; the node's Dask worker ended with its job")
     report.write_json(run_dir / "node-late" / fleet.FAILURE, {"node_id": "node-late", "reason": reason, "log_tail": ""})
     summary = fleet.merge_run(run_dir).to_json()
     assert fleet.openvino_headline(summary) == "4 out of 6 nodes ran on OpenVINO"

@@ -15,6 +15,7 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,7 +23,8 @@ import pytest
 
 from harness import clusters, fleet, slurm_local
 from harness.errors import ConfigError
-from test_fleet import NULL_ONLY, QUICK_SUITE, _download, fleet_spec  # noqa: F401  (fleet_spec: a fixture)
+from test_fleet import (NULL_ONLY, QUICK_SUITE, _download, _first_worker_running_pytest,  # noqa: F401
+                        fleet_spec)  # a fixture, shared
 
 pytestmark = pytest.mark.slurm
 
@@ -109,24 +111,6 @@ def test_fleet_run_through_slurm_two_nodes_complete_and_merge(slurm_cluster, fle
                                         f"{overhead:+.1%}")
 
 
-def _worker_running_pytest(client, timeout: float = 180) -> str:
-    """The address of the first worker whose node suite (a pytest child) is running."""
-    import psutil
-
-    pids = client.run(os.getpid)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for address, pid in pids.items():
-            try:
-                children = psutil.Process(pid).children(recursive=True)
-            except psutil.NoSuchProcess:
-                continue
-            if any("pytest" in " ".join(child.cmdline()) for child in children if child.is_running()):
-                return address
-        time.sleep(0.2)
-    raise AssertionError(f"no worker started its node's suite within {timeout:g} s")
-
-
 def test_scancel_fails_that_node_with_slurms_reason_and_resume_runs_only_it(slurm_options, fleet_spec, tmp_path,
                                                                              record_property):
     spec = dataclasses.replace(fleet_spec, run_id="run-scancel", pytest_args=NULL_ONLY)
@@ -134,11 +118,11 @@ def test_scancel_fails_that_node_with_slurms_reason_and_resume_runs_only_it(slur
     with clusters.open_cluster(slurm_options) as client:
         jobs = client.run(clusters.batch_job_id)
         outcome: dict[str, fleet.FleetResult] = {}
-        import threading
-
         runner = threading.Thread(target=lambda: outcome.setdefault("r", fleet.run_fleet(client, spec, job_ended=ended)))
         runner.start()
-        victim = _worker_running_pytest(client)
+        import psutil
+
+        victim = _first_worker_running_pytest(client.run(os.getpid), psutil, timeout=180)
         subprocess.run(["scancel", jobs[victim]], check=True)
         runner.join(timeout=600)
     result = outcome["r"]
@@ -192,6 +176,14 @@ def test_an_unsatisfiable_processor_is_a_one_line_error_not_a_hang(slurm_cluster
         with clusters.open_cluster(too_big):
             pass
     assert time.monotonic() - started < 60
+
+    with monkeypatch.context() as patch:  # as for PBS: no check beforehand; sbatch itself refuses the job
+        patch.setattr(clusters, "check_job_script", lambda options: None)
+        started = time.monotonic()
+        with pytest.raises(ConfigError, match="1 of 1 node jobs could not be submitted"):
+            with clusters.open_cluster(options):
+                pass
+        assert time.monotonic() - started < 90  # an error, not a wait
 
     from harness.cli import main
 
