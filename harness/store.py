@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from boto3.exceptions import Boto3Error
+from boto3.exceptions import Boto3Error, RetriesExceededError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
+from botocore.exceptions import (BotoCoreError, ClientError, FlexibleChecksumError, NoCredentialsError,
+                                 PartialCredentialsError)
+from s3transfer.utils import ChunksizeAdjuster
 
 from harness.errors import StoreError
 
@@ -29,7 +31,16 @@ log = logging.getLogger(__name__)
 
 SHA256_METADATA = "edgebench-sha256"  # stored as x-amz-meta-edgebench-sha256
 TRANSFER = TransferConfig(multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024)
+# Each request: botocore's standard retries (5xx, SlowDown/throttling, resets, timeouts; backoff up to 1+2+4+8 s).
+# A broken GetObject stream: s3transfer re-reads it (num_download_attempts, 5). A checksum that fails (botocore
+# validates x-amz-checksum-* on whole-object GETs, response_checksum_validation "when_supported"; ranged GETs
+# of multipart objects carry none) or a stream that broke 5 times: the whole download again, into a fresh
+# temporary file, DOWNLOAD_ATTEMPTS times. An upload whose stored bytes differ (ETag, which the server computes
+# from what it stored; moto keeps a PUT's x-amz-checksum-sha256 without checking it, AWS answers BadDigest):
+# uploaded again, UPLOAD_ATTEMPTS times, then deleted.
 RETRIES = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=60)
+DOWNLOAD_ATTEMPTS = 3
+UPLOAD_ATTEMPTS = 3
 FAKE_CREDENTIALS = {"aws_access_key_id": "edgebench-offline", "aws_secret_access_key": "edgebench-offline"}
 
 
@@ -114,13 +125,30 @@ class S3Store:
             self.client.create_bucket(**args)
 
     def upload_file(self, path: Path, key: str) -> str:
-        """Upload with an SHA-256 checksum S3 verifies on receipt and a whole-file digest in metadata."""
+        """Upload with an SHA-256 checksum S3 verifies on receipt and a whole-file digest in metadata, then check
+        the ETag the server computed from the bytes it stored; differing bytes are uploaded again, and after
+        UPLOAD_ATTEMPTS the object is deleted (never left corrupt) and the error names it."""
+        uri = self.location.uri(key)
         digest = sha256_file(path)
-        with self._errors(self.location.uri(key)):
-            self.client.upload_file(str(path), self.location.bucket, key, Config=TRANSFER,
-                                    ExtraArgs={"ChecksumAlgorithm": "SHA256",
-                                               "Metadata": {SHA256_METADATA: digest}})
-        return self.location.uri(key)
+        for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+            with self._errors(uri):
+                try:
+                    self.client.upload_file(str(path), self.location.bucket, key, Config=TRANSFER,
+                                            ExtraArgs={"ChecksumAlgorithm": "SHA256",
+                                                       "Metadata": {SHA256_METADATA: digest}})
+                except Boto3Error as exc:
+                    if _code(exc.__context__) not in _CORRUPT_UPLOAD_CODES:  # type: ignore[arg-type]
+                        raise
+                else:
+                    if _stored_intact(self.client.head_object(Bucket=self.location.bucket, Key=key), path):
+                        return uri
+            log.warning("%s: the stored bytes differ from %s (upload %d of %d); uploading again", uri, path,
+                        attempt, UPLOAD_ATTEMPTS)
+        with self._errors(uri):
+            self.client.delete_object(Bucket=self.location.bucket, Key=key)
+        raise StoreError(f"{uri}: the bytes S3 stored differed from {path} on each of {UPLOAD_ATTEMPTS} uploads "
+                         "(corrupted in transit; the object was deleted); check the network path to the endpoint "
+                         "and retry")
 
     def upload_tree(self, root: Path, key_prefix: str) -> list[str]:
         files = sorted(p for p in Path(root).rglob("*") if p.is_file())
@@ -146,20 +174,30 @@ class S3Store:
         dest.parent.mkdir(parents=True, exist_ok=True)
         with self._errors(uri):
             head = self.client.head_object(Bucket=self.location.bucket, Key=key)
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial")
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            with self._errors(uri):
-                self.client.download_file(self.location.bucket, key, str(tmp), Config=TRANSFER)
-            expected = head.get("Metadata", {}).get(SHA256_METADATA)
-            if expected and sha256_file(tmp) != expected:
-                raise StoreError(f"{uri}: SHA-256 mismatch after download (object corrupted or changed "
-                                 "during transfer); retry, or re-upload the object")
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return dest
+        expected = head.get("Metadata", {}).get(SHA256_METADATA)
+        problem = ""
+        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+            fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial")
+            os.close(fd)
+            tmp = Path(tmp_name)
+            try:
+                with self._errors(uri):
+                    try:
+                        self.client.download_file(self.location.bucket, key, str(tmp), Config=TRANSFER)
+                        problem = ("SHA-256 mismatch with the digest recorded at upload"
+                                   if expected and sha256_file(tmp) != expected else "")
+                    except FlexibleChecksumError:
+                        problem = "checksum mismatch with the one S3 sent"
+                    except RetriesExceededError as exc:
+                        problem = f"the stream broke on every read ({exc.last_exception})"
+                if not problem:
+                    os.replace(tmp, dest)
+                    return dest
+                log.warning("%s: %s (download %d of %d)", uri, problem, attempt, DOWNLOAD_ATTEMPTS)
+            finally:
+                tmp.unlink(missing_ok=True)
+        raise StoreError(f"{uri}: {problem} on each of {DOWNLOAD_ATTEMPTS} downloads, each into a fresh file; "
+                         "retry if the network is at fault, else re-upload the object (it may be corrupt in S3)")
 
     def download_tree(self, key_prefix: str, dest: Path) -> list[Path]:
         keys = self.list_keys(key_prefix)
@@ -190,11 +228,37 @@ class S3Store:
         except BotoCoreError as exc:
             raise StoreError(f"{what}: {exc}; check --endpoint-url, --region and the network") from None
         except Boto3Error as exc:  # S3UploadFailedError, RetriesExceededError: wrap a ClientError's text
+            if isinstance(exc.__context__, ClientError):
+                raise StoreError(f"{what}: {_describe(exc.__context__)}") from None
             raise StoreError(f"{what}: {str(exc).splitlines()[0]}; check the bucket name and permissions") from None
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+_CORRUPT_UPLOAD_CODES = ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch")  # S3 refused corrupt bytes
+_RETRIED = "kept failing after boto3's retries (5 attempts); retry later, or check the endpoint's health"
+
+
+def _code(exc: BaseException | None) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
+
+
+def _stored_intact(head: dict[str, Any], path: Path) -> bool:
+    """Whether the object S3 describes holds ``path``'s bytes: its size, and its ETag, which S3 (and moto)
+    compute from the bytes stored: the MD5, or for a multipart upload the MD5 of the parts' MD5s with ``-N``.
+    Under SSE-KMS or SSE-C the ETag is no MD5; then only the size is checked (AWS verified the checksum)."""
+    size = path.stat().st_size
+    etag = str(head.get("ETag", "")).strip('"')
+    if head.get("ContentLength") != size:
+        return False
+    if str(head.get("ServerSideEncryption", "")).startswith("aws:kms") or head.get("SSECustomerAlgorithm"):
+        return True
+    chunk = ChunksizeAdjuster().adjust_chunksize(TRANSFER.multipart_chunksize, size) if "-" in etag else size
+    digests = []
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk) if chunk else b"":
+            digests.append(hashlib.md5(block, usedforsecurity=False).digest())
+    if "-" not in etag:
+        return etag == (digests[0].hex() if digests else hashlib.md5(b"", usedforsecurity=False).hexdigest())
+    return etag == f"{hashlib.md5(b''.join(digests), usedforsecurity=False).hexdigest()}-{len(digests)}"
 
 
 def _describe(exc: ClientError) -> str:
@@ -207,6 +271,10 @@ def _describe(exc: ClientError) -> str:
         "403": "access denied; check the credentials and the bucket policy",
         "InvalidAccessKeyId": "the access key is not valid for this endpoint",
         "SignatureDoesNotMatch": "the secret key does not match the access key",
+        "SlowDown": f"S3 is throttling requests (SlowDown) and {_RETRIED}",
+        "503": f"S3 unavailable (503) and {_RETRIED}",
+        "InternalError": f"S3 internal error and {_RETRIED}",
+        "500": f"S3 internal error (500) and {_RETRIED}",
     }
     message = exc.response.get("Error", {}).get("Message", "")
     return hints.get(code, f"S3 error {code}: {message}".strip())
