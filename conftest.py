@@ -24,7 +24,7 @@ from filelock import FileLock
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from harness import data, edge, parity, report, store, train  # noqa: E402
+from harness import data, edge, parity, report, s3_faults, store, train  # noqa: E402
 from harness.backends import PRECISIONS, Backend, BackendConfig, create_backend, result_label  # noqa: E402
 from harness.workflow import infer_each  # noqa: E402
 from harness.measure import processor_identity  # noqa: E402
@@ -62,6 +62,7 @@ class Figures:
     faults: list[dict] = dataclasses.field(default_factory=list)
     margins: list[dict] = dataclasses.field(default_factory=list)
     lines: list[str] = dataclasses.field(default_factory=list)
+    s3_faults: list[dict] = dataclasses.field(default_factory=list)
     outcomes: dict[str, list[dict]] = dataclasses.field(
         default_factory=lambda: {"passed": [], "failed": [], "skipped": []})
 
@@ -183,7 +184,7 @@ class FigureCollector:
         if report.when != "call":
             return
         kinds = {"parity": self.figures.parity, "fault": self.figures.faults, "margins": self.figures.margins,
-                 "edgebench_figure": self.figures.lines}
+                 "edgebench_figure": self.figures.lines, "s3_fault": self.figures.s3_faults}
         for key, value in report.user_properties:
             if key in kinds:
                 kinds[key].append(value)
@@ -197,7 +198,9 @@ class FigureCollector:
                     ("edgebench parity: measured worst case per precision [bound]",
                      parity.worst_case_lines(self.figures.parity)),
                     ("edgebench sensitivity: injected faults caught (x) or passed (.) per precision",
-                     parity.sensitivity_lines(self.figures.faults))]
+                     parity.sensitivity_lines(self.figures.faults)),
+                    ("edgebench S3 faults: each operation under each injected fault",
+                     s3_faults.figure_lines(self.figures.s3_faults))]
         for title, lines in sections:
             if lines:
                 terminalreporter.section(title)

@@ -52,7 +52,8 @@ def import_from_s3(s3: S3Store, artifact_uri: str, test_uri: str | None, edge_di
     if test_uri is not None:
         test_bucket, test_prefix = parse_s3_uri(test_uri)
         test_dir = edge_dir / "test"
-        s3.for_bucket(test_bucket).download_tree(test_prefix.rstrip("/"), test_dir)
+        with staged_dir(test_dir) as staging:  # every test image or none: never a half-downloaded test set
+            s3.for_bucket(test_bucket).download_tree(test_prefix.rstrip("/"), staging)
     return _open(edge_dir, tarball, test_dir, artifact_uri, test_uri)
 
 

@@ -275,3 +275,32 @@ def _flipped(data: bytes) -> bytes:
     """One bit of one byte in the middle inverted: what a bad NIC, cable or cache does."""
     middle = len(data) // 2
     return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1:]
+
+
+# ------------------------------------------------------------------------------------------------
+# The figure: faults x operations
+
+OUTCOMES = {"retried": "r", "clean": "f", "lost": "LOST"}  # succeeded after retry, failed cleanly (one line)
+
+
+def figure_lines(records: list[dict]) -> list[str]:
+    """A table of ``{"fault", "operation", "outcome", "injected"}`` records (one per test): a row per fault
+    (and how often it was injected), a column per operation, then the totals."""
+    if not records:
+        return []
+    operations = list(dict.fromkeys(r["operation"] for r in records))
+    faults = list(dict.fromkeys(r["fault"] for r in records))
+    cells = {(r["fault"], r["operation"]): r for r in records}
+    width = max(len(f) for f in faults) + 2
+    lines = [" " * width + " ".join(f"{op:>15}" for op in operations)]
+    for fault in faults:
+        row = [cells.get((fault, op)) for op in operations]
+        lines.append(f"{fault:<{width}}" + " ".join(
+            f"{(OUTCOMES[c['outcome']] + ' ' + str(c['injected']) + 'x') if c else '-':>15}" for c in row))
+    count = {name: sum(r["outcome"] == name for r in records) for name in OUTCOMES}
+    lines.append(f"{len(records)} faults x operations ({len(faults)} faults, {len(operations)} operations), "
+                 f"{sum(r['injected'] for r in records)} faults injected: {count['retried']} succeeded after "
+                 f"retry, {count['clean']} failed cleanly, {count['lost']} lost or corrupted")
+    lines.append("r succeeded after retry   f failed cleanly (one line naming the object)   "
+                 "LOST lost or corrupted   Nx times injected   - not run")
+    return lines

@@ -189,15 +189,16 @@ class S3Store:
                     except FlexibleChecksumError:
                         problem = "checksum mismatch with the one S3 sent"
                     except RetriesExceededError as exc:
-                        problem = f"the stream broke on every read ({exc.last_exception})"
+                        problem = f"the connection broke on every read ({_first_line(exc.last_exception)})"
                 if not problem:
                     os.replace(tmp, dest)
                     return dest
                 log.warning("%s: %s (download %d of %d)", uri, problem, attempt, DOWNLOAD_ATTEMPTS)
             finally:
                 tmp.unlink(missing_ok=True)
-        raise StoreError(f"{uri}: {problem} on each of {DOWNLOAD_ATTEMPTS} downloads, each into a fresh file; "
-                         "retry if the network is at fault, else re-upload the object (it may be corrupt in S3)")
+        hint = ("check the network path to the endpoint and retry" if problem.startswith("the connection") else
+                "retry if the network is at fault, else re-upload the object (it may be corrupt in S3)")
+        raise StoreError(f"{uri}: {problem} on each of {DOWNLOAD_ATTEMPTS} downloads, each into a fresh file; {hint}")
 
     def download_tree(self, key_prefix: str, dest: Path) -> list[Path]:
         keys = self.list_keys(key_prefix)
@@ -239,6 +240,10 @@ _RETRIED = "kept failing after boto3's retries (5 attempts); retry later, or che
 
 def _code(exc: BaseException | None) -> str:
     return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
+
+
+def _first_line(exc: BaseException | None) -> str:
+    return " ".join(str(exc).split())[:200]
 
 
 def _stored_intact(head: dict[str, Any], path: Path) -> bool:
