@@ -15,18 +15,17 @@ from harness.errors import ConfigError, EdgebenchError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    # Root stays at WARNING even with -v: botocore's DEBUG log carries request headers (access key id, token).
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.verbose:
-        logging.getLogger("harness").setLevel(logging.DEBUG)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: keep C++ INFO off
-    from rich.console import Console
+    try:  # Ctrl-C while the parser's imports load is an interruption too: one line, exit 130
+        args = build_parser().parse_args(argv)
+        # Root stays at WARNING even with -v: botocore's DEBUG log carries request headers (access key id, token).
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        if args.verbose:
+            logging.getLogger("harness").setLevel(logging.DEBUG)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: keep C++ INFO off
+        from rich.console import Console
 
-    # Piped output (CI logs, tee) would otherwise wrap the summary table at 80 columns.
-    console = Console() if sys.stdout.isatty() else Console(width=120)
-    try:
+        # Piped output (CI logs, tee) would otherwise wrap the summary table at 80 columns.
+        console = Console() if sys.stdout.isatty() else Console(width=120)
         return args.handler(args, console)
     except EdgebenchError as exc:
         print(f"edgebench: error: {exc}", file=sys.stderr)

@@ -275,8 +275,11 @@ def generate_weather_dataset(root: Path, config: GeneratorConfig = GeneratorConf
     if root.exists() and any(root.iterdir()):
         if not marker.is_file():
             raise DatasetError(f"{root}: exists and is not an edgebench-generated dataset; choose an empty folder")
-        shutil.rmtree(root)
+        _remove_tree(root)  # renamed aside first: a kill mid-removal never leaves a marker-less half
     root.parent.mkdir(parents=True, exist_ok=True)
+    for stale in root.parent.glob(f".{root.name}-*"):  # mkdtemp's, left by a killed run (callers hold a lock)
+        if len(stale.name) == len(root.name) + 10:
+            shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     try:
         for class_index, label in enumerate(config.classes):
@@ -291,6 +294,12 @@ def generate_weather_dataset(root: Path, config: GeneratorConfig = GeneratorConf
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return root
+
+
+def _remove_tree(root: Path) -> None:
+    trash = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    root.rename(trash / root.name)
+    shutil.rmtree(trash)
 
 
 def generated_image(label: str = "sunny", seed: int = 0, config: GeneratorConfig = GeneratorConfig()) -> Image.Image:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -32,6 +33,8 @@ RUN_HYPERPARAMETERS = train.Hyperparameters(train_only_top_layer=False)
 TRAINERS = ("local", "sagemaker")
 REFERENCE_BACKEND = plan.REFERENCE
 TRAIN_SCHEMA = "edgebench.train/1"
+# When set, each step and sub-step appends "<unix time> <stage>" here as it starts (the kill tests, a watchdog).
+STAGE_LOG_ENV = "EDGEBENCH_STAGE_LOG"
 CALIBRATION_IMAGES = 300  # NNCF's default subset size
 
 
@@ -79,6 +82,25 @@ def new_run_id() -> str:
     return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
 
 
+def claim_run_dir(reports_dir: Path, run_id: str = "", make_id=new_run_id) -> tuple[str, Path]:
+    """``reports_dir/<run-id>``, created here. A generated id is claimed with an exclusive mkdir, so two runs
+    started in the same second never share a folder (a taken id is replaced by a fresh one); a given id is
+    reused as is."""
+    reports_dir = Path(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    if run_id:
+        (reports_dir / run_id).mkdir(exist_ok=True)
+        return run_id, reports_dir / run_id
+    for _ in range(100):
+        run_id = make_id()
+        try:
+            (reports_dir / run_id).mkdir()
+        except FileExistsError:
+            continue
+        return run_id, reports_dir / run_id
+    raise ConfigError(f"{reports_dir}: could not claim a new run folder (100 run ids taken); clean up old runs")
+
+
 def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
     """The whole workflow; ``reports/<run-id>/report.json`` at the end."""
     backend_plan = plan.plan_backends(config.backends, config.precisions, config.device, config.ladder)
@@ -90,6 +112,7 @@ def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
         trained = train_model(config, split, s3, run_id, run_dir / "work", steps)
         model, s3_summary = store_tests_and_import(s3, trained.artifact_uri, split.test_dir, run_dir / "work" / "edge",
                                                    steps)
+    steps.mark("validation")  # generated on first use, cached
     validation = load_validation_set(config, model.classes)
     measured = run_backends(config, backend_plan, model, split, validation, steps)
     backends = {m.label: {"describe": m.describe, "latency": m.latency} for m in measured}
@@ -112,6 +135,7 @@ def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
             "accuracy": {m.label: _accuracy(model.classes, validation.images, m.validation_logits) for m in measured}},
         "step_seconds": steps.seconds,
     }
+    steps.mark("report")
     report.write_json(run_dir / "report.json", document)
     return RunResult(run_dir, document)
 
@@ -133,8 +157,7 @@ def train_only(config: RunConfig, progress: Progress = SilentProgress()) -> RunR
 
 def _start(config: RunConfig, progress: Progress) -> tuple[str, Path, _Steps, data.Dataset, data.Split]:
     """What every command begins with: a run id and folder, then the dataset and its held-out split."""
-    run_id = config.run_id or new_run_id()
-    run_dir = Path(config.reports_dir) / run_id
+    run_id, run_dir = claim_run_dir(config.reports_dir, config.run_id)
     steps = _Steps(progress)
     dataset, split = prepare_data(config, run_dir / "work" / "channels", steps)
     return run_id, run_dir, steps, dataset, split
@@ -241,8 +264,11 @@ def run_backends(config: RunConfig, backend_plan: plan.BackendPlan, model: edge.
         device = "CPU" if name == REFERENCE_BACKEND else config.device
         with steps(f"backend:{label}", f"Backend {name}: load, time, infer ({device}, {precision})"):
             backend = create_backend(name)
+            steps.mark(f"{label}:compile")
             backend.load(model, BackendConfig(device, precision, calibration=calibration))
+            steps.mark(f"{label}:timing")
             stats = time_infer(backend, images[:1], config.timing)  # first: its first call is timed apart
+            steps.mark(f"{label}:infer")
             measured.append(Measured(
                 label, name, precision, backend.describe(), stats.to_json(), infer_each(backend, images, model.classes),
                 infer_each(backend, validation_images, model.classes) if validation_images is not None else None))
@@ -334,9 +360,17 @@ class _Steps:
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.seconds: dict[str, float] = {}
+        self.stage_log = os.environ.get(STAGE_LOG_ENV)
+
+    def mark(self, stage: str) -> None:
+        """Append ``<unix time> <stage>`` to $EDGEBENCH_STAGE_LOG, if set, as a stage starts."""
+        if self.stage_log:
+            with open(self.stage_log, "a", encoding="utf-8") as handle:
+                handle.write(f"{time.time():.3f} {stage}\n")
 
     @contextmanager
     def __call__(self, key: str, title: str, total: int | None = None) -> Iterator[Advance]:
+        self.mark(key)
         started = time.perf_counter()
         try:
             with self.progress.step(title, total) as advance:
