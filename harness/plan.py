@@ -20,6 +20,7 @@ from harness.errors import BackendError
 
 REFERENCE = "tf"
 REFERENCE_PRECISION = "FP32"
+OPENVINO = "openvino"  # the backend whose device capabilities decide which precisions are native
 NOT_CANDIDATES = (REFERENCE, "null")  # the reference itself, and the backend that computes nothing
 
 NativePrecisions = Callable[[str], Sequence[str]]  # OpenVINO device -> the precisions it runs natively
@@ -84,10 +85,13 @@ class BackendPlan:
 def plan_backends(backends: Sequence[str], precisions: Sequence[str], device: str, ladder: bool = False,
                   native: NativePrecisions | None = None) -> BackendPlan:
     """The pairs to measure, in order (the reference first), and the skipped ones with their reasons.
-    ``native`` (default: OpenVINO's answer) gives the ladder's precisions for a device."""
-    ladder_info = read_ladder(device, native or _openvino_native) if ladder else None
-    wanted = ladder_info.precisions if ladder_info else tuple(dict.fromkeys(precisions))
+    ``native`` (default: OpenVINO's answer) gives the precisions a device runs natively: the ladder's rungs,
+    and what an asked-for OpenVINO precision is checked against (the plugin would silently run FP16 as BF16
+    or FP32 on a CPU without it, under FP16's name)."""
     candidates = [b for b in dict.fromkeys(backends) if is_candidate(b)]
+    checks_native = ladder or (OPENVINO in candidates and any(p != REFERENCE_PRECISION for p in precisions))
+    device_rungs = read_ladder(device, native or _openvino_native) if checks_native else None
+    wanted = device_rungs.precisions if ladder and device_rungs else tuple(dict.fromkeys(precisions))
     reference_added = bool(candidates) and REFERENCE not in backends
     names = ([REFERENCE] if reference_added else []) + list(dict.fromkeys(backends))
     pairs, skipped = [], []
@@ -96,17 +100,26 @@ def plan_backends(backends: Sequence[str], precisions: Sequence[str], device: st
             pairs.append(Pair(name, REFERENCE_PRECISION))
             continue
         supported = create_backend(name).precisions
-        for precision in wanted:
-            if precision in supported:
-                pairs.append(Pair(name, precision))
-            else:
+        for precision in (PRECISIONS if ladder else wanted):
+            if precision not in wanted:
+                skipped.append(_not_native(name, precision, device_rungs))
+            elif precision not in supported:
                 skipped.append(Skipped(name, precision, f"backend {name} runs {', '.join(supported)} only"))
-        if ladder_info:
-            skipped += [Skipped(name, p, f"not native on {ladder_info.device}: {ladder_info.capabilities_of}'s "
-                                         f"OPTIMIZATION_CAPABILITIES list no {p}")
-                        for p in PRECISIONS if p not in ladder_info.precisions]
+            elif name == OPENVINO and device_rungs and precision not in device_rungs.precisions:
+                skipped.append(_not_native(name, precision, device_rungs))
+            else:
+                pairs.append(Pair(name, precision))
+    if candidates and not any(is_candidate(p.backend) for p in pairs):
+        raise BackendError(f"nothing to compare with {REFERENCE}: " + "; ".join(
+            f"{s.backend} {s.precision} {s.reason}" for s in skipped) + "; ask for a precision the device runs")
     pairs.sort(key=lambda p: p.backend != REFERENCE)
-    return BackendPlan(tuple(pairs), tuple(skipped), reference_added, ladder_info)
+    return BackendPlan(tuple(pairs), tuple(skipped), reference_added, device_rungs if ladder else None)
+
+
+def _not_native(backend: str, precision: str, rungs: Ladder | None) -> Skipped:
+    assert rungs is not None
+    return Skipped(backend, precision, f"not native on {rungs.device}: {rungs.capabilities_of}'s "
+                                       f"OPTIMIZATION_CAPABILITIES list no {precision}")
 
 
 def read_ladder(device: str, native: NativePrecisions) -> Ladder:
@@ -114,7 +127,7 @@ def read_ladder(device: str, native: NativePrecisions) -> Ladder:
     if not precisions:
         from harness.measure import processor_identity
 
-        raise BackendError(f"--ladder: OpenVINO device {device!r} is not available on this node; it has "
+        raise BackendError(f"OpenVINO device {device!r} is not available on this node; it has "
                            f"{', '.join(processor_identity()['openvino_devices']) or 'none'}")
     from harness.backends.openvino import VIRTUAL_DEVICES
 
@@ -127,5 +140,6 @@ def _openvino_native(device: str) -> tuple[str, ...]:
     try:
         return native_precisions(device)
     except ImportError as exc:
-        raise BackendError(f"--ladder reads the OpenVINO device's capabilities: cannot import openvino ({exc})") \
+        raise BackendError(f"reading the OpenVINO device's capabilities: cannot import openvino ({exc}); "
+                           f"install it on this node") \
             from None

@@ -14,8 +14,12 @@ def _labels(backend_plan):
     return [pair.label for pair in backend_plan.pairs]
 
 
+def _every_precision(device):
+    return ("FP32", "FP16", "BF16", "INT8")
+
+
 def test_a_candidate_alone_gets_the_tf_fp32_reference_whatever_the_precision():
-    backend_plan = plan.plan_backends(["openvino"], ["INT8"], "CPU")
+    backend_plan = plan.plan_backends(["openvino"], ["INT8"], "CPU", native=_every_precision)
     assert _labels(backend_plan) == ["tf", "openvino-int8"]
     assert backend_plan.reference_added and backend_plan.to_json()["reference_added"]
     [note] = backend_plan.notes
@@ -23,7 +27,7 @@ def test_a_candidate_alone_gets_the_tf_fp32_reference_whatever_the_precision():
 
 
 def test_an_asked_for_reference_runs_once_at_fp32_and_is_not_reported_as_added():
-    backend_plan = plan.plan_backends(["openvino", "tf", "null"], ["FP16", "INT8"], "AUTO")
+    backend_plan = plan.plan_backends(["openvino", "tf", "null"], ["FP16", "INT8"], "AUTO", native=_every_precision)
     assert _labels(backend_plan) == ["tf", "openvino-fp16", "openvino-int8", "null"]
     assert not backend_plan.reference_added and backend_plan.notes == []
 
@@ -38,10 +42,27 @@ def test_a_precision_a_candidate_cannot_run_is_skipped_with_its_reason(monkeypat
         precisions = ("FP32",)
 
     monkeypatch.setattr(plan, "create_backend", lambda name: Fp32Only() if name == "ovtf" else create_backend(name))
-    backend_plan = plan.plan_backends(["openvino", "ovtf"], ["FP32", "INT8"], "CPU")
+    backend_plan = plan.plan_backends(["openvino", "ovtf"], ["FP32", "INT8"], "CPU", native=_every_precision)
     assert _labels(backend_plan) == ["tf", "openvino", "openvino-int8", "ovtf"]
     assert backend_plan.to_json()["skipped"] == [
         {"backend": "ovtf", "precision": "INT8", "reason": "backend ovtf runs FP32 only"}]
+
+
+def test_an_asked_for_precision_the_device_lacks_is_skipped_not_run_under_its_name():
+    """OpenVINO's CPU plugin runs FP16 as BF16 or FP32 where the CPU has no FP16: that is not an FP16 figure."""
+    backend_plan = plan.plan_backends(["openvino"], ["FP32", "FP16", "INT8"], "CPU",
+                                      native=lambda device: ("FP32", "INT8"))
+    assert _labels(backend_plan) == ["tf", "openvino", "openvino-int8"]
+    [skipped] = backend_plan.to_json()["skipped"]
+    assert (skipped["precision"], skipped["reason"]) == ("FP16", "not native on CPU: CPU's OPTIMIZATION_CAPABILITIES "
+                                                                 "list no FP16")
+    assert plan.plan_backends(["openvino"], ["FP32"], "CPU", native=pytest.fail).skipped == ()  # FP32: no lookup
+
+
+def test_when_every_asked_for_candidate_is_skipped_the_run_stops_before_training_in_one_line():
+    with pytest.raises(BackendError, match="nothing to compare with tf: openvino FP16 not native on CPU") as caught:
+        plan.plan_backends(["openvino"], ["FP16"], "CPU", native=lambda device: ("FP32", "INT8"))
+    assert "\n" not in str(caught.value)
 
 
 @pytest.mark.parametrize("device,read_from", [("CPU", "CPU"), ("AUTO", "CPU"), ("AUTO:GPU,CPU", "CPU"), ("GPU", "GPU")])
