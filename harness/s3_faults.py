@@ -10,8 +10,8 @@ Everything boto3 does (signing, retries, checksums, multipart, ranged GETs) runs
 
 Faults are rules, each for a set of S3 operations (named as in the S3 API, derived from method, path and
 query: ``PutObject``, ``UploadPart``, ``GetObject``, ``ListObjectsV2`` ...; ``*`` for any), optionally only
-keys containing a string, injected on the *first N* matching requests or at a *rate* (every request whose
-running count crosses a multiple of 1/rate: deterministic, no random state). ``flip`` and ``truncate`` apply
+keys containing a string, injected on the *first N* matching requests or at a *rate* (the first matching
+request, then each whose running count crosses a multiple of 1/rate: deterministic, no random state). ``flip`` and ``truncate`` apply
 to object bytes only: GetObject response bodies, PutObject/UploadPart request bodies (S3 has no checksum on
 listings or XML; TLS protects those on AWS). Every injected fault is logged on the proxy (``injected``).
 """
@@ -69,7 +69,7 @@ class Fault:
         if self.first is not None:
             return n < self.first
         assert self.rate is not None
-        return int((n + 1) * self.rate) > int(n * self.rate)
+        return n == 0 or int(n * self.rate) > int((n - 1) * self.rate)  # the first, then 1 in 1/rate
 
 
 @dataclass(frozen=True)
