@@ -15,6 +15,7 @@ from harness.errors import ConfigError, EdgebenchError
 
 
 def main(argv: list[str] | None = None) -> int:
+    interrupted = False
     try:  # Ctrl-C while the parser's imports load is an interruption too: one line, exit 130
         args = build_parser().parse_args(argv)
         # Root stays at WARNING even with -v: botocore's DEBUG log carries request headers (access key id, token).
@@ -31,8 +32,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"edgebench: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("edgebench: interrupted", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
+        interrupted = True
         return 130
+    finally:
+        if argv is None:  # the program itself, not a caller in-process: its exit may take a while (TF, OpenVINO)
+            _exit_at_interrupt(printed=interrupted)
+
+
+INTERRUPTED = "edgebench: interrupted"
+
+
+def _exit_at_interrupt(printed: bool) -> None:
+    """From here on, Ctrl-C exits 130 at once with the one line (unless printed already) instead of a traceback
+    from an exit handler. A SIGINT the shell ignores (a background job) stays ignored."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        try:
+            sys.stdout.flush()  # what the command printed (the summary table) is kept
+            if not printed:
+                print(INTERRUPTED, file=sys.stderr, flush=True)
+        finally:
+            os._exit(130)
+
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, handler)
 
 
 def build_parser() -> argparse.ArgumentParser:
