@@ -50,10 +50,11 @@ BOUNDS: dict[str, Bounds] = {
     "FP16": Bounds(min_top1_agreement=0.95, min_decisive_agreement=0.98, min_accuracy_ratio=0.96, max_mean_kl=0.02),
     # measured: top-1 0.975-1.0, decisive 0.995-1.0, accuracy ratio 0.979-1.023, mean KL 1.2e-05-2.4e-03
     "BF16": Bounds(min_top1_agreement=0.95, min_decisive_agreement=0.98, min_accuracy_ratio=0.96, max_mean_kl=0.02),
-    # Plain post-training quantization: how many decisions it keeps depends on the training (measured:
-    # MobileNetV2 top-1 0.875-1.0, mean KL <= 0.30; EfficientNetV2-B0 down to 0.705 and KL 1.1, an xfail in
-    # conftest.known_limits), so it is held only to a floor; accuracy-aware INT8 holds the accuracy bound.
-    "INT8": Bounds(min_top1_agreement=0.65, min_decisive_agreement=0.65, max_mean_kl=1.0),
+    # Plain post-training quantization, the input convolution left in float (quantizing the image itself cost
+    # up to 12 % of the decisions). measured (MobileNetV2 x 9, ResNet50-V2 x 5): top-1 0.965-1.0, decisive
+    # 0.99-1.0, accuracy ratio 0.995-1.028, mean KL <= 1.6e-02. EfficientNetV2-B0 down to 0.745 (an xfail in
+    # conftest.known_limits).
+    "INT8": Bounds(min_top1_agreement=0.95, min_decisive_agreement=0.97, min_accuracy_ratio=0.97, max_mean_kl=0.05),
     # Accuracy-aware INT8 (NNCF keeps the most harmful layers in float until agreement with FP32 on the
     # validation images drops <= 1 %). measured (MobileNetV2, ResNet50-V2): top-1 0.975-1.0, decisive
     # 0.979-1.0, accuracy ratio 0.994-1.017, mean KL <= 2.5e-02; EfficientNetV2-B0 down to 0.85 (xfail)

@@ -17,9 +17,7 @@ from harness.backends.faulty import Fault, FaultyBackend
 from harness.errors import ConfigError
 
 REQUIRED = ("class-swap", "channel-swap", "constant", "flip:10")
-# Plain INT8 PTQ is held only to its own wide healthy spread (harness/parity.py), which a channel swap or 10 %
-# flipped decisions can stay inside; accuracy-aware INT8 is the INT8 held to the full set.
-REQUIRED_AT = {"FP32": REQUIRED + ("scale:1.01",), "INT8": ("class-swap", "constant")}
+REQUIRED_AT = {"FP32": REQUIRED + ("scale:1.01",)}
 RECORDED = ("channel-swap", "flip:10", "flip:5", "scale:1.01", "scale:1.05", "scale:3")
 
 
