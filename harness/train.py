@@ -19,7 +19,7 @@ import os
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -222,7 +222,9 @@ def train_into_model_dir(training_dir: Path, model_dir: Path, hyperparameters: H
     dataset = load_dataset(training_dir)
     classes = dataset.classes
     labels = np.array([classes.index(image.label) for image in dataset.images])
-    images = load_batch([image.path for image in dataset.images])
+    # Images are decoded batch by batch as the model asks for them (about 0.6 MB each once preprocessed): a
+    # 5,000-image channel never sits in memory at once.
+    images = ImageFiles(tuple(image.path for image in dataset.images))
     train_idx, val_idx = _stratified_split(labels, hyperparameters.validation_split_ratio,
                                            hyperparameters.random_seed)
 
@@ -235,15 +237,15 @@ def train_into_model_dir(training_dir: Path, model_dir: Path, hyperparameters: H
                                                             label_smoothing=hyperparameters.label_smoothing),
                   metrics=["accuracy"])
     onehot = keras.utils.to_categorical(labels, len(classes))
-    validation = (images[val_idx], onehot[val_idx]) if len(val_idx) else None
-    model.fit(_training_data(images[train_idx], onehot[train_idx], hyperparameters),
+    validation = images.dataset(val_idx, onehot, hyperparameters.batch_size) if len(val_idx) else None
+    model.fit(_training_data(images, train_idx, onehot, hyperparameters),
               validation_data=validation, epochs=hyperparameters.epochs, verbose=0, shuffle=False,
               callbacks=_callbacks(hyperparameters, validation is not None, on_epoch))
-    recalibrate_batchnorm(model, images[train_idx], hyperparameters.batch_size)
+    recalibrate_batchnorm(model, images.batches(train_idx, hyperparameters.batch_size))
 
-    metrics = {"train_accuracy": _accuracy(model, images[train_idx], labels[train_idx])}
+    metrics = {"train_accuracy": _accuracy(model, images, train_idx, labels)}
     if len(val_idx):
-        metrics["validation_accuracy"] = _accuracy(model, images[val_idx], labels[val_idx])
+        metrics["validation_accuracy"] = _accuracy(model, images, val_idx, labels)
     export_model_dir(model, classes, model_dir)
     log.info("trained %s on %d images in %.1f s: %s", model_id, len(labels), time.perf_counter() - started, metrics)
     return classes, metrics
@@ -332,12 +334,42 @@ def _optimizer(hp: Hyperparameters) -> Any:
             return o.Adadelta(hp.learning_rate, rho=hp.rho, epsilon=hp.epsilon)
 
 
-def _training_data(images: np.ndarray, onehot: np.ndarray, hp: Hyperparameters) -> Any:
-    import keras
-    import tensorflow as tf
+@dataclass(frozen=True)
+class ImageFiles:
+    """A training channel's images, read from their files a batch at a time (the same preprocessing as every
+    other step: ``data.load_batch``)."""
 
-    data = tf.data.Dataset.from_tensor_slices((images, onehot))
-    data = data.shuffle(len(images), seed=hp.random_seed, reshuffle_each_iteration=True).batch(hp.batch_size)
+    paths: tuple[Path, ...]
+
+    def load(self, indices: np.ndarray) -> np.ndarray:
+        return load_batch([self.paths[i] for i in indices])
+
+    def batches(self, indices: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+        for start in range(0, len(indices), batch_size):
+            yield self.load(indices[start:start + batch_size])
+
+    def dataset(self, indices: np.ndarray, onehot: np.ndarray, batch_size: int, shuffle_seed: int | None = None) -> Any:
+        """(images, one-hot) batches as a ``tf.data`` pipeline: indices are shuffled and batched, and each batch
+        is decoded when the model asks for it (two batches ahead)."""
+        import tensorflow as tf
+
+        data = tf.data.Dataset.from_tensor_slices(np.asarray(indices, dtype=np.int64))
+        if shuffle_seed is not None:
+            data = data.shuffle(len(indices), seed=shuffle_seed, reshuffle_each_iteration=True)
+        targets = tf.constant(onehot, dtype=tf.float32)
+
+        def decode(batch_indices: Any) -> tuple[Any, Any]:
+            pixels = tf.numpy_function(self.load, [batch_indices], tf.float32, stateful=False)
+            pixels.set_shape([None, IMAGE_SIZE, IMAGE_SIZE, 3])
+            return pixels, tf.gather(targets, batch_indices)
+
+        return data.batch(batch_size).map(decode).prefetch(2)
+
+
+def _training_data(images: ImageFiles, indices: np.ndarray, onehot: np.ndarray, hp: Hyperparameters) -> Any:
+    import keras
+
+    data = images.dataset(indices, onehot, hp.batch_size, shuffle_seed=hp.random_seed)
     if hp.augmentation:
         layers = [keras.layers.RandomRotation(hp.augmentation_random_rotation, seed=hp.random_seed),
                   keras.layers.RandomZoom(hp.augmentation_random_zoom, seed=hp.random_seed)]
@@ -345,7 +377,7 @@ def _training_data(images: np.ndarray, onehot: np.ndarray, hp: Hyperparameters) 
             layers.insert(0, keras.layers.RandomFlip(hp.augmentation_random_flip, seed=hp.random_seed))
         augment = keras.Sequential(layers)
         data = data.map(lambda x, y: (augment(x, training=True), y))
-    return data.prefetch(2)
+    return data
 
 
 def _callbacks(hp: Hyperparameters, has_validation: bool, on_epoch: EpochCallback | None) -> list[Any]:
@@ -362,7 +394,7 @@ def _callbacks(hp: Hyperparameters, has_validation: bool, on_epoch: EpochCallbac
     return callbacks
 
 
-def recalibrate_batchnorm(model: Any, images: np.ndarray, batch_size: int) -> None:
+def recalibrate_batchnorm(model: Any, batches: Iterable[np.ndarray]) -> None:
     """Re-estimate BatchNorm moving statistics as a cumulative average over the training data.
 
     Trained from scratch for a few epochs, the exponential moving averages lag a network that changes
@@ -382,10 +414,10 @@ def recalibrate_batchnorm(model: Any, images: np.ndarray, batch_size: int) -> No
     try:
         for layer in dropouts:
             layer.rate = 0.0
-        for step, start in enumerate(range(0, len(images), batch_size)):
+        for step, batch in enumerate(batches):
             for layer in norms:
                 layer.momentum = step / (step + 1)
-            model(images[start:start + batch_size], training=True)
+            model(batch, training=True)
     finally:
         for layer, momentum in zip(norms, saved[0]):
             layer.momentum = momentum
@@ -400,9 +432,10 @@ def _walk_layers(layer: Any) -> list[Any]:
     return found
 
 
-def _accuracy(model: Any, images: np.ndarray, labels: np.ndarray) -> float:
-    logits = model.predict(images, batch_size=32, verbose=0)
-    return float(np.mean(np.argmax(logits, axis=1) == labels))
+def _accuracy(model: Any, images: ImageFiles, indices: np.ndarray, labels: np.ndarray) -> float:
+    hits = sum(int(np.sum(np.argmax(model(batch, training=False), axis=1) == labels[indices[i:i + 32]]))
+               for i, batch in zip(range(0, len(indices), 32), images.batches(indices, 32)))
+    return hits / len(indices)
 
 
 def export_model_dir(model: Any, classes: tuple[str, ...], model_dir: Path) -> None:
