@@ -207,6 +207,28 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--html", type=Path, help="where to write the HTML report (default: RUN_DIR/report.html for "
                                                 "one run, reports/merged/report.html for several)")
     show.set_defaults(handler=_cmd_report)
+
+    from harness.history import HistoryOptions
+
+    history = commands.add_parser("history", help="every stored result (run reports, pytest-benchmark JSON, fleet "
+                                                   "runs) per machine key: change points, creep, HTML trend pages")
+    history.add_argument("sources", nargs="+", metavar="DIR|s3://BUCKET/PREFIX",
+                         help="folders or files of stored results (reports/, .benchmarks/, a fleet run), or S3")
+    history.add_argument("--out", type=Path, default=Path("reports/history"),
+                         help="where the trend pages and history.json go (default reports/history)")
+    history.add_argument("--metric", default=HistoryOptions.metric, choices=("auto", "raw", "compensated"),
+                         help="series to analyse: drift-compensated where every run has it (auto), or raw medians")
+    history.add_argument("--threshold", type=float, default=HistoryOptions.threshold,
+                         help=f"the pairwise gate's minimum effect, for creep and missed steps (default "
+                              f"{HistoryOptions.threshold})")
+    history.add_argument("--max-pvalue", type=float, default=HistoryOptions.max_pvalue,
+                         help=f"change-point significance (Otava; default {HistoryOptions.max_pvalue})")
+    history.add_argument("--fail-on-regression", action="store_true",
+                         help="exit 1 when a series' latest change point is a regression or it creeps upward")
+    history.add_argument("--endpoint-url", help="S3-compatible endpoint for s3:// sources")
+    history.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+                         or "us-east-1")
+    history.set_defaults(handler=_cmd_history)
     return parser
 
 
@@ -561,6 +583,19 @@ def _cmd_report(args: argparse.Namespace, console) -> int:
         report.write_json(out.parent / "report.json", {"schema": "edgebench.merged/1", "runs": documents})
     console.print(f"HTML report: {html_report.render_html(documents, out)}")
     return 0
+
+
+def _cmd_history(args: argparse.Namespace, console) -> int:
+    from harness import history
+
+    options = history.HistoryOptions(metric=args.metric, threshold=args.threshold, max_pvalue=args.max_pvalue)
+    result = history.run_history(args.sources, args.out, options, args.endpoint_url, args.region)
+    for table in history.render_tables(result.analyses):
+        console.print(table)
+    for line in history.skipped_lines(result.skipped):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"Trend pages: {result.index}")
+    return 1 if args.fail_on_regression and result.regressions else 0
 
 
 if __name__ == "__main__":

@@ -162,7 +162,8 @@ class S3Store:
         keys: list[str] = []
         with self._errors(self.location.uri(key_prefix)):
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.location.bucket,
-                                                                          Prefix=key_prefix.rstrip("/") + "/")
+                                                                          Prefix=key_prefix.rstrip("/") + "/"
+                                                                          if key_prefix.strip("/") else "")
             for page in pages:
                 keys.extend(item["Key"] for item in page.get("Contents", []))
         return sorted(keys)
