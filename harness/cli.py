@@ -23,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             logging.getLogger("harness").setLevel(logging.DEBUG)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: keep C++ INFO off
+        # No usage telemetry from an offline tool: OpenVINO's converter and NNCF then use their own stubs. Each
+        # event otherwise forks a child that posts to Google Analytics (up to 3 s when offline) and prints a
+        # traceback when Ctrl-C reaches it.
+        sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
         from rich.console import Console
 
         # Piped output (CI logs, tee) would otherwise wrap the summary table at 80 columns.
