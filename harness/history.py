@@ -78,7 +78,6 @@ from harness.errors import ConfigError
 from harness.gate import GateOptions
 
 RUN_KIND, BENCH_KIND = "edgebench run", "pytest-benchmark"
-DRIFT_FIELD = "edgebench_drift"  # harness.drift.FIELD: the drift-compensation record in extra_info
 KEY_PACKAGES = (("openvino", ("openvino",)), ("tensorflow", ("tensorflow-cpu", "tensorflow")))
 MANIFEST, FAILURE = "manifest.json", "failure.json"  # harness.fleet's node bookkeeping
 _PRUNED_DIRS = {".git", ".venv", "__pycache__", "node_modules", ".cache", ".pytest_cache"}
@@ -333,7 +332,7 @@ def parse_document(document: Any, source: str) -> StoredResult:
         return _from_report(document, source)
     if isinstance(document.get("benchmarks"), list):
         return _from_benchmark(document, source)
-    if schema.startswith(("edgebench.fleet/", "edgebench.merged/")):
+    if schema.startswith(("edgebench.fleet/", "edgebench.merged/", "edgebench.history/")):
         raise ValueError("merged summary of other results (they are read from their own files)")
     hint = f"schema {schema!r}" if schema else "no 'benchmarks' list and no edgebench schema"
     raise ValueError(f"not a stored result ({hint}): neither a pytest-benchmark JSON nor an edgebench report")
@@ -411,15 +410,15 @@ def _point(samples: Any, to_ms: float, median_s: Any, compensated: float | None)
 
 def _compensated(extra_info: Any) -> float | None:
     """Median per-turn model ÷ reference ratio of the drift record (harness.drift), where there is a valid one."""
-    record = extra_info.get(DRIFT_FIELD) if isinstance(extra_info, dict) else None
+    try:
+        from harness import drift
+    except ImportError:  # a checkout without drift compensation: raw latency only
+        return None
+    record = extra_info.get(drift.FIELD) if isinstance(extra_info, dict) else None
     if record is None:
         return None
     try:
-        from harness.drift import compensated_series
-    except ImportError:  # a checkout without drift compensation: raw latency only
-        return None
-    try:
-        ratios = compensated_series(record)
+        ratios = drift.compensated_series(record)
     except ValueError:
         return None
     return float(np.median(ratios)) if ratios.size else None
