@@ -255,6 +255,11 @@ def test_compensated_series_is_analysed_where_every_run_has_one(tmp_path):
     raw = history.analyse(series, HistoryOptions(metric="raw"))
     assert compensated.metric == "compensated" and [cp.index for cp in compensated.change_points] == [8]
     assert not any(cp.index == 8 for cp in raw.change_points), raw.change_points
+    from harness.history_html import page_path, render_history
+
+    render_history([compensated], tmp_path / "pages")
+    page = (tmp_path / "pages" / page_path(compensated)).read_text()
+    assert "Trend: drift-compensated" in page and page.count("<img") == 1 and "from run 9" in page
 
 
 # ------------------------------------------------------------------------------------------------
@@ -288,11 +293,13 @@ def _publish_fleet(location, tmp_path: Path, runs: int = 8) -> None:
 
 def test_history_of_fleet_runs_in_s3(s3_location, tmp_path, capsys):
     """`edgebench history s3://BUCKET/PREFIX/runs/`: node results grouped by processor, node A's 15 % step found
-    at run 5, node B stable, the failed and the incomplete node skipped with their reasons; pages written."""
+    at run 5 (exit 1 with --fail-on-regression), node B stable, the failed and the incomplete node skipped with
+    their reasons; pages written."""
     _publish_fleet(s3_location, tmp_path)
     uri = f"s3://{s3_location.bucket}/{s3_location.prefix}/runs/"
     out = tmp_path / "history"
-    assert cli.main(["history", uri, "--out", str(out), "--endpoint-url", s3_location.endpoint_url]) == 0
+    assert cli.main(["history", uri, "--out", str(out), "--endpoint-url", s3_location.endpoint_url,
+                     "--fail-on-regression"]) == 1  # node A's OpenVINO regressed
     printed = capsys.readouterr().out
     document = json.loads((out / "history.json").read_text())
     by_name = {(s["machine"]["cpu_brand"], s["benchmark"]): s for s in document["series"]}
