@@ -15,6 +15,15 @@ from harness.errors import ConfigError, EdgebenchError
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = _main(argv)
+    if argv is None:  # the program itself ends here: TensorFlow's and OpenVINO's teardown takes seconds, and Python
+        sys.stdout.flush()  # no longer handles Ctrl-C in its last phase (no line, no exit 130)
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     interrupted = False
     try:  # Ctrl-C while the parser's imports load is an interruption too: one line, exit 130
         args = build_parser().parse_args(argv)
