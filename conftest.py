@@ -96,6 +96,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="interleaved A/B trials in suites/test_gate_power.py (default 6, ~25 s each)")
     group.addoption("--edgebench-gate-runs", type=int, default=20, metavar="N",
                     help="separate A/A and slowed runs for the stored-baseline figures (default 20 each)")
+    group.addoption("--edgebench-gate-spacing", type=float, default=30.0, metavar="S",
+                    help="seconds from one separate run's start to the next's (default 30): drift needs time")
 
 
 def candidate_backends(config: pytest.Config) -> list[str]:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from harness import gate
+from harness.ab_worker import REFERENCE_PREFIX
 from harness.errors import ConfigError
 
 WORKER = Path(__file__).with_name("ab_worker.py")
@@ -57,6 +58,8 @@ class ABPlan:
     block: int = 5  # timed calls per arm per turn (after one untimed call)
     warmup: int = 20  # untimed calls after loading, per arm and replica
     replicas: int = 2  # loads per arm, timed in rotation: a single load's offset (~0.5 %) averages out
+    # fixed reference workloads (harness.drift) timed as extra arms "reference:<name>" by this checkout's worker
+    references: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.seconds <= 0 or self.block < 1 or self.warmup < 0 or self.replicas < 1:
@@ -84,19 +87,20 @@ class CheckoutWorker:
     """A running worker process for the arms of one checkout: start it, ask it for blocks, close it."""
 
     def __init__(self, checkout: Path | None, arms: Sequence[Arm], plan: ABPlan, batch_file: Path,
-                 log_dir: Path) -> None:
-        self.labels = [arm.label for arm in arms]
+                 log_dir: Path, references: Sequence[str] = ()) -> None:
+        self.labels = [arm.label for arm in arms] + [REFERENCE_PREFIX + name for name in references]
         if checkout is not None and not (Path(checkout) / "harness" / "__init__.py").is_file():
             raise ConfigError(f"{checkout}: not an edgebench checkout (no harness/__init__.py); pass the folder "
                               "that holds harness/ and pyproject.toml")
         self.root = Path(checkout).resolve() if checkout else Path(__file__).resolve().parent.parent
         spec = {"backend": plan.backend, "device": plan.device, "precision": plan.precision,
                 "batch_file": str(batch_file), "warmup": plan.warmup, "replicas": plan.replicas,
+                "references": list(references),
                 "arms": [{"label": arm.label, "artifact": str(Path(arm.artifact).resolve()),
                           "slowdown": arm.slowdown} for arm in arms]}
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(self.root), os.environ.get("PYTHONPATH", "")]),
                "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-        self.log = log_dir / f"worker-{_slug('-'.join(self.labels))}.log"
+        self.log = log_dir / f"worker-{_slug('-'.join(arm.label for arm in arms))}.log"
         with self.log.open("w") as log:
             self.process = subprocess.Popen([sys.executable, str(WORKER), json.dumps(spec)], stdin=subprocess.PIPE,
                                             stdout=subprocess.PIPE, stderr=log, text=True, cwd=self.root, env=env)
@@ -138,6 +142,8 @@ class ArmPool:
 
     def __init__(self, arms: Sequence[Arm], plan: ABPlan, batch: np.ndarray) -> None:
         self.labels = [arm.label for arm in arms]
+        # the references run in this checkout's worker (other checkouts may predate harness.drift)
+        self.references = [REFERENCE_PREFIX + name for name in plan.references]
         if len(set(self.labels)) != len(self.labels):
             raise ConfigError(f"A/B arms need distinct labels, got {self.labels}")
         self._tmp = tempfile.TemporaryDirectory(prefix="edgebench-ab-")
@@ -149,8 +155,11 @@ class ArmPool:
             by_checkout.setdefault(Path(arm.checkout).resolve() if arm.checkout else None, []).append(arm)
         self.workers: list[CheckoutWorker] = []
         try:
+            if plan.references and None not in by_checkout:
+                by_checkout[None] = []  # a worker of this checkout just for the references
             for checkout, group in by_checkout.items():
-                self.workers.append(CheckoutWorker(checkout, group, plan, batch_file, self.dir))
+                self.workers.append(CheckoutWorker(checkout, group, plan, batch_file, self.dir,
+                                                   plan.references if checkout is None else ()))
         except BaseException:
             self.close()
             raise
@@ -187,16 +196,29 @@ def measure_interleaved(pool: ArmPool, seconds: float, block: int, labels: Seque
 
 
 def run_ab(base: Arm, new: Arm, plan: ABPlan, batch: np.ndarray,
-           options: gate.GateOptions = gate.GateOptions(threshold=INTERLEAVED_THRESHOLD)) -> tuple[gate.GateResult, Session]:
-    """Measure BASE and NEW interleaved in one job and gate NEW against BASE."""
+           options: gate.GateOptions = gate.GateOptions(threshold=INTERLEAVED_THRESHOLD),
+           reruns: int = 0) -> tuple[gate.GateResult, Session]:
+    """Measure BASE and NEW interleaved in one job (with ``plan.references`` as extra arms, stored, not
+    judged: BASE and NEW already share every turn) and gate NEW against BASE; while the verdict is
+    inconclusive, measure another ``plan.seconds`` and judge all turns again, up to ``reruns`` times."""
     from harness.measure import processor_identity
 
-    with ArmPool([base, new], plan, batch) as pool:
-        session = measure_interleaved(pool, plan.seconds, plan.block)
     name = f"{plan.backend}/{plan.device}/{plan.precision}/batch{len(batch)}"
-    comparison = session.compare(name, base.label, new.label, options)
+    with ArmPool([base, new], plan, batch) as pool:
+        labels = [base.label, new.label, *pool.references]
+        session = measure_interleaved(pool, plan.seconds, plan.block, labels)
+        comparison = session.compare(name, base.label, new.label, options)
+        attempt = 0
+        while comparison.verdict is gate.Verdict.INCONCLUSIVE and attempt < reruns:
+            attempt += 1
+            more = measure_interleaved(pool, plan.seconds, plan.block, labels)
+            for label in labels:
+                session.blocks[label].extend(more.blocks[label])
+            session.turns += more.turns
+            session.seconds += more.seconds
+            comparison = session.compare(name, base.label, new.label, options)
     cpu = processor_identity()["cpu_brand"]
-    return gate.GateResult((comparison,), options, cpu, cpu, test="Wilcoxon (per-turn ratios)"), session
+    return gate.GateResult((comparison,), options, cpu, cpu, test="Wilcoxon (per-turn ratios)", reruns=attempt), session
 
 
 def _slug(label: str) -> str:

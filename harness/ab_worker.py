@@ -9,7 +9,8 @@ load's own offset averages out instead of deciding the verdict.
 The parent runs this file with the checkout first on ``PYTHONPATH``, so ``harness`` below is that
 checkout's code while the timing loop (this file) is the same for every arm. It therefore uses only harness
 API every version has: ``edge.import_local``, ``workflow.load_backend``, ``backends.BackendConfig`` and, for
-an injected slowdown, ``backends.slowed``.
+an injected slowdown, ``backends.slowed``; a checkout asked for reference workloads (``spec["references"]``,
+drift compensation) also needs ``harness.drift``, so the parent asks only its own checkout for them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, TextIO
+
+REFERENCE_PREFIX = "reference:"  # arm label of a reference workload (harness.drift), e.g. reference:ov-convnet
 
 
 def main() -> int:
@@ -42,12 +45,25 @@ def main() -> int:
                 return 1
         import harness
 
-        _send(protocol, {"ready": True, "harness": str(Path(harness.__file__).parent),
-                         "describe": {label: _jsonable(loaded[0].describe()) for label, loaded in backends.items()}})
+        describe = {label: _jsonable(loaded[0].describe()) for label, loaded in backends.items()}
+        references = {}
+        for name in spec.get("references") or ():  # drift compensation: fixed workloads timed as pseudo-arms
+            from harness import drift
+
+            references[REFERENCE_PREFIX + name] = reference = drift.make_reference(name, spec["device"],
+                                                                                  spec["precision"])
+            for _ in range(int(spec["warmup"])):
+                reference.run()
+            describe[REFERENCE_PREFIX + name] = reference.describe()
+        _send(protocol, {"ready": True, "harness": str(Path(harness.__file__).parent), "describe": describe})
         for line in sys.stdin:
             request = json.loads(line)
             if request.get("cmd") != "measure":
                 break
+            if request["arm"] in references:
+                samples = time_calls(references[request["arm"]], None, int(request["calls"]))
+                _send(protocol, {"samples_ns": samples})
+                continue
             replicas = backends[request["arm"]]
             samples = time_calls(replicas[int(request["turn"]) % len(replicas)], batch, int(request["calls"]))
             _send(protocol, {"samples_ns": samples})
@@ -72,13 +88,15 @@ def load(spec: dict[str, Any], arm: dict[str, Any], batch, tmp: Path):
 
 def time_calls(backend, batch, calls: int) -> list[int]:
     """Back-to-back timed calls after one untimed call: the first call after another arm ran pays for waking
-    this model's threads and refilling caches, which is the switch, not the model."""
+    this model's threads and refilling caches, which is the switch, not the model. A reference workload
+    (``batch`` None) is timed by the same loop."""
     clock = time.perf_counter_ns
-    backend.infer(batch)
+    call = backend.run if batch is None else lambda: backend.infer(batch)
+    call()
     samples = []
     for _ in range(calls):
         start = clock()
-        backend.infer(batch)
+        call()
         samples.append(clock() - start)
     return samples
 

@@ -134,6 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--fail-on", default=format_fail_on(GateOptions.fail_on), metavar="VERDICTS",
                       help=f"also exit 1 on these verdicts, comma-separated: {', '.join(FAIL_ON_CHOICES)} (default: "
                            f"{format_fail_on(GateOptions.fail_on) or 'none'}; a regression always fails)")
+    gate.add_argument("--power", type=float, default=GateOptions.power,
+                      help=f"power for the smallest detectable slowdown printed per benchmark (default {GateOptions.power})")
+    gate.add_argument("--no-compensation", dest="compensate", action="store_false",
+                      help="judge raw per-call samples even where both files carry the drift reference series")
+    gate.add_argument("--rerun-inconclusive", type=int, default=0, metavar="N",
+                      help="when a benchmark is inconclusive, run --rerun-command (it must rewrite NEW) and judge "
+                           "again on the pooled samples, up to N times (default 0)")
+    gate.add_argument("--rerun-command", metavar="CMD",
+                      help="the benchmark command that rewrites NEW, e.g. 'pytest -m edge --benchmark-save-data "
+                           "--benchmark-json=new.json' (split like a shell line, run without a shell)")
     gate.set_defaults(handler=_cmd_gate)
 
     ab = commands.add_parser("ab", help="same-job A/B gate: BASE and NEW artifacts (or checkouts) measured "
@@ -156,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--inject-slowdown", type=float, default=0.0, metavar="F",
                     help="make NEW slower by this fraction with calibrated extra work (checks the gate)")
     ab.add_argument("--json", type=Path, help="also write the verdict and raw samples here")
+    ab.add_argument("--rerun-inconclusive", type=int, default=0, metavar="N",
+                    help="when inconclusive, measure another --seconds and judge all turns again, up to N times")
     ab.set_defaults(handler=_cmd_ab)
 
     from harness.fleet import CALIBRATION_IMAGES
@@ -394,17 +406,44 @@ def _cmd_gate(args: argparse.Namespace, console) -> int:
         thresholds = {name: _float_option("--threshold-for", name, value)
                       for name, value in map(_parse_assignment, args.threshold_for)}
         options = gate.GateOptions(threshold=args.threshold, thresholds=thresholds, alpha=args.alpha,
-                                   allow_different_machines=args.allow_different_machines, fail_on=args.fail_on)
+                                   allow_different_machines=args.allow_different_machines, fail_on=args.fail_on,
+                                   power=args.power, compensate=args.compensate)
+        rerun = _rerun_command(args.rerun_inconclusive, args.rerun_command)
     except ConfigError as exc:
         outcome = gate.GateOutcome(gate.EXIT_UNUSABLE, error=str(exc))
     else:
-        outcome = gate.run_gate(args.base, args.new, options)
+        outcome = gate.run_gate(args.base, args.new, options, args.rerun_inconclusive, rerun,
+                                lambda line: print(f"edgebench gate: {line}", file=sys.stderr))
     if outcome.error:
         print(f"edgebench: error: {outcome.error}", file=sys.stderr)
     else:
         console.print(gate.render(outcome.result))
         console.print(gate.render_summary(outcome.result), soft_wrap=True)
     return outcome.exit_code
+
+
+def _rerun_command(reruns: int, command: str | None):
+    """The re-measurement for ``--rerun-inconclusive``: runs ``command`` (no shell), one-line error if it fails."""
+    import shlex
+    import subprocess
+
+    if reruns < 0:
+        raise ConfigError(f"--rerun-inconclusive {reruns}: give a count >= 0")
+    if reruns == 0:
+        return None
+    if not command or not shlex.split(command):
+        raise ConfigError("--rerun-inconclusive needs --rerun-command: the benchmark command that rewrites NEW")
+    argv = shlex.split(command)
+
+    def rerun(attempt: int) -> None:
+        try:
+            completed = subprocess.run(argv, check=False)
+        except OSError as exc:
+            raise ConfigError(f"--rerun-command {argv[0]!r}: cannot run it ({exc.strerror})") from None
+        if completed.returncode != 0:
+            raise ConfigError(f"--rerun-command exited with {completed.returncode} on re-measurement {attempt}: "
+                              f"{command}")
+    return rerun
 
 
 def _cmd_ab(args: argparse.Namespace, console) -> int:
@@ -418,12 +457,17 @@ def _cmd_ab(args: argparse.Namespace, console) -> int:
         raise ConfigError("--batch: must be at least 1")
     image = data.load_image(args.image) if args.image else data.to_tensor(data.generated_image("sunny", seed=0))
     batch = np.repeat(image[None], args.batch, axis=0)
-    plan = ab.ABPlan(args.backend, args.device, args.precision.upper(), args.seconds, args.block)
+    from harness import drift
+
+    if args.rerun_inconclusive < 0:
+        raise ConfigError(f"--rerun-inconclusive {args.rerun_inconclusive}: give a count >= 0")
+    plan = ab.ABPlan(args.backend, args.device, args.precision.upper(), args.seconds, args.block,
+                     references=(drift.REFERENCE,))
     base = ab.Arm("BASE", args.base, args.base_checkout)
     new = ab.Arm("NEW", args.new or args.base, args.new_checkout, args.inject_slowdown)
     options = gate.GateOptions(threshold=args.threshold, alpha=args.alpha)
     try:
-        result, session = ab.run_ab(base, new, plan, batch, options)
+        result, session = ab.run_ab(base, new, plan, batch, options, reruns=args.rerun_inconclusive)
     except ConfigError as exc:
         print(f"edgebench: error: {exc}", file=sys.stderr)
         return gate.EXIT_UNUSABLE

@@ -17,7 +17,27 @@ t = the minimum effect (``threshold``, default 5 %, per benchmark through ``thre
 - "regression": Mann–Whitney U (two-sided) p < alpha  AND  the whole (1 − alpha) percentile-bootstrap
   confidence interval of r lies above 1 + t;
 - "improvement": p < alpha  AND  the interval lies below 1 / (1 + t) (the same effect on a log scale);
-- "no change": anything else.
+- "no change": the interval's upper end is at most 1 + t: a slowdown beyond the minimum effect is ruled out;
+- "inconclusive": anything else: the interval reaches above 1 + t without being wholly above it (or the
+  rank test does not see the shift), so the data can neither flag nor clear a slowdown of t.
+
+Three outcomes (:attr:`Comparison.outcome`): **ok** (no change, improvement), **regression**, and
+**inconclusive**; inconclusive passes unless ``--fail-on inconclusive``, and ``edgebench gate
+--rerun-inconclusive N --rerun-command CMD`` re-measures (CMD rewrites NEW; the inconclusive benchmarks'
+samples are pooled with the earlier ones) up to N times before deciding. Every comparison also carries the
+**minimum detectable effect** (:func:`minimum_detectable_effect`): the smallest slowdown that this rule,
+at this alpha, flags with probability ``power`` (default 80 %) given the spread measured in *these*
+samples. With se the standard error of log r (the standard deviation of the bootstrap's log ratios), the
+interval's lower end is about log r − z(1 − alpha/2)·se, so a true slowdown d is flagged with probability
+Φ((log(1 + d) − log(1 + t)) / se − z(1 − alpha/2)); setting that to the power gives
+d_min = (1 + t)·exp((z(1 − alpha/2) + z(power))·se) − 1. A simulation of the rule checks it
+(``suites/test_gate.py``).
+
+Drift compensation (:mod:`harness.drift`): when both files carry a benchmark's reference series
+(``extra_info["edgebench_drift"]``), the rule above runs on the per-turn ratios model ÷ reference instead
+of the raw samples (mode "compensated": a shift of the machine's speed between the two jobs moves both and
+cancels); ``compensate=False`` (``--no-compensation``) or a side without the series falls back to the raw
+samples, and the table says which mode each benchmark was judged in.
 
 Why: the rank test needs no normality and is not moved by the heavy right tail of latency, but it also
 reacts to changes that are not slowdowns (a fatter tail, a different shape), so it alone cannot say "slower
@@ -39,10 +59,11 @@ reading files is :func:`load_results` / :func:`gate_files`; :func:`render` build
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -52,6 +73,7 @@ import numpy as np
 from rich.table import Table
 from rich.text import Text
 
+from harness import drift
 from harness.errors import ConfigError
 from harness.report import RUN_SCHEMA
 
@@ -67,6 +89,7 @@ class Verdict(StrEnum):
     REGRESSION = "regression"
     IMPROVEMENT = "improvement"
     NO_CHANGE = "no change"
+    INCONCLUSIVE = "inconclusive"
     INSUFFICIENT = "insufficient data"
     ADDED = "added"
     REMOVED = "removed"
@@ -74,7 +97,11 @@ class Verdict(StrEnum):
 
 # Verdicts that ``fail_on`` may turn into a failure, by the name --fail-on takes (regression always fails).
 FAIL_ON_CHOICES: Mapping[str, Verdict] = {"removed": Verdict.REMOVED, "insufficient": Verdict.INSUFFICIENT,
-                                          "added": Verdict.ADDED}
+                                          "added": Verdict.ADDED, "inconclusive": Verdict.INCONCLUSIVE}
+# The three outcomes of a comparison: ok, regression, inconclusive (added/removed have none: "-").
+OUTCOMES: Mapping[Verdict, str] = {Verdict.NO_CHANGE: "ok", Verdict.IMPROVEMENT: "ok",
+                                   Verdict.REGRESSION: "regression", Verdict.INCONCLUSIVE: "inconclusive",
+                                   Verdict.INSUFFICIENT: "inconclusive"}
 
 
 def parse_fail_on(value: str | Iterable[str | Verdict]) -> frozenset[Verdict]:
@@ -112,6 +139,8 @@ class GateOptions:
     allow_different_machines: bool = False
     # verdicts that fail the gate besides regression (a comma string or names are accepted and normalised)
     fail_on: frozenset[Verdict] = frozenset()
+    power: float = 0.8  # for the minimum detectable effect printed with every comparison
+    compensate: bool = True  # judge on model/reference per turn where both sides carry the drift series
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fail_on", parse_fail_on(self.fail_on))
@@ -122,6 +151,8 @@ class GateOptions:
             raise ConfigError(f"alpha = {self.alpha!r}: choose a significance level between 0 and 0.5 (e.g. 0.05)")
         if self.min_samples < 3:
             raise ConfigError(f"min_samples = {self.min_samples}: need at least 3 samples per side")
+        if not 0.5 <= self.power < 1:
+            raise ConfigError(f"power = {self.power!r}: choose a probability in [0.5, 1) (e.g. 0.8)")
         if self.resamples < 100:
             raise ConfigError(f"resamples = {self.resamples}: use at least 100 bootstrap resamples (default 2000)")
 
@@ -155,12 +186,20 @@ class Comparison:
     ci: tuple[float, float] | None = None  # (1 − alpha) bootstrap interval of the ratio
     p_value: float | None = None  # Mann–Whitney U, two-sided
     note: str = ""  # why there is no comparison: removed, added, insufficient data
+    mde: float | None = None  # minimum detectable slowdown at alpha and power (0.07 = 7 %)
+    mode: str = "raw"  # "raw" per-call samples, "compensated" per-turn model/reference, "interleaved" A/B turns
+
+    @property
+    def outcome(self) -> str:
+        """ok, regression or inconclusive ("-" for a benchmark on one side only)."""
+        return OUTCOMES.get(self.verdict, "-")
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "verdict": str(self.verdict), "threshold": self.threshold,
-                "n_base": self.n_base, "n_new": self.n_new, "base_median_s": self.base_median,
-                "new_median_s": self.new_median, "ratio": self.ratio,
-                "ratio_ci": list(self.ci) if self.ci else None, "p_value": self.p_value, "note": self.note}
+        return {"name": self.name, "verdict": str(self.verdict), "outcome": self.outcome, "mode": self.mode,
+                "threshold": self.threshold, "n_base": self.n_base, "n_new": self.n_new,
+                "base_median_s": self.base_median, "new_median_s": self.new_median, "ratio": self.ratio,
+                "ratio_ci": list(self.ci) if self.ci else None, "p_value": self.p_value,
+                "min_detectable_slowdown": self.mde, "note": self.note}
 
 
 @dataclass(frozen=True)
@@ -170,6 +209,8 @@ class ResultSet:
     source: str
     cpu_brand: str | None
     samples: Mapping[str, np.ndarray]
+    # per-turn model/reference ratios (harness.drift) for the benchmarks whose file carries the series
+    compensated: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -179,6 +220,7 @@ class GateResult:
     base_cpu: str | None = None
     new_cpu: str | None = None
     test: str = "Mann–Whitney"  # the rank test behind p (compare_interleaved: Wilcoxon on per-turn ratios)
+    reruns: int = 0  # re-measurements made because a comparison was inconclusive
 
     @property
     def exit_code(self) -> int:
@@ -206,9 +248,12 @@ class GateResult:
     def reason(self, comparison: Comparison) -> str:
         """One line: the benchmark's full name, its verdict and why."""
         c = comparison
-        if c.verdict is Verdict.REGRESSION and c.ratio is not None and c.ci is not None and c.p_value is not None:
-            why = (f"median ratio {c.ratio:.3f}, {self.options.confidence:.0%} CI [{c.ci[0]:.3f}, {c.ci[1]:.3f}] "
-                   f"above 1 + {c.threshold:.0%}, {self.test} p = {c.p_value:.2g}")
+        if c.verdict in (Verdict.REGRESSION, Verdict.INCONCLUSIVE) and c.ratio is not None and c.ci is not None \
+                and c.p_value is not None:
+            where = "above" if c.verdict is Verdict.REGRESSION else "reaching above"
+            why = (f"{c.mode} median ratio {c.ratio:.3f}, {self.options.confidence:.0%} CI [{c.ci[0]:.3f}, "
+                   f"{c.ci[1]:.3f}] {where} 1 + {c.threshold:.0%}, {self.test} p = {c.p_value:.2g}; smallest "
+                   f"detectable slowdown here {_percent(c.mde)}")
         else:
             why = c.note or "no comparison"
         if c.verdict in self.options.fail_on:
@@ -223,6 +268,8 @@ class GateResult:
         total = len(self.comparisons)
         lines = [f"{total} benchmark{'s' * (total != 1)}: " + ", ".join(f"{counts[v]} {v}" for v in shown)]
         lines += [f"FAIL {self.reason(c)}" for c in self.failures]
+        lines += [f"INCONCLUSIVE {self.reason(c)}" for c in self.comparisons
+                  if c.verdict is Verdict.INCONCLUSIVE and not self.fails(c)]
         passing = {v: counts[v] for v in FAIL_ON_CHOICES.values() if counts[v] and v not in self.options.fail_on}
         if passing:
             lines.append("passing without a comparison: " + ", ".join(f"{n} {v}" for v, n in passing.items())
@@ -234,7 +281,7 @@ class GateResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"exit_code": self.exit_code, "base_cpu": self.base_cpu, "new_cpu": self.new_cpu,
-                "test": self.test, "alpha": self.options.alpha, "fail_on": sorted(map(str, self.options.fail_on)),
+                "test": self.test, "alpha": self.options.alpha, "power": self.options.power, "reruns": self.reruns, "fail_on": sorted(map(str, self.options.fail_on)),
                 "failures": [self.reason(c) for c in self.failures],
                 "comparisons": [c.to_json() for c in self.comparisons]}
 
@@ -276,28 +323,54 @@ def bootstrap_medians(samples: np.ndarray, resamples: int, rng: np.random.Genera
     return medians
 
 
-def median_ratio_ci(base: np.ndarray, new: np.ndarray, confidence: float = 0.95, resamples: int = 2000,
-                    seed: int = 0) -> tuple[float, float]:
-    """Percentile-bootstrap interval of median(NEW) / median(BASE), each side resampled on its own."""
+def bootstrap_ratios(base: np.ndarray, new: np.ndarray, resamples: int = 2000, seed: int = 0) -> np.ndarray:
+    """median(NEW) / median(BASE) over ``resamples`` bootstrap resamples, each side resampled on its own."""
     rng = np.random.default_rng(seed)
     base_medians = bootstrap_medians(base, resamples, rng)
     new_medians = bootstrap_medians(new, resamples, rng)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = new_medians / base_medians
+        return new_medians / base_medians
+
+
+def percentile_ci(ratios: np.ndarray, confidence: float) -> tuple[float, float]:
     tail = (1.0 - confidence) / 2 * 100
     low, high = np.nanpercentile(ratios, [tail, 100 - tail])
     return float(low), float(high)
 
 
+def median_ratio_ci(base: np.ndarray, new: np.ndarray, confidence: float = 0.95, resamples: int = 2000,
+                    seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap interval of median(NEW) / median(BASE), each side resampled on its own."""
+    return percentile_ci(bootstrap_ratios(base, new, resamples, seed), confidence)
+
+
+def log_se(ratios: np.ndarray) -> float:
+    """Standard error of the log ratio: the standard deviation of the bootstrap's log ratios."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log(ratios[np.isfinite(ratios) & (ratios > 0)])
+    return float(np.std(logs, ddof=1)) if logs.size > 1 else math.inf
+
+
+def minimum_detectable_effect(se: float, threshold: float, alpha: float, power: float = 0.8) -> float:
+    """The smallest true slowdown (0.07 = 7 %) that :func:`decide` flags with probability ``power``, given the
+    standard error ``se`` of the log ratio: (1 + t)·exp((z(1 − alpha/2) + z(power))·se) − 1."""
+    from scipy.stats import norm
+
+    if not math.isfinite(se):
+        return math.inf
+    return (1.0 + threshold) * math.exp((norm.ppf(1 - alpha / 2) + norm.ppf(power)) * se) - 1.0
+
+
 def decide(p_value: float, ci: tuple[float, float], threshold: float, alpha: float) -> Verdict:
-    """The gate's rule: significant by rank AND the whole ratio interval beyond the minimum effect."""
-    if p_value >= alpha:
-        return Verdict.NO_CHANGE
-    if ci[0] > 1.0 + threshold:
+    """The gate's rule: regression when significant by rank AND the whole ratio interval is beyond the minimum
+    effect; no change when the interval rules out a slowdown beyond it; inconclusive in between."""
+    if p_value < alpha and ci[0] > 1.0 + threshold:
         return Verdict.REGRESSION
-    if ci[1] < 1.0 / (1.0 + threshold):
+    if p_value < alpha and ci[1] < 1.0 / (1.0 + threshold):
         return Verdict.IMPROVEMENT
-    return Verdict.NO_CHANGE
+    if ci[1] <= 1.0 + threshold:
+        return Verdict.NO_CHANGE
+    return Verdict.INCONCLUSIVE
 
 
 def compare_samples(name: str, base: np.ndarray, new: np.ndarray, options: GateOptions = GateOptions()) -> Comparison:
@@ -315,10 +388,12 @@ def compare_samples(name: str, base: np.ndarray, new: np.ndarray, options: GateO
         return Comparison(name, Verdict.INSUFFICIENT, threshold, **sizes, base_median=base_median,
                           new_median=new_median, note="BASE median is 0: no ratio")
     p_value = mann_whitney_p(base, new)
-    ci = median_ratio_ci(base, new, options.confidence, options.resamples, options.seed)
+    ratios = bootstrap_ratios(base, new, options.resamples, options.seed)
+    ci = percentile_ci(ratios, options.confidence)
+    mde = minimum_detectable_effect(log_se(ratios), threshold, options.alpha, options.power)
     return Comparison(name, decide(p_value, ci, threshold, options.alpha), threshold, **sizes,
                       base_median=base_median, new_median=new_median, ratio=new_median / base_median, ci=ci,
-                      p_value=p_value)
+                      p_value=p_value, mde=mde)
 
 
 def compare_interleaved(name: str, base_blocks: Sequence[Sequence[float]], new_blocks: Sequence[Sequence[float]],
@@ -347,11 +422,14 @@ def compare_interleaved(name: str, base_blocks: Sequence[Sequence[float]], new_b
     log_ratios = np.log(block_medians[:, 1] / block_medians[:, 0])
     picks = np.random.default_rng(options.seed).integers(0, log_ratios.size, size=(options.resamples, log_ratios.size))
     tail = options.alpha / 2 * 100
-    low, high = np.exp(np.percentile(trim_mean(log_ratios[picks], 0.2, axis=1), [tail, 100 - tail]))
+    boot = trim_mean(log_ratios[picks], 0.2, axis=1)
+    low, high = np.exp(np.percentile(boot, [tail, 100 - tail]))
     p_value = 1.0 if np.all(log_ratios == 0) else float(wilcoxon(log_ratios).pvalue)
     ci = (float(low), float(high))
+    mde = minimum_detectable_effect(float(np.std(boot, ddof=1)), threshold, options.alpha, options.power)
     return Comparison(name, decide(p_value, ci, threshold, options.alpha), threshold, **sizes,
-                      ratio=float(np.exp(trim_mean(log_ratios, 0.2))), ci=ci, p_value=p_value)
+                      ratio=float(np.exp(trim_mean(log_ratios, 0.2))), ci=ci, p_value=p_value, mde=mde,
+                      mode="interleaved")
 
 
 def compare_results(base: ResultSet, new: ResultSet, options: GateOptions = GateOptions()) -> GateResult:
@@ -360,7 +438,7 @@ def compare_results(base: ResultSet, new: ResultSet, options: GateOptions = Gate
     comparisons = []
     for name, samples in base.samples.items():
         if name in new.samples:
-            comparisons.append(compare_samples(name, samples, new.samples[name], options))
+            comparisons.append(compare_benchmark(name, base, new, options))
         else:
             comparisons.append(Comparison(name, Verdict.REMOVED, options.threshold_for(name), n_base=samples.size,
                                           base_median=_median(samples), note="in BASE, not in NEW"))
@@ -369,6 +447,28 @@ def compare_results(base: ResultSet, new: ResultSet, options: GateOptions = Gate
             comparisons.append(Comparison(name, Verdict.ADDED, options.threshold_for(name), n_new=samples.size,
                                           new_median=_median(samples), note="in NEW, not in BASE"))
     return GateResult(tuple(comparisons), options, base.cpu_brand, new.cpu_brand)
+
+
+def compare_benchmark(name: str, base: ResultSet, new: ResultSet, options: GateOptions = GateOptions()) -> Comparison:
+    """One benchmark present in both sets: on the compensated series when both carry it (and
+    ``options.compensate``), else on the raw samples, saying why in the note. The printed medians are raw."""
+    raw = compare_samples(name, base.samples[name], new.samples[name], options)
+    if not options.compensate:
+        return raw
+    missing = [side.source for side in (base, new) if name not in side.compensated]
+    if missing:
+        if len(missing) == 2:
+            return raw
+        return dataclasses.replace(raw, note=_join(raw.note, f"uncompensated: {missing[0]} has no reference series"))
+    found = compare_samples(name, base.compensated[name], new.compensated[name], options)
+    if found.verdict is Verdict.INSUFFICIENT:
+        found = dataclasses.replace(found, note=f"{found.n_base} turns in BASE, {found.n_new} in NEW; "
+                                                f"{options.min_samples} needed on each side")
+    return dataclasses.replace(found, mode="compensated", base_median=raw.base_median, new_median=raw.new_median)
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(note for note in notes if note)
 
 
 def check_same_processor(base: ResultSet, new: ResultSet, allow_different_machines: bool = False) -> None:
@@ -401,10 +501,16 @@ def gate_files(base: Path, new: Path, options: GateOptions = GateOptions()) -> G
     return compare_results(load_results(base), load_results(new), options)
 
 
-def run_gate(base: Path, new: Path, options: GateOptions = GateOptions()) -> GateOutcome:
-    """:func:`gate_files` with unusable input turned into exit code 2 and its one-line message."""
+def run_gate(base: Path, new: Path, options: GateOptions = GateOptions(), reruns: int = 0,
+             rerun: Callable[[int], None] | None = None,
+             log: Callable[[str], None] = lambda line: None) -> GateOutcome:
+    """:func:`gate_files` (or :func:`gate_with_reruns` when ``reruns`` and ``rerun`` are given) with unusable
+    input turned into exit code 2 and its one-line message."""
     try:
-        result = gate_files(base, new, options)
+        if reruns and rerun is not None:
+            result = gate_with_reruns(base, new, options, reruns, rerun, log)
+        else:
+            result = gate_files(base, new, options)
     except ConfigError as exc:
         return GateOutcome(EXIT_UNUSABLE, error=str(exc))
     return GateOutcome(result.exit_code, result)
@@ -446,6 +552,7 @@ def _read_json(file: Path) -> Any:
 
 def _from_pytest_benchmark(file: Path, document: dict[str, Any]) -> ResultSet:
     samples: dict[str, np.ndarray] = {}
+    compensated: dict[str, np.ndarray] = {}
     for index, bench in enumerate(document["benchmarks"]):
         name = bench.get("fullname") or bench.get("name") if isinstance(bench, dict) else None
         if not name:
@@ -456,9 +563,52 @@ def _from_pytest_benchmark(file: Path, document: dict[str, Any]) -> ResultSet:
         if name in samples:
             raise ConfigError(f"{file}: benchmark {name!r} appears twice; gate one run per file")
         samples[name] = _as_samples(file, name, data, scale=1.0)
+        record = _get(bench, "extra_info", drift.FIELD)
+        if record is not None:
+            try:
+                compensated[name] = drift.compensated_series(record)
+            except ValueError as exc:
+                raise ConfigError(f"{file}: benchmark {name!r}: extra_info.{drift.FIELD} is unusable ({exc}); pass "
+                                  "an unmodified result file, or gate without it (--no-compensation)") from None
     machine = document.get("machine_info") or {}
     brand = (_get(machine, "edgebench", "cpu_brand") or _get(machine, "cpu", "brand_raw"))
-    return ResultSet(str(file), brand, samples)
+    return ResultSet(str(file), brand, samples, compensated)
+
+
+def pool_results(earlier: ResultSet, later: ResultSet, names: Iterable[str]) -> ResultSet:
+    """``later`` with the samples (raw and compensated) of ``names`` preceded by ``earlier``'s: re-measurements
+    of an inconclusive benchmark are merged by concatenating samples, never by averaging results."""
+    samples, compensated = dict(later.samples), dict(later.compensated)
+    for name in names:
+        if name in earlier.samples and name in later.samples:
+            samples[name] = np.concatenate([earlier.samples[name], later.samples[name]])
+        if name in earlier.compensated and name in later.compensated:
+            compensated[name] = np.concatenate([earlier.compensated[name], later.compensated[name]])
+    return ResultSet(later.source, later.cpu_brand, samples, compensated)
+
+
+def gate_with_reruns(base: Path, new: Path, options: GateOptions, reruns: int, rerun: Callable[[int], None],
+                     log: Callable[[str], None] = lambda line: None) -> GateResult:
+    """:func:`gate_files`, then while some benchmark is inconclusive and fewer than ``reruns`` re-measurements
+    ran: ``rerun(i)`` (it rewrites NEW), pool the inconclusive benchmarks' samples with the earlier ones and
+    judge again. Only inconclusive comparisons are re-judged; settled ones keep their verdict. Each look
+    uses the same alpha (an inconclusive result is re-measured at most ``reruns`` times, so the false-alarm
+    rate is at most (reruns + 1) × the single-look rate for effects at the minimum, far less at 1.0)."""
+    base_set, new_set = load_results(base), load_results(new)
+    result = compare_results(base_set, new_set, options)
+    for attempt in range(1, reruns + 1):
+        pending = [c.name for c in result.comparisons if c.verdict is Verdict.INCONCLUSIVE]
+        if not pending:
+            break
+        log(f"re-measuring ({attempt}/{reruns}): {len(pending)} inconclusive: {', '.join(pending)}")
+        rerun(attempt)
+        new_set = pool_results(new_set, load_results(new), pending)
+        check_same_processor(base_set, new_set, options.allow_different_machines)
+        redone = {name: compare_benchmark(name, base_set, new_set, options) for name in pending
+                  if name in new_set.samples}
+        result = dataclasses.replace(result, comparisons=tuple(redone.get(c.name, c) for c in result.comparisons),
+                                     reruns=attempt)
+    return result
 
 
 def _from_run_report(file: Path, document: dict[str, Any]) -> ResultSet:
@@ -495,6 +645,7 @@ def _get(document: Any, *keys: str) -> Any:
 # Terminal table
 
 _STYLES = {Verdict.REGRESSION: "bold red", Verdict.IMPROVEMENT: "green", Verdict.INSUFFICIENT: "yellow",
+           Verdict.INCONCLUSIVE: "yellow",
            Verdict.ADDED: "cyan", Verdict.REMOVED: "cyan"}
 
 
@@ -513,16 +664,29 @@ def render(result: GateResult) -> Table:
     table = Table(title="edgebench gate: NEW vs BASE",
                   caption=f"BASE {result.base_cpu or '?'} | NEW {result.new_cpu or '?'} | regression: {result.test} "
                           f"p < {options.alpha:g} and the {options.confidence:.0%} CI of the median ratio above "
-                          "1 + min effect")
+                          "1 + min effect; ok: CI at most 1 + min effect; inconclusive: in between")
     table.add_column("benchmark", overflow="fold", ratio=1)
-    for column in ("base median", "new median", f"ratio [{options.confidence:.0%} CI]", "p", "min effect",
-                   "verdict"):
+    for column in ("base median", "new median", "judged on", f"ratio [{options.confidence:.0%} CI]", "p",
+                   "min effect", f"detectable ({options.power:.0%} power)", "verdict"):
         table.add_column(column, justify="right")
     for c in result.comparisons:  # Text, not markup: pytest ids hold brackets ("test_x[openvino]")
-        table.add_row(Text(c.name.rsplit("::", 1)[-1]), _duration(c.base_median, c.n_base), _duration(c.new_median, c.n_new), _ratio(c),
-                      "–" if c.p_value is None else f"{c.p_value:.2g}", f"{c.threshold:.0%}",
-                      Text(str(c.verdict), style=_STYLES.get(c.verdict, "")))
+        table.add_row(Text(c.name.rsplit("::", 1)[-1]), _duration(c.base_median, c.n_base), _duration(c.new_median, c.n_new),
+                      c.mode if c.ratio is not None else "–", _ratio(c),
+                      "–" if c.p_value is None else f"{c.p_value:.2g}", f"{c.threshold:.0%}", _percent(c.mde),
+                      Text(_verdict_text(c), style=_STYLES.get(c.verdict, "")))
     return table
+
+
+def _verdict_text(c: Comparison) -> str:
+    """The outcome, with the finer verdict where it adds something: "ok (no change)", "regression"."""
+    detail = str(c.verdict)
+    return detail if c.outcome in (detail, "-") else f"{c.outcome} ({detail})"
+
+
+def _percent(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return "∞ (no spread estimate)" if not math.isfinite(value) else f"+{value:.1%}"
 
 
 def _duration(seconds: float | None, n: int) -> str:

@@ -2,7 +2,10 @@
 
 Run serially (pytest-benchmark disables itself under xdist): ``pytest -m edge --benchmark-json=node.json``.
 The JSON's machine_info["edgebench"] holds the processor identity; each benchmark's extra_info holds the
-backend's own description (versions, device full name, precision in effect, hint, batch).
+backend's own description (versions, device full name, precision in effect, hint, batch) and, for drift
+compensation, ``extra_info["edgebench_drift"]``: the raw per-turn series of the model and of a fixed
+reference workload timed between its calls (format: :mod:`harness.drift`), which ``edgebench gate``
+compares as model ÷ reference per turn.
 """
 
 from __future__ import annotations
@@ -17,18 +20,55 @@ import numpy as np
 import pytest
 
 from conftest import skip_unless_native
+from harness import drift
 from harness.backends import BackendConfig, result_label
 from harness.measure import TimingPlan, time_infer
 
 pytestmark = pytest.mark.latency  # the node's benchmarks are also marked edge; the benchmark_app check is slow
 
 
-ROUNDS = 100  # timed calls per benchmark (after WARMUP): enough for the gate's rank test and bootstrap
+ROUNDS = 150  # timed calls per benchmark (after WARMUP): enough for the gate's rank test and bootstrap
 WARMUP = 5
+BLOCK = 5  # a turn: BLOCK timed reference calls (after one untimed), one untimed model call, BLOCK timed model calls
+
+
+@pytest.fixture(scope="module")
+def references():
+    """The drift reference per (device, precision), compiled once per module."""
+    made: dict[tuple[str, str], drift.Reference] = {}
+
+    def get(device: str, precision: str) -> drift.Reference:
+        if (device, precision) not in made:
+            made[device, precision] = drift.make_reference(drift.REFERENCE, device, precision)
+        return made[device, precision]
+    return get
+
+
+def time_with_reference(benchmark, backend, batch: np.ndarray, reference: drift.Reference) -> np.ndarray:
+    """pytest-benchmark times one model call per round (``stats.data`` stays the model's raw seconds); every
+    BLOCK rounds, before the round and untimed by it, the reference's block is timed here and one untimed
+    model call absorbs the switch back. Turn i is (reference block i, model calls i·BLOCK … i·BLOCK + BLOCK − 1);
+    the series go to extra_info[drift.FIELD]."""
+    reference_ns: list[list[int]] = []
+    rounds = [0]
+
+    def round_start() -> None:
+        if rounds[0] >= WARMUP and (rounds[0] - WARMUP) % BLOCK == 0:
+            reference_ns.append(drift.time_block(reference.run, BLOCK))
+            backend.infer(batch)
+        rounds[0] += 1
+
+    out = benchmark.pedantic(backend.infer, args=(batch,), setup=round_start, warmup_rounds=WARMUP, rounds=ROUNDS,
+                             iterations=1)
+    data = [round(seconds * 1e9) for seconds in benchmark.stats.stats.data]
+    model_ns = [data[start:start + BLOCK] for start in range(0, len(data), BLOCK)]
+    series = drift.DriftSeries(reference.describe(), model_ns, reference_ns)
+    benchmark.extra_info[drift.FIELD] = series.to_json()
+    return out
 
 
 @pytest.mark.edge
-def test_infer_latency_batch1(benchmark, model_under_test, latency_case, pytestconfig, record_property):
+def test_infer_latency_batch1(benchmark, model_under_test, latency_case, pytestconfig, record_property, references):
     """One benchmark per backend x precision the node runs: TF FP32 (the reference), each candidate at every
     precision its device runs natively, and the null backend (the harness's own cost). extra_info carries
     the precision in effect and that precision's agreement with TF FP32 and accuracy."""
@@ -44,8 +84,14 @@ def test_infer_latency_batch1(benchmark, model_under_test, latency_case, pytestc
     if name not in ("tf", "null"):
         verdict = model_under_test.parity(name, config)
         benchmark.extra_info.update({"accuracy": verdict.candidate_accuracy, "parity": verdict.to_json()})
-    logits = benchmark.pedantic(backend.infer, args=(model_under_test.parity_images[:1],), warmup_rounds=WARMUP,
-                                rounds=ROUNDS, iterations=1)
+    batch = model_under_test.parity_images[:1]
+    if name == "null":  # the harness's own cost: no reference between its sub-microsecond calls
+        logits = benchmark.pedantic(backend.infer, args=(batch,), warmup_rounds=WARMUP, rounds=ROUNDS, iterations=1)
+    else:
+        logits = time_with_reference(benchmark, backend, batch, references(device, precision))
+        stored = benchmark.extra_info[drift.FIELD]
+        assert sum(map(len, stored["model_ns"])) == len(benchmark.stats.stats.data) == ROUNDS
+        assert drift.compensated_series(stored).size == len(stored["reference_ns"]) == ROUNDS // BLOCK
     assert logits.shape == (1, len(model_under_test.model.classes))
     assert len(benchmark.stats.stats.data) >= 30
     if name == "null":
