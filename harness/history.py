@@ -603,7 +603,11 @@ class Analysis:
 
 def change_points(values: Sequence[float], options: HistoryOptions = HistoryOptions()) -> list[ChangePoint]:
     """Otava's change points of one series (values > 0), each with the run-to-run step across it."""
-    from otava.analysis import compute_change_points
+    try:
+        from otava.analysis import compute_change_points
+    except ImportError:
+        raise ConfigError("edgebench history needs Apache Otava for change points: pip install 'edgebench[history]'") \
+            from None
 
     values = np.asarray(values, dtype=float)
     found, _ = compute_change_points(values.tolist(), window_len=options.window_len, max_pvalue=options.max_pvalue,
