@@ -498,7 +498,7 @@ def _normalise(brand: str | None) -> str:
 
 def gate_files(base: Path, new: Path, options: GateOptions = GateOptions()) -> GateResult:
     """Load both inputs and compare them; unusable input raises ConfigError (exit code 2)."""
-    return compare_results(load_results(base), load_results(new), options)
+    return compare_results(load_results(base, options.compensate), load_results(new, options.compensate), options)
 
 
 def run_gate(base: Path, new: Path, options: GateOptions = GateOptions(), reruns: int = 0,
@@ -516,14 +516,15 @@ def run_gate(base: Path, new: Path, options: GateOptions = GateOptions(), reruns
     return GateOutcome(result.exit_code, result)
 
 
-def load_results(path: Path) -> ResultSet:
-    """A pytest-benchmark JSON, an edgebench ``report.json``, or a run folder holding either."""
+def load_results(path: Path, compensate: bool = True) -> ResultSet:
+    """A pytest-benchmark JSON, an edgebench ``report.json``, or a run folder holding either (``compensate``
+    False: drift records are not read)."""
     file = _result_file(Path(path))
     document = _read_json(file)
     if isinstance(document, dict) and document.get("schema") == RUN_SCHEMA:
         results = _from_run_report(file, document)
     elif isinstance(document, dict) and isinstance(document.get("benchmarks"), list):
-        results = _from_pytest_benchmark(file, document)
+        results = _from_pytest_benchmark(file, document, compensate)
     else:
         raise ConfigError(f"{file}: neither a pytest-benchmark JSON (no 'benchmarks' list) nor an edgebench report "
                           f"(schema {RUN_SCHEMA!r}); pass --benchmark-json output or reports/<run-id>")
@@ -550,7 +551,7 @@ def _read_json(file: Path) -> Any:
                           "folder") from None
 
 
-def _from_pytest_benchmark(file: Path, document: dict[str, Any]) -> ResultSet:
+def _from_pytest_benchmark(file: Path, document: dict[str, Any], compensate: bool = True) -> ResultSet:
     samples: dict[str, np.ndarray] = {}
     compensated: dict[str, np.ndarray] = {}
     for index, bench in enumerate(document["benchmarks"]):
@@ -563,7 +564,7 @@ def _from_pytest_benchmark(file: Path, document: dict[str, Any]) -> ResultSet:
         if name in samples:
             raise ConfigError(f"{file}: benchmark {name!r} appears twice; gate one run per file")
         samples[name] = _as_samples(file, name, data, scale=1.0)
-        record = _get(bench, "extra_info", drift.FIELD)
+        record = _get(bench, "extra_info", drift.FIELD) if compensate else None
         if record is not None:
             try:
                 compensated[name] = drift.compensated_series(record)
@@ -594,7 +595,7 @@ def gate_with_reruns(base: Path, new: Path, options: GateOptions, reruns: int, r
     judge again. Only inconclusive comparisons are re-judged; settled ones keep their verdict. Each look
     uses the same alpha (an inconclusive result is re-measured at most ``reruns`` times, so the false-alarm
     rate is at most (reruns + 1) × the single-look rate for effects at the minimum, far less at 1.0)."""
-    base_set, new_set = load_results(base), load_results(new)
+    base_set, new_set = load_results(base, options.compensate), load_results(new, options.compensate)
     result = compare_results(base_set, new_set, options)
     for attempt in range(1, reruns + 1):
         pending = [c.name for c in result.comparisons if c.verdict is Verdict.INCONCLUSIVE]
@@ -602,7 +603,7 @@ def gate_with_reruns(base: Path, new: Path, options: GateOptions, reruns: int, r
             break
         log(f"re-measuring ({attempt}/{reruns}): {len(pending)} inconclusive: {', '.join(pending)}")
         rerun(attempt)
-        new_set = pool_results(new_set, load_results(new), pending)
+        new_set = pool_results(new_set, load_results(new, options.compensate), pending)
         check_same_processor(base_set, new_set, options.allow_different_machines)
         redone = {name: compare_benchmark(name, base_set, new_set, options) for name in pending
                   if name in new_set.samples}
