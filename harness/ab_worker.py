@@ -87,11 +87,14 @@ def load(spec: dict[str, Any], arm: dict[str, Any], batch, tmp: Path):
 
 
 def time_calls(backend, batch, calls: int) -> list[int]:
+    """:func:`time_block` on ``backend.infer(batch)``, or on a reference workload's ``run`` (``batch`` None)."""
+    return time_block(backend.run if batch is None else lambda: backend.infer(batch), calls)
+
+
+def time_block(call, calls: int) -> list[int]:
     """Back-to-back timed calls after one untimed call: the first call after another arm ran pays for waking
-    this model's threads and refilling caches, which is the switch, not the model. A reference workload
-    (``batch`` None) is timed by the same loop."""
+    this model's threads and refilling caches, which is the switch, not the model."""
     clock = time.perf_counter_ns
-    call = backend.run if batch is None else lambda: backend.infer(batch)
     call()
     samples = []
     for _ in range(calls):

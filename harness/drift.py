@@ -13,7 +13,8 @@ median model/reference ratio still varies across fresh processes. The chosen one
 fixed small OpenVINO network (MobileNet-like: a strided convolution, depthwise and pointwise convolutions,
 a pooled dense head; weights from a fixed seed) compiled with the same device, hint and precision as the
 model, so it runs the same oneDNN kernels on the same OpenVINO CPU threads. The other candidates are kept
-for the measurement: ``ov-matmul`` (one fixed 384×384 MatMul in OpenVINO: compute-bound oneDNN) and
+for the measurement: ``ov-convnet-224`` (the same kind of network at MobileNetV2's input size, about the
+suite model's time per call), ``ov-matmul`` (one fixed 384×384 MatMul in OpenVINO: compute-bound oneDNN) and
 ``numpy-matmul`` (a 128×128 matmul through numpy's BLAS, its own threads).
 
 Stored field (the data format :mod:`harness.gate` and ``edgebench history`` read). Each latency benchmark
@@ -47,7 +48,7 @@ import numpy as np
 FIELD = "edgebench_drift"
 SCHEMA = "edgebench.drift/1"
 REFERENCE = "ov-convnet"  # the chosen reference (see the module docstring for the measurement)
-CANDIDATES = ("ov-convnet", "ov-matmul", "numpy-matmul")
+CANDIDATES = ("ov-convnet", "ov-convnet-224", "ov-matmul", "numpy-matmul")
 _SEED = 20261125  # fixed weights: the reference is the same network in every job, on every checkout
 
 
@@ -88,9 +89,16 @@ class _OpenVINOReference(Reference):
                 "inference_threads": str(self._compiled.get_property("INFERENCE_NUM_THREADS"))}
 
 
-def _convnet() -> Any:
-    """MobileNet-like, NHWC float input 1×112×112×3: conv 3×3/2 (32), then depthwise 3×3 + pointwise blocks
-    (64; 128 stride 2; 128; 256 stride 2), global average, dense (10). Fixed weights."""
+CONVNET_BLOCKS = {  # input side -> (output channels, stride) of each depthwise + pointwise block
+    112: ((64, 1), (128, 2), (128, 1), (256, 2)),
+    # MobileNetV2's input and strides, channels up to 512: about the suite model's time per call (3 ms here)
+    224: ((32, 1), (64, 2), (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)),
+}
+
+
+def _convnet(side: int = 112) -> Any:
+    """MobileNet-like, NHWC float input 1×side×side×3: conv 3×3/2 (32), then depthwise 3×3 + pointwise blocks
+    (:data:`CONVNET_BLOCKS`), global average, dense (10). Fixed weights."""
     import openvino as ov
     import openvino.opset13 as ops
 
@@ -99,11 +107,11 @@ def _convnet() -> Any:
     def weights(*shape: int) -> Any:
         return ops.constant((rng.standard_normal(shape) * 0.1).astype(np.float32))
 
-    image = ops.parameter([1, 112, 112, 3], np.float32, name="image")
+    image = ops.parameter([1, side, side, 3], np.float32, name="image")
     x = ops.transpose(image, ops.constant(np.array([0, 3, 1, 2], dtype=np.int64)))
     x = ops.relu(ops.convolution(x, weights(32, 3, 3, 3), [2, 2], [1, 1], [1, 1], [1, 1]))
     channels = 32
-    for out, stride in ((64, 1), (128, 2), (128, 1), (256, 2)):
+    for out, stride in CONVNET_BLOCKS[side]:
         x = ops.relu(ops.group_convolution(x, weights(channels, 1, 1, 3, 3), [stride, stride], [1, 1], [1, 1],
                                            [1, 1]))
         x = ops.relu(ops.convolution(x, weights(out, channels, 1, 1), [1, 1], [0, 0], [0, 0], [1, 1]))
@@ -145,7 +153,9 @@ def make_reference(name: str = REFERENCE, device: str = "CPU", precision: str = 
     device = device if device in ("CPU", "GPU", "NPU") else "CPU"
     precision = precision if precision in ("FP32", "FP16", "BF16") else "FP32"  # INT8 models: float reference
     if name == "ov-convnet":
-        return _OpenVINOReference(name, _convnet(), device, precision, hint)
+        return _OpenVINOReference(name, _convnet(112), device, precision, hint)
+    if name == "ov-convnet-224":
+        return _OpenVINOReference(name, _convnet(224), device, precision, hint)
     if name == "ov-matmul":
         return _OpenVINOReference(name, _matmul(), device, precision, hint)
     if name == "numpy-matmul":
@@ -154,15 +164,11 @@ def make_reference(name: str = REFERENCE, device: str = "CPU", precision: str = 
 
 
 def time_block(fn: Callable[[], Any], calls: int) -> list[int]:
-    """One untimed call (it absorbs the switch from the other workload), then ``calls`` timed ones, in ns."""
-    clock = time.perf_counter_ns
-    fn()
-    samples = []
-    for _ in range(calls):
-        start = clock()
-        fn()
-        samples.append(clock() - start)
-    return samples
+    """One untimed call (it absorbs the switch from the other workload), then ``calls`` timed ones, in ns:
+    the same loop :mod:`harness.ab_worker` times every arm with."""
+    from harness.ab_worker import time_block as loop
+
+    return loop(fn, calls)
 
 
 @dataclass
@@ -206,10 +212,13 @@ def compensated_series(record: Mapping[str, Any]) -> np.ndarray:
     if not isinstance(model, Sequence) or not isinstance(reference, Sequence) or len(model) != len(reference):
         raise ValueError("model_ns and reference_ns need one block per turn, the same number of turns")
     try:
-        medians = np.array([[np.median(np.asarray(m, dtype=np.float64)), np.median(np.asarray(r, dtype=np.float64))]
-                            for m, r in zip(model, reference, strict=True)]).reshape(-1, 2)
+        blocks = [(np.asarray(m, dtype=np.float64), np.asarray(r, dtype=np.float64))
+                  for m, r in zip(model, reference, strict=True)]
     except (TypeError, ValueError):
         raise ValueError("model_ns and reference_ns blocks must be non-empty lists of numbers") from None
+    if any(m.ndim != 1 or r.ndim != 1 or not m.size or not r.size for m, r in blocks):
+        raise ValueError("model_ns and reference_ns blocks must be non-empty lists of numbers")
+    medians = np.array([[np.median(m), np.median(r)] for m, r in blocks]).reshape(-1, 2)
     if not np.all(np.isfinite(medians)) or np.any(medians <= 0):
         raise ValueError("a turn's median is not a positive number")
     return medians[:, 0] / medians[:, 1]
