@@ -8,7 +8,7 @@ Printed per candidate, over all turns of all jobs: the correlation of the log bl
 model's (does it move when the model moves, within and between jobs), the spread (robust CV, 1.4826 × MAD
 of the log) of the per-turn model/reference ratio, and the spread across jobs of the per-job median ratio
 next to that of the model's own per-job median (what the stored-baseline gate suffers from). The asserts
-hold the measurement, not the machine: every job measured every candidate.
+hold the measurement, not the machine: every job measured every candidate (3 turns at least).
 
 ``pytest -m slow suites/test_drift_reference.py -p no:xdist -s`` (``--edgebench-gate-runs N`` jobs).
 """
@@ -57,7 +57,9 @@ def test_reference_candidates_track_the_machine(suite_artifact, pytestconfig, tm
                          f"per-job median ratio CV {f['job_cv']:.1%}, median {f['median_ms']:.2f} ms")
     record_property("edgebench_figure", "\n".join(lines))
     print("\n".join(lines))
-    assert all(len(r["blocks"]["model"]) >= 10 for r in results)
+    # every job measured every workload (a loaded machine gives few turns: the figures pool them all)
+    assert all(len(blocks) >= 3 for r in results for blocks in r["blocks"].values()), \
+        [{name: len(blocks) for name, blocks in r["blocks"].items()} for r in results]
     assert set(figures) == {"model", "tf", *drift.CANDIDATES}
 
 
