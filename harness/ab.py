@@ -199,8 +199,9 @@ def run_ab(base: Arm, new: Arm, plan: ABPlan, batch: np.ndarray,
            options: gate.GateOptions = gate.GateOptions(threshold=INTERLEAVED_THRESHOLD),
            reruns: int = 0) -> tuple[gate.GateResult, Session]:
     """Measure BASE and NEW interleaved in one job (with ``plan.references`` as extra arms, stored, not
-    judged: BASE and NEW already share every turn) and gate NEW against BASE; while the verdict is
-    inconclusive, measure another ``plan.seconds`` and judge all turns again, up to ``reruns`` times."""
+    judged: BASE and NEW already share every turn) and gate NEW against BASE; while the outcome is
+    inconclusive (or there were too few turns), measure another ``plan.seconds`` and judge all turns
+    again, up to ``reruns`` times."""
     from harness.measure import processor_identity
 
     name = f"{plan.backend}/{plan.device}/{plan.precision}/batch{len(batch)}"
@@ -209,7 +210,7 @@ def run_ab(base: Arm, new: Arm, plan: ABPlan, batch: np.ndarray,
         session = measure_interleaved(pool, plan.seconds, plan.block, labels)
         comparison = session.compare(name, base.label, new.label, options)
         attempt = 0
-        while comparison.verdict is gate.Verdict.INCONCLUSIVE and attempt < reruns:
+        while comparison.outcome == "inconclusive" and attempt < reruns:  # incl. too few turns
             attempt += 1
             more = measure_interleaved(pool, plan.seconds, plan.block, labels)
             for label in labels:

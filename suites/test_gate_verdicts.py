@@ -170,19 +170,22 @@ write_job(Path({new!r}), turns(np.random.default_rng(100 + n), 60, 1.0, {factor}
 """
 
 
+@pytest.mark.parametrize("start", ["noisy", "short"])
 @pytest.mark.parametrize("factor,final", [(1.0, Verdict.NO_CHANGE), (1.2, Verdict.REGRESSION)])
-def test_gate_re_measures_an_inconclusive_benchmark_until_it_decides(tmp_path, capsys, factor, final):
-    """NEW starts with 12 noisy turns (inconclusive); the rerun command writes a fresh 60-turn job (unchanged,
-    or 20 % slower), pooled with the earlier turns, and the verdict settles."""
+def test_gate_re_measures_an_inconclusive_benchmark_until_it_decides(tmp_path, capsys, start, factor, final):
+    """NEW starts with 12 noisy turns (inconclusive) or 5 turns (insufficient data); the rerun command writes
+    a fresh 60-turn job (unchanged, or 20 % slower), pooled with the earlier turns, and the verdict settles."""
     from pathlib import Path
 
     from harness import cli
 
     base = write_job(tmp_path / "base.json", turns(np.random.default_rng(1), 60, 1.0))
-    noisy = turns(np.random.default_rng(2), 12, 1.0)
+    noisy = turns(np.random.default_rng(2), 12 if start == "noisy" else 5, 1.0)
     noisy["model_ns"] = [[x * (3 if i % 2 else 1) for x in block] for i, block in enumerate(noisy["model_ns"])]
     new = write_job(tmp_path / "new.json", noisy)
-    assert gate.gate_files(base, new).comparisons[0].verdict is Verdict.INCONCLUSIVE
+    first = gate.gate_files(base, new).comparisons[0]
+    assert first.verdict is (Verdict.INCONCLUSIVE if start == "noisy" else Verdict.INSUFFICIENT)
+    assert first.outcome == "inconclusive"
     script = tmp_path / "rerun.py"
     script.write_text(RERUN.format(suites=str(Path(__file__).parent), counter=str(tmp_path / "count"),
                                    new=str(new), factor=factor))
