@@ -24,7 +24,7 @@ from filelock import FileLock
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from harness import data, edge, parity, report, s3_faults, store, train  # noqa: E402
+from harness import data, edge, fileio, parity, s3_faults, store, train  # noqa: E402
 from harness.backends import PRECISIONS, Backend, BackendConfig, create_backend, result_label  # noqa: E402
 from harness.workflow import infer_each  # noqa: E402
 from harness.measure import processor_identity  # noqa: E402
@@ -215,7 +215,7 @@ class FigureCollector:
         if path and not hasattr(session.config, "workerinput"):  # the controller writes it, not xdist workers
             from harness import fleet
 
-            report.write_json(Path(path), fleet.node_summary(processor_identity(), self.figures.parity,
+            fileio.write_json(Path(path), fleet.node_summary(processor_identity(), self.figures.parity,
                                                              self.figures.outcomes, int(exitstatus)))
 
 
@@ -480,6 +480,29 @@ def test_images(model_under_test: ModelUnderTest) -> np.ndarray:
     imported without test images is fed the parity images: parity needs inputs, not labels."""
     paths = [image.path for image in model_under_test.model.test_images]
     return data.load_batch(paths) if paths else model_under_test.parity_images[:8]
+
+
+@dataclasses.dataclass(frozen=True)
+class ChildRun:
+    seconds: float
+    peak_rss_mib: float  # the child's own peak resident set (ru_maxrss), not the test process's
+    exit: int
+    log: Path
+
+    def tail(self, chars: int = 1500) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
+
+
+def run_measured(command: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None) -> ChildRun:
+    """Run ``command`` to the end with its output in ``log``: wall time, peak RSS and exit code."""
+    import subprocess
+    import time
+
+    started = time.perf_counter()
+    with open(log, "w") as out:
+        child = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        _, status, usage = os.wait4(child.pid, 0)
+    return ChildRun(time.perf_counter() - started, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), log)
 
 
 def skip_unless_native(device: str, precision: str) -> None:

@@ -449,7 +449,7 @@ def _rerun_command(reruns: int, command: str | None):
 def _cmd_ab(args: argparse.Namespace, console) -> int:
     import numpy as np
 
-    from harness import ab, data, gate, report
+    from harness import ab, data, fileio, gate
     from harness.backends import check_request
 
     check_request([args.backend], args.precision.upper())
@@ -474,7 +474,7 @@ def _cmd_ab(args: argparse.Namespace, console) -> int:
     console.print(gate.render(result))
     console.print(f"{session.turns} turns of {args.block} calls per arm, {session.seconds:.1f} s of measurement")
     if args.json:
-        report.write_json(args.json, {**result.to_json(), "seconds": session.seconds, "turns": session.turns,
+        fileio.write_json(args.json, {**result.to_json(), "seconds": session.seconds, "turns": session.turns,
                                       "blocks_s": session.blocks})
     return result.exit_code
 
@@ -614,7 +614,7 @@ def _is_fleet_dir(path: Path) -> bool:
 
 
 def _cmd_report(args: argparse.Namespace, console) -> int:
-    from harness import fleet, html_report, report, store
+    from harness import fileio, fleet, html_report, report, store
 
     fleet_runs = [r for r in args.run_dirs if r.startswith("s3://") or _is_fleet_dir(Path(r))]
     if fleet_runs:
@@ -637,7 +637,7 @@ def _cmd_report(args: argparse.Namespace, console) -> int:
     single = args.run_dirs[0] if args.run_dirs[0].is_dir() else args.run_dirs[0].parent
     out = args.html or (single / "report.html" if len(documents) == 1 else Path("reports/merged/report.html"))
     if len(documents) > 1:
-        report.write_json(out.parent / "report.json", {"schema": "edgebench.merged/1", "runs": documents})
+        fileio.write_json(out.parent / "report.json", {"schema": "edgebench.merged/1", "runs": documents})
     console.print(f"HTML report: {html_report.render_html(documents, out)}")
     return 0
 

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
 
 from harness.errors import DatasetError
+from harness.fileio import staged_dir, stale_staging
 
 log = logging.getLogger(__name__)
 
@@ -276,23 +277,15 @@ def generate_weather_dataset(root: Path, config: GeneratorConfig = GeneratorConf
         if not marker.is_file():
             raise DatasetError(f"{root}: exists and is not an edgebench-generated dataset; choose an empty folder")
         _remove_tree(root)  # renamed aside first: a kill mid-removal never leaves a marker-less half
-    root.parent.mkdir(parents=True, exist_ok=True)
-    for stale in root.parent.glob(f".{root.name}-*"):  # mkdtemp's, left by a killed run (callers hold a lock)
-        if len(stale.name) == len(root.name) + 10:
-            shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
-    try:
+    for stale in stale_staging(root):  # left by a killed run (callers hold a lock)
+        shutil.rmtree(stale, ignore_errors=True)
+    with staged_dir(root) as staging:
         for class_index, label in enumerate(config.classes):
             (staging / label).mkdir()
             for i in range(config.images_per_class):
                 rng = np.random.default_rng([config.seed, class_index, i])
                 _save_generated(_draw_weather(label, rng, config), staging / label / f"{label}_{i:03d}", rng)
         (staging / _MARKER).write_text(wanted)
-        if root.exists():
-            root.rmdir()
-        staging.rename(root)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return root
 
 

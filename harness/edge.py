@@ -3,11 +3,7 @@ extract safely, load labels."""
 
 from __future__ import annotations
 
-import json
-import lzma
 import shutil
-import tarfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,13 +13,11 @@ import numpy as np
 
 from harness.data import LabeledImage, load_dataset
 from harness.errors import ArtifactError, DatasetError, StoreError
+from harness.fileio import extract_safely, read_json, staged_dir
 from harness.parity import softmax
-from harness.report import staged_dir
 from harness.store import S3Location, S3Store, parse_s3_uri
 from harness.train import LABEL_MAP_FILE, SAVED_MODEL_DIR
 
-MAX_EXTRACTED_BYTES = 4 << 30  # a classifier's SavedModel is MBs to a few hundred MB; refuse archive bombs
-MAX_MEMBER_DEPTH = 64  # a SavedModel nests a few folders deep; thousands of levels exhaust os.makedirs' recursion
 LABELS_INFO_FILE = "labels_info.json"  # newer JumpStart scripts: {"labels": [...]} in index order
 
 
@@ -157,34 +151,6 @@ def extract_artifact(tarball: Path, dest: Path) -> Path:
     return dest
 
 
-def extract_safely(tarball: Path, dest: Path) -> None:
-    """Extract a tarball from elsewhere (an artifact, a JumpStart channel) without trusting its member names."""
-    try:
-        with tarfile.open(tarball, "r:*") as tar:
-            tar.extractall(dest, filter=_StrictDataFilter(MAX_EXTRACTED_BYTES))
-    except (tarfile.TarError, OSError, EOFError, OverflowError, zlib.error, lzma.LZMAError) as exc:
-        reason = " ".join(str(exc).split())  # tarfile's "r:*" lists every method it tried, one per line
-        raise ArtifactError(f"{tarball}: not a safe, readable tarball ({reason}); re-download or re-export it") from None
-
-
-class _StrictDataFilter:
-    """PEP 706's ``data`` filter, plus: absolute member names are refused rather than made relative (a model
-    archive never has them, so one that does has been tampered with), and the total size is capped."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.limit = self.remaining = max_bytes
-
-    def __call__(self, member: tarfile.TarInfo, dest_path: str) -> tarfile.TarInfo | None:
-        if member.name.startswith("/"):
-            raise tarfile.AbsolutePathError(member)
-        if member.name.count("/") >= MAX_MEMBER_DEPTH:  # deep enough to exhaust os.makedirs' recursion
-            raise tarfile.FilterError(f"member {member.name[:60]!r}... nests over {MAX_MEMBER_DEPTH} folders deep")
-        self.remaining -= member.size
-        if self.remaining < 0:
-            raise tarfile.FilterError(f"archive expands past {self.limit:,} bytes at {member.name!r}")
-        return tarfile.data_filter(member, dest_path)
-
-
 def load_label_map(model_dir: Path) -> tuple[str, ...]:
     """Class names in output-index order, from exactly one of the two label files JumpStart writes."""
     present = [name for name in (LABEL_MAP_FILE, LABELS_INFO_FILE) if (model_dir / name).is_file()]
@@ -193,10 +159,7 @@ def load_label_map(model_dir: Path) -> tuple[str, ...]:
         raise ArtifactError(f"{model_dir}: found {found} of {LABEL_MAP_FILE} and {LABELS_INFO_FILE}; the "
                             "artifact needs exactly one label map")
     path = model_dir / present[0]
-    try:  # ValueError: bad JSON or a class twice; RecursionError: arrays nested thousands deep
-        content = json.loads(path.read_text(), object_pairs_hook=_unique_keys)
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
+    content = read_json(path, ArtifactError, "not valid JSON", hint="", object_pairs_hook=_unique_keys)
     if present[0] == LABEL_MAP_FILE:
         return _folder_names(path, _from_index_map(path, content))
     labels = content.get("labels") if isinstance(content, dict) else None

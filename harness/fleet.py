@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import data, edge, report
+from harness import data, edge, fileio
 from harness.backends import PRECISIONS, result_label
 from harness.errors import ConfigError, EdgebenchError, StoreError
 from harness.store import S3Location, S3Store, sha256_file
@@ -190,7 +190,7 @@ def node_environment() -> dict[str, str]:
 def _first_failure(files: Mapping[str, Path]) -> str:
     """Why the suite made no results: the first failed test's last error line, from the node summary."""
     try:
-        failed = report.read_json_file(files["report.json"]).get("failed_tests") or []
+        failed = fileio.read_json_file(files["report.json"]).get("failed_tests") or []
     except (KeyError, ConfigError):
         failed = []
     if failed:
@@ -287,15 +287,15 @@ def node_summary(processor: dict[str, Any], parity: list[dict], outcomes: Mappin
 def complete_report(files: Mapping[str, Path], run_id: str, node_id: str, out: Path, **extra: Any) -> Path:
     """report.json as published: the pytest summary (if any) plus latency from benchmark.json, node and run.
     Without the pytest summary the test outcomes are unknown (``tests`` is empty), not zero failures."""
-    summary = (report.read_json_file(files["report.json"]) if "report.json" in files else
+    summary = (fileio.read_json_file(files["report.json"]) if "report.json" in files else
                {**node_summary({}, [], {}, 0), "tests": {}})
-    benchmark = report.read_json_file(files["benchmark.json"])
+    benchmark = fileio.read_json_file(files["benchmark.json"])
     if not summary.get("machine"):
         summary["machine"] = (benchmark.get("machine_info") or {}).get("edgebench") or {}
     results = node_results(benchmark)
     summary.update({**results, "speedup_ci": speedup_intervals(results["backends"]), "node_id": node_id,
                     "run_id": run_id, **extra})
-    return report.write_json(out, summary)
+    return fileio.write_json(out, summary)
 
 
 def speedup_intervals(backends: Mapping[str, dict[str, Any]], confidence: float = 0.95) -> dict[str, list[float]]:
@@ -361,7 +361,7 @@ def publish_node(s3: S3Store, run_id: str, node_id: str, files: Mapping[str, Pat
         s3.upload_file(path, s3.location.key(name))
     manifest = manifest_for(run_id, node_id, files)
     with tempfile.TemporaryDirectory() as tmp:
-        s3.upload_file(report.write_json(Path(tmp) / MANIFEST, manifest), s3.location.key(MANIFEST))
+        s3.upload_file(fileio.write_json(Path(tmp) / MANIFEST, manifest), s3.location.key(MANIFEST))
     return manifest
 
 
@@ -378,7 +378,7 @@ def publish_failure(s3: S3Store, node_id: str, reason: str, log: Path | None = N
             s3.upload_file(log, s3.location.key("log.txt"))
         document = {"node_id": node_id, "reason": reason, "log_tail": log_tail(log),
                     "failed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        s3.upload_file(report.write_json(Path(tmp) / FAILURE, document), s3.location.key(FAILURE))
+        s3.upload_file(fileio.write_json(Path(tmp) / FAILURE, document), s3.location.key(FAILURE))
 
 
 def log_tail(log: Path | None, lines: int = LOG_TAIL_LINES) -> str:
@@ -535,7 +535,7 @@ def merge_run(run_dir: Path) -> MergedRun:
             if (node_dir / MANIFEST).is_file():
                 nodes.append(_complete_node(node_dir))
             elif (node_dir / FAILURE).is_file():
-                failure = report.read_json_file(node_dir / FAILURE)
+                failure = fileio.read_json_file(node_dir / FAILURE)
                 failures.append({"node_id": node_dir.name, "reason": failure.get("reason", "?"),
                                  "log_tail": failure.get("log_tail") or log_tail(node_dir / "log.txt")})
             else:
@@ -549,12 +549,12 @@ def merge_run(run_dir: Path) -> MergedRun:
 
 
 def _complete_node(node_dir: Path) -> dict[str, Any]:
-    manifest = report.read_json_file(node_dir / MANIFEST)
+    manifest = fileio.read_json_file(node_dir / MANIFEST)
     for name, entry in manifest.get("files", {}).items():
         path = node_dir / name
         if not path.is_file() or path.stat().st_size != entry["bytes"]:
             raise ConfigError(f"{node_dir.name}: {name} listed in the manifest is missing or truncated")
-    document = report.read_json_file(node_dir / "report.json")
+    document = fileio.read_json_file(node_dir / "report.json")
     document.setdefault("node_id", node_dir.name)
     return document
 
@@ -696,7 +696,7 @@ def download_run(location: S3Location, run_id: str, dest: Path,
                  credentials: Mapping[str, str] | None = None) -> Path:
     """Copy ``runs/<run_id>/`` to ``dest`` (fresh), node folders as they are in S3."""
     s3 = S3Store(location, dict(credentials) if credentials else None)
-    with report.staged_dir(dest) as staging:
+    with fileio.staged_dir(dest) as staging:
         s3.download_tree(run_prefix(location, run_id), staging)
     return dest
 
@@ -717,7 +717,7 @@ def write_merged(merged: MergedRun, out_dir: Path) -> tuple[Path, Path]:
     from harness.fleet_html import render_fleet_html
 
     summary = merged.to_json()
-    json_path = report.write_json(out_dir / "fleet-report.json", summary)
+    json_path = fileio.write_json(out_dir / "fleet-report.json", summary)
     return json_path, render_fleet_html(summary, out_dir / "report.html")
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from harness.fleet import REFERENCE, headline, openvino_headline, report_tables
 from harness.html_report import _CSS, _figure_png, _html_table  # the run report's page style and helpers
-from harness.report import write_text
+from harness.fileio import write_text
 
 
 def render_fleet_html(summary: dict[str, Any], out: Path) -> Path:

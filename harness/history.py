@@ -727,7 +727,7 @@ def run_history(sources: Sequence[str], out_dir: Path, options: HistoryOptions =
                 endpoint_url: str | None = None, region: str = "us-east-1") -> HistoryResult:
     """Read, group, analyse; write ``out_dir/history.json`` and the trend pages (``out_dir/index.html``)."""
     from harness.history_html import page_path, render_history
-    from harness.report import write_json
+    from harness.fileio import write_json
 
     collection = read_results(sources, endpoint_url, region)
     analyses = tuple(analyse(series, options) for series in build_series(collection.results))

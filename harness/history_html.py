@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.history import Analysis, safe_name
 from harness.html_report import _CSS, _figure_png, _html_table
-from harness.report import write_text
+from harness.fileio import write_text
 
 _HISTORY_CSS = (".status-regression,.status-creep{color:#b00;font-weight:bold}.status-improvement{color:#070}"
                 ".findings li{margin:.3em 0}")

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends import PRECISIONS
-from harness.report import speedups, write_text
+from harness.fileio import write_text
+from harness.report import speedups
 
 Document = dict[str, Any]
 

@@ -1,75 +1,22 @@
-"""Run output: ``report.json`` (written atomically) and the terminal summary table."""
+"""Run output: the ``report.json`` schema (written atomically through ``harness.fileio``) and the terminal summary table."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from harness.errors import ConfigError, ParityError
+from harness.fileio import read_json
 from harness.plan import REFERENCE, is_candidate
-
-
-def write_json(path: Path, document: dict[str, Any]) -> Path:
-    return write_text(path, json.dumps(document, indent=2) + "\n")
-
-
-def write_text(path: Path, text: str) -> Path:
-    """Write to a temporary file beside ``path`` and rename it into place: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
-
-
-def read_json_file(path: Path) -> dict[str, Any]:
-    """A JSON object from a file, or a one-line ConfigError naming the file."""
-    try:
-        document = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not readable JSON ({exc}); re-create or re-download it") from None
-    if not isinstance(document, dict):
-        raise ConfigError(f"{path}: expected a JSON object; re-create or re-download it")
-    return document
-
-
-@contextmanager
-def staged_dir(dest: Path) -> Iterator[Path]:
-    """A temporary sibling of ``dest`` to fill; when the block succeeds it replaces ``dest`` with one rename,
-    when it fails it is removed: ``dest`` is never half-written."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}-"))
-    try:
-        yield staging
-        if dest.exists():
-            shutil.rmtree(dest)
-        staging.rename(dest)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 RUN_SCHEMA = "edgebench.run/2"  # /2: parity gained relative-logit and top-5 figures
 
 
 def read_run_report(path: Path) -> dict[str, Any]:
-    try:
-        document = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not a readable report ({exc}); pass the report.json an edgebench run wrote") from None
+    document = read_json(path, problem="not a readable report", hint="pass the report.json an edgebench run wrote")
     if not isinstance(document, dict) or document.get("schema") != RUN_SCHEMA:
         raise ConfigError(f"{path}: not an edgebench run report (no schema {RUN_SCHEMA!r}); pass "
                           "reports/<run-id>/report.json")

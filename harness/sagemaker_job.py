@@ -25,7 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from harness import train
 from harness.errors import ConfigError, StoreError, TrainingError
 from harness.jumpstart import JumpStartUris
-from harness.edge import extract_safely
+from harness.fileio import extract_safely
 from harness.store import S3Store, parse_s3_uri
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,6 @@ import dataclasses
 import hashlib
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from botocore.exceptions import (BotoCoreError, ClientError, FlexibleChecksumErr
 from s3transfer.utils import ChunksizeAdjuster
 
 from harness.errors import StoreError
+from harness.fileio import temp_sibling
 
 log = logging.getLogger(__name__)
 
@@ -178,10 +178,7 @@ class S3Store:
         expected = head.get("Metadata", {}).get(SHA256_METADATA)
         problem = ""
         for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
-            fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial")
-            os.close(fd)
-            tmp = Path(tmp_name)
-            try:
+            with temp_sibling(dest) as tmp:
                 with self._errors(uri):
                     try:
                         self.client.download_file(self.location.bucket, key, str(tmp), Config=TRANSFER)
@@ -195,8 +192,6 @@ class S3Store:
                     os.replace(tmp, dest)
                     return dest
                 log.warning("%s: %s (download %d of %d)", uri, problem, attempt, DOWNLOAD_ATTEMPTS)
-            finally:
-                tmp.unlink(missing_ok=True)
         hint = ("check the network path to the endpoint and retry" if problem.startswith("the connection") else
                 "retry if the network is at fault, else re-upload the object (it may be corrupt in S3)")
         raise StoreError(f"{uri}: {problem} on each of {DOWNLOAD_ATTEMPTS} downloads, each into a fresh file; {hint}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import tarfile
 import tempfile
 import time
@@ -28,6 +27,7 @@ import numpy as np
 
 from harness.data import IMAGE_SIZE, load_batch, load_dataset
 from harness.errors import ConfigError, TrainingError
+from harness.fileio import atomic_file, read_json
 
 log = logging.getLogger(__name__)
 
@@ -264,10 +264,7 @@ def run_training_container(env: Mapping[str, str], on_epoch: EpochCallback | Non
         raise TrainingError(f"training container environment lacks {', '.join(missing)}; run it as a SageMaker "
                             "training job (or through `edgebench train --trainer sagemaker`)")
     hyperparameters_file = Path(env["SM_INPUT_CONFIG_DIR"]) / "hyperparameters.json"
-    try:
-        raw = json.loads(hyperparameters_file.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise TrainingError(f"{hyperparameters_file}: unreadable ({exc})") from None
+    raw = read_json(hyperparameters_file, TrainingError, "unreadable", hint="")
     # SageMaker adds its own sagemaker_* entries (program, submit directory, region); the script ignores them.
     values = {k: v for k, v in raw.items() if not k.startswith("sagemaker_")}
     model_id = _base_model_id(Path(env["SM_CHANNEL_MODEL"])) if env.get("SM_CHANNEL_MODEL") else DEFAULT_MODEL_ID
@@ -451,14 +448,7 @@ def export_model_dir(model: Any, classes: tuple[str, ...], model_dir: Path) -> N
 def tar_model_dir(model_dir: Path, tarball: Path) -> Path:
     """Tar the model dir's contents as SageMaker does (paths relative to it), atomically into ``tarball``."""
     tarball = Path(tarball)
-    tarball.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(dir=tarball.parent, prefix=f".{tarball.name}.", suffix=".partial")
-    os.close(fd)
-    try:
-        with tarfile.open(partial, "w:gz") as tar:
-            for entry in sorted(Path(model_dir).iterdir()):
-                tar.add(entry, arcname=entry.name)
-        os.replace(partial, tarball)
-    finally:
-        Path(partial).unlink(missing_ok=True)
+    with atomic_file(tarball) as partial, tarfile.open(partial, "w:gz") as tar:
+        for entry in sorted(Path(model_dir).iterdir()):
+            tar.add(entry, arcname=entry.name)
     return tarball

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from harness import data, edge, parity, plan, report, sagemaker_job, store, train, trainers
+from harness import data, edge, fileio, parity, plan, report, sagemaker_job, store, train, trainers
 from harness.backends import Backend, BackendConfig, create_backend, result_label
 from harness.errors import ArtifactError, ConfigError
 from harness.measure import TimingPlan, processor_identity, time_infer
@@ -136,7 +136,7 @@ def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
         "step_seconds": steps.seconds,
     }
     steps.mark("report")
-    report.write_json(run_dir / "report.json", document)
+    fileio.write_json(run_dir / "report.json", document)
     return RunResult(run_dir, document)
 
 
@@ -151,7 +151,7 @@ def train_only(config: RunConfig, progress: Progress = SilentProgress()) -> RunR
     document = {"schema": TRAIN_SCHEMA, **_header(run_id, config, dataset, split, trained),
                 "artifact_local": str(local), "test_local": str(split.test_dir),
                 "training_local": str(split.training_dir), "step_seconds": steps.seconds}
-    report.write_json(run_dir / "report.json", document)
+    fileio.write_json(run_dir / "report.json", document)
     return RunResult(run_dir, document)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import clusters, data, edge, fleet, report, store, train
+from harness import clusters, data, edge, fileio, fleet, store, train
 from harness.backends import result_label
 from harness.errors import DatasetError, StoreError
 
@@ -176,7 +176,7 @@ def test_failed_upload_never_leaves_a_manifest(s3_location, tmp_path):
     """S3 answers 500 for report.json: boto3 retries (standard mode), then the publish fails before the
     manifest, so the node folder never looks complete."""
     s3 = store.S3Store(s3_location).under("runs", "run-x", "node-a")
-    files = {name: report.write_text(tmp_path / name, "{}\n" if name.endswith(".json") else "x\n")
+    files = {name: fileio.write_text(tmp_path / name, "{}\n" if name.endswith(".json") else "x\n")
              for name in ("benchmark.json", "report.json", "log.txt")}
     attempts = []
 
@@ -256,7 +256,7 @@ def test_calibration_errors_name_the_source_and_leave_no_folder(s3_location, tra
     s3 = store.S3Store(s3_location)
     base = s3_location.key("calibration")
     s3.upload_tree(training_images, f"{base}/mixed")
-    report.write_text(tmp_path / "notes.txt", "not an image\n")
+    fileio.write_text(tmp_path / "notes.txt", "not an image\n")
     s3.upload_file(tmp_path / "notes.txt", f"{base}/mixed/cloudy/notes.txt")
     s3.upload_file(next((training_images / "sunny").iterdir()), f"{base}/one-class/sunny/a.png")
     uri = s3_location.uri(base)
@@ -285,7 +285,7 @@ def test_fleet_run_uploads_a_capped_calibration_subset_beside_the_artifact(s3_lo
 
     per_class = fleet.CALIBRATION_IMAGES // len(data.WEATHER_CLASSES) + 3  # more than the cap allows
     training = data.generate_weather_dataset(tmp_path / "training", data.GeneratorConfig(images_per_class=per_class))
-    artifact = report.write_text(tmp_path / "model.tar.gz", "stands in for a model; the nodes are not run here\n")
+    artifact = fileio.write_text(tmp_path / "model.tar.gz", "stands in for a model; the nodes are not run here\n")
     console = Console(record=True, width=200)
 
     def inputs(*options: str, run_id: str = "run-c"):
@@ -304,7 +304,7 @@ def test_fleet_run_uploads_a_capped_calibration_subset_beside_the_artifact(s3_lo
     spec = fleet.NodeSpec("run-c", "n", artifact_uri, s3_location, test_uri, calibration_uri)
     assert f"--edgebench-calibration={calibration_uri}" in fleet.suite_command(spec, tmp_path)
 
-    report.write_text(training / "README.txt", "a stray file\n")
+    fileio.write_text(training / "README.txt", "a stray file\n")
     with pytest.raises(DatasetError, match=f"calibration images: dataset {training}: file 'README.txt'"):
         inputs("--calibration-images", str(training), run_id="run-bad")
     assert not s3.list_keys(s3_location.key("artifacts", "run-bad"))  # refused before any upload
@@ -366,11 +366,11 @@ def synthetic_node(node_dir: Path, cpu: str, tf_ms: float, ov_ms: float, samples
                            "params": {"latency_case": [backend, precision]}})
     machine = {"cpu_brand": cpu, "isa_flags": ["avx2", "avx512f"], "usable_cpus": 4,
                "openvino_devices": {"CPU": cpu}}
-    report.write_json(node_dir / "benchmark.json", {"machine_info": {"edgebench": machine}, "benchmarks": benchmarks})
+    fileio.write_json(node_dir / "benchmark.json", {"machine_info": {"edgebench": machine}, "benchmarks": benchmarks})
     figure = {**_parity(rng, "FP32", NOISE["FP32"]), "case": "given-openvino-CPU-FP32-b1", "backend": "openvino"}
     outcomes = {"passed": [{"test": f"t{i}", "reason": ""} for i in range(len(rungs) + 1)], "failed": [],
                 "skipped": [] if int8 else [dict(zip(("test", "reason"), INT8_SKIP))]}
-    report.write_json(node_dir / "report.json", fleet.node_summary(machine, [figure], outcomes, 0))
+    fileio.write_json(node_dir / "report.json", fleet.node_summary(machine, [figure], outcomes, 0))
     return node_dir
 
 
@@ -379,9 +379,9 @@ def test_merged_fleet_report_in_a_browser_and_with_a_failed_node(tmp_path, headl
     never finished publishing: the precision ladder per processor, the node that did not run INT8 shown as
     such, the failures with reason and log tail, and the speedup plot, in Chromium."""
     run_dir = synthetic_run(tmp_path / "run-8", 8, without_int8=(5,))
-    report.write_json(run_dir / "node-broken" / fleet.FAILURE, {"node_id": "node-broken", "reason": "timed out "
+    fileio.write_json(run_dir / "node-broken" / fleet.FAILURE, {"node_id": "node-broken", "reason": "timed out "
                       "after 1800 s (per-node timeout)", "log_tail": "collected 9 items\nsuites/test_parity.py ..."})
-    report.write_text(run_dir / "node-half" / "benchmark.json", "{}")  # files but no manifest
+    fileio.write_text(run_dir / "node-half" / "benchmark.json", "{}")  # files but no manifest
     merged = fleet.merge_run(run_dir)
     assert len(merged.nodes) == 8 and {f["node_id"] for f in merged.failures} == {"node-broken", "node-half"}
     assert "no manifest" in next(f["reason"] for f in merged.failures if f["node_id"] == "node-half")
@@ -424,10 +424,10 @@ def test_fleet_report_heatmap_headline_and_failed_reasons_in_a_browser(tmp_path,
     bad = synthetic_node(run_dir / "node-bad", PROCESSORS[0], tf_ms=20.0, ov_ms=5.0, int8_noise=3.0)
     files = {name: bad / name for name in ("benchmark.json", "report.json")}
     fleet.complete_report(files, run_dir.name, bad.name, bad / "report.json")
-    report.write_json(bad / fleet.MANIFEST, fleet.manifest_for(run_dir.name, bad.name, files))
+    fileio.write_json(bad / fleet.MANIFEST, fleet.manifest_for(run_dir.name, bad.name, files))
     reason = ("walltime exceeded: Slurm ended job 7 at its time limit of 00:01:00 after 00:01:04 (JobState=TIMEOUT, "
               "Reason=TimeLimit, ExitCode=0:0); raise --walltime; the node's Dask worker ended with its job")
-    report.write_json(run_dir / "node-late" / fleet.FAILURE, {"node_id": "node-late", "reason": reason, "log_tail": ""})
+    fileio.write_json(run_dir / "node-late" / fleet.FAILURE, {"node_id": "node-late", "reason": reason, "log_tail": ""})
     summary = fleet.merge_run(run_dir).to_json()
     assert fleet.openvino_headline(summary) == "4 out of 6 nodes ran on OpenVINO"
     node_0 = next(n for n in summary["nodes"] if n["node_id"] == "node-000")["ladder"]["openvino"]
@@ -452,7 +452,7 @@ def test_fleet_report_heatmap_headline_and_failed_reasons_in_a_browser(tmp_path,
 
 def test_node_results_keep_each_rung_by_label_and_old_files_by_parameter(tmp_path):
     node = synthetic_node(tmp_path / "node", PROCESSORS[0], tf_ms=20.0, ov_ms=5.0)
-    results = fleet.node_results(report.read_json_file(node / "benchmark.json"))["backends"]
+    results = fleet.node_results(fileio.read_json_file(node / "benchmark.json"))["backends"]
     assert list(results) == ["tf", "openvino", "openvino-int8", "null"]
     int8 = results["openvino-int8"]
     assert int8["precision"] == "INT8" and int8["describe"]["backend"] == "openvino"
@@ -483,7 +483,7 @@ def test_node_verdicts_never_pass_by_absence(tmp_path):
     def row(name: str, **options) -> dict:
         node = synthetic_node(tmp_path / name, PROCESSORS[0], tf_ms=20.0, ov_ms=5.0, **options)
         files = {n: node / n for n in ("benchmark.json", "report.json")}
-        return report.read_json_file(fleet.complete_report(files, "run", name, node / "report.json"))
+        return fileio.read_json_file(fleet.complete_report(files, "run", name, node / "report.json"))
 
     documents = [row("healthy"), row("no-int8", int8=False), row("bad-int8", int8_noise=3.0)]
     unmeasured = {**documents[0], "node_id": "unmeasured", "parity": {},
@@ -526,7 +526,7 @@ def synthetic_run(run_dir: Path, nodes: int, without_int8: tuple[int, ...] = ())
                                   int8=i not in without_int8)
         files = {name: node_dir / name for name in ("benchmark.json", "report.json")}
         fleet.complete_report(files, run_dir.name, node_dir.name, node_dir / "report.json")
-        report.write_json(node_dir / fleet.MANIFEST, fleet.manifest_for(run_dir.name, node_dir.name, files))
+        fileio.write_json(node_dir / fleet.MANIFEST, fleet.manifest_for(run_dir.name, node_dir.name, files))
     return run_dir
 
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness import report
+from harness import fileio
 
 SUBSET = "test_parity and (-FP32-b1 or -BF16-b1) and mobilenet_v2-openvino or test_reference_is_accurate"
 
@@ -27,7 +27,7 @@ def _parity_run(root: Path, out: Path, workers: int | None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST_", "PYTEST_CURRENT_TEST"))}
     done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode in (0, 1), f"pytest exit {done.returncode}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
-    return report.read_json_file(out)
+    return fileio.read_json_file(out)
 
 
 def test_serial_and_two_workers_give_identical_parity_verdicts(pytestconfig, tmp_path):

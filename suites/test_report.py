@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from rich.console import Console
 
-from harness import cli, html_report, report, workflow
+from harness import cli, fileio, html_report, report, workflow
 from harness.errors import ConfigError, ParityError
 
 
@@ -125,7 +125,7 @@ def test_cli_run_exit_codes(fake_run, capsys, change, code, line):
 
 
 def test_write_json_is_atomic_and_round_trips(tmp_path):
-    path = report.write_json(tmp_path / "r" / "report.json", _document())
+    path = fileio.write_json(tmp_path / "r" / "report.json", _document())
     assert report.read_run_report(path) == _document()
     assert [p.name for p in path.parent.iterdir()] == ["report.json"]
 
@@ -139,7 +139,7 @@ def test_reading_something_else_is_a_clear_error(tmp_path, content, pattern):
 
 
 def test_cli_report_prints_the_table_and_writes_html(tmp_path, capsys):
-    report.write_json(tmp_path / "run" / "report.json", _document())
+    fileio.write_json(tmp_path / "run" / "report.json", _document())
     assert cli.main(["report", str(tmp_path / "run")]) == 0
     assert "5.00×" in capsys.readouterr().out
     page = (tmp_path / "run" / "report.html").read_text()
@@ -163,8 +163,8 @@ def test_ladder_series_one_point_per_precision_one_series_per_processor():
 @pytest.fixture
 def two_node_report(tmp_path):
     """Two nodes with different processors merged into one report, each with an OpenVINO INT8 rung."""
-    report.write_json(tmp_path / "a" / "report.json", _document(cpu="Xeon Test", run_id="node-a", int8_ms=2.0))
-    report.write_json(tmp_path / "b" / "report.json", _document(ov_ms=8.0, cpu="EPYC Test", run_id="node-b",
+    fileio.write_json(tmp_path / "a" / "report.json", _document(cpu="Xeon Test", run_id="node-a", int8_ms=2.0))
+    fileio.write_json(tmp_path / "b" / "report.json", _document(ov_ms=8.0, cpu="EPYC Test", run_id="node-b",
                                                                 int8_ms=5.0))
     out = tmp_path / "merged" / "report.html"
     assert cli.main(["report", str(tmp_path / "a"), str(tmp_path / "b"), "--html", str(out)]) == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from harness import cli, data, edge, train
+from harness import cli, data, edge, fileio, train
 from harness.errors import ArtifactError, ConfigError, DatasetError
 
 
@@ -141,7 +141,7 @@ def test_hostile_or_wrong_tarball_is_refused(tmp_path, members, links, pattern):
 
 
 def test_archive_bomb_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(edge, "MAX_EXTRACTED_BYTES", 1000)
+    monkeypatch.setattr(fileio, "MAX_EXTRACTED_BYTES", 1000)
     tarball = _tarball(tmp_path / "model.tar.gz", {"1/saved_model.pb": b"\0" * 2000, train.LABEL_MAP_FILE: LABELS})
     with pytest.raises(ArtifactError, match="expands past"):
         edge.import_local(tarball, tmp_path / "edge")
