@@ -13,12 +13,11 @@ import numpy as np
 
 from harness.data import LabeledImage, load_dataset
 from harness.errors import ArtifactError, DatasetError, StoreError
-from harness.fileio import extract_safely, read_json, staged_dir
-from harness.parity import softmax
+from harness.fileio import extract_safely, staged_dir
 from harness.store import S3Location, S3Store, parse_s3_uri
-from harness.train import LABEL_MAP_FILE, SAVED_MODEL_DIR
+from harness.contract import SAVED_MODEL_DIR, check_saved_model, load_label_map
+from harness.numeric import softmax
 
-LABELS_INFO_FILE = "labels_info.json"  # newer JumpStart scripts: {"labels": [...]} in index order
 
 
 @dataclass(frozen=True)
@@ -145,62 +144,5 @@ def extract_artifact(tarball: Path, dest: Path) -> Path:
     temporary folder, check the JumpStart layout, then rename into ``dest``."""
     with staged_dir(dest) as staging:
         extract_safely(tarball, staging)
-        if not (staging / SAVED_MODEL_DIR / "saved_model.pb").is_file():
-            raise ArtifactError(f"{tarball}: no {SAVED_MODEL_DIR}/saved_model.pb inside; expected the layout a "
-                                "JumpStart TF image-classification training job writes")
+        check_saved_model(staging, tarball)
     return dest
-
-
-def load_label_map(model_dir: Path) -> tuple[str, ...]:
-    """Class names in output-index order, from exactly one of the two label files JumpStart writes."""
-    present = [name for name in (LABEL_MAP_FILE, LABELS_INFO_FILE) if (model_dir / name).is_file()]
-    if len(present) != 1:
-        found = "neither" if not present else "both"
-        raise ArtifactError(f"{model_dir}: found {found} of {LABEL_MAP_FILE} and {LABELS_INFO_FILE}; the "
-                            "artifact needs exactly one label map")
-    path = model_dir / present[0]
-    content = read_json(path, ArtifactError, "not valid JSON", hint="", object_pairs_hook=_unique_keys)
-    if present[0] == LABEL_MAP_FILE:
-        return _folder_names(path, _from_index_map(path, content))
-    labels = content.get("labels") if isinstance(content, dict) else None
-    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels) \
-            or len(set(labels)) != len(labels):
-        raise ArtifactError(f"{path}: expected {{\"labels\": [unique class names in output order]}}")
-    return _folder_names(path, tuple(labels))
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    content: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in content:
-            raise ValueError(f"class {key!r} appears twice")
-        content[key] = value
-    return content
-
-
-def _folder_names(path: Path, classes: tuple[str, ...]) -> tuple[str, ...]:
-    """Class names are the training channel's folder names: a name no folder can have (empty, '.', '..', a '/'
-    or NUL in it, over 255 bytes, not encodable as UTF-8) cannot come from a training job, and would break the
-    test-image match."""
-    for name in classes:
-        if name in ("", ".", "..") or "/" in name or "\0" in name or not 0 < _utf8_length(name) <= 255:
-            raise ArtifactError(f"{path}: class name {name!r} cannot be a class folder name; the label map does "
-                                "not come from a training job's class folders")
-    return classes
-
-
-def _utf8_length(name: str) -> int:
-    """Bytes of ``name`` in UTF-8 (folder names are at most 255 on common file systems); 0 if not encodable."""
-    try:
-        return len(name.encode("utf-8"))
-    except UnicodeEncodeError:
-        return 0
-
-
-def _from_index_map(path: Path, content: object) -> tuple[str, ...]:
-    if not isinstance(content, dict) or not content:
-        raise ArtifactError(f"{path}: expected a non-empty {{class name: output index}} object")
-    indices = sorted(content.values()) if all(type(v) is int for v in content.values()) else None
-    if indices != list(range(len(content))):
-        raise ArtifactError(f"{path}: output indices must be the integers 0..{len(content) - 1}, each once")
-    return tuple(sorted(content, key=content.__getitem__))

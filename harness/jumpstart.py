@@ -25,7 +25,7 @@ from typing import Any
 
 from harness.errors import ConfigError
 from harness.store import S3Store
-from harness.train import BASE_MODEL_FILE
+from harness.contract import BASE_MODEL_FILE
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.numeric import softmax
+
 # An image is "decisive" when the reference's top probability beats its runner-up by this much: there, a
 # changed decision is a wrong answer, not a near-tie tipping over.
 DECISIVE_MARGIN = 0.2
@@ -118,12 +120,6 @@ def _below(value: float, bound: float) -> bool:
 
 def _above(value: float, bound: float) -> bool:
     return value > bound
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.asarray(logits, dtype=np.float64) - np.max(logits, axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def margins(logits: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from harness import train
 from harness.errors import ConfigError, StoreError, TrainingError
 from harness.jumpstart import JumpStartUris
+from harness.contract import tar_model_dir
 from harness.fileio import extract_safely
 from harness.store import S3Store, parse_s3_uri
 
@@ -163,7 +164,7 @@ class LocalContainer:
         metrics = train.run_training_container(env, self.on_epoch)
         artifact_uri = description["ModelArtifacts"]["S3ModelArtifacts"]
         bucket, key = parse_s3_uri(artifact_uri)
-        tarball = train.tar_model_dir(root / "model", root / "output" / "model.tar.gz")
+        tarball = tar_model_dir(root / "model", root / "output" / "model.tar.gz")
         self.s3.for_bucket(bucket).upload_file(tarball, key)
         log.info("offline container for %s wrote %s", description["TrainingJobName"], artifact_uri)
         return metrics

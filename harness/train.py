@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -27,12 +26,11 @@ import numpy as np
 
 from harness.data import IMAGE_SIZE, load_batch, load_dataset
 from harness.errors import ConfigError, TrainingError
-from harness.fileio import atomic_file, read_json
+from harness.contract import BASE_MODEL_FILE, SAVED_MODEL_DIR, tar_model_dir, write_label_map
+from harness.fileio import read_json
 
 log = logging.getLogger(__name__)
 
-LABEL_MAP_FILE = "class_label_to_prediction_index.json"
-SAVED_MODEL_DIR = "1"
 DEFAULT_MODEL_ID = "tensorflow-ic-imagenet-mobilenet-v2-100-224-classification-4"
 OPTIMIZERS = ("adam", "sgd", "nesterov", "rmsprop", "adagrad", "adadelta")
 FLIP_MODES = ("horizontal_and_vertical", "horizontal", "vertical", "None")
@@ -253,7 +251,6 @@ def train_into_model_dir(training_dir: Path, model_dir: Path, hyperparameters: H
 
 # The SageMaker training-toolkit environment a JumpStart container sees (all under /opt/ml on AWS).
 CONTAINER_ENV = ("SM_CHANNEL_TRAINING", "SM_MODEL_DIR", "SM_INPUT_CONFIG_DIR")
-BASE_MODEL_FILE = "edgebench-base-model.json"  # what the offline `model` channel carries instead of weights
 
 
 def run_training_container(env: Mapping[str, str], on_epoch: EpochCallback | None = None) -> dict[str, float]:
@@ -441,14 +438,4 @@ def export_model_dir(model: Any, classes: tuple[str, ...], model_dir: Path) -> N
     model_dir = Path(model_dir)
     model.export(str(model_dir / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
     (model_dir / SAVED_MODEL_DIR / "assets").mkdir(exist_ok=True)
-    label_map = {label: index for index, label in enumerate(classes)}
-    (model_dir / LABEL_MAP_FILE).write_text(json.dumps(label_map, indent=2))
-
-
-def tar_model_dir(model_dir: Path, tarball: Path) -> Path:
-    """Tar the model dir's contents as SageMaker does (paths relative to it), atomically into ``tarball``."""
-    tarball = Path(tarball)
-    with atomic_file(tarball) as partial, tarfile.open(partial, "w:gz") as tar:
-        for entry in sorted(Path(model_dir).iterdir()):
-            tar.add(entry, arcname=entry.name)
-    return tarball
+    write_label_map(classes, model_dir)

@@ -24,6 +24,7 @@ from harness import data, edge, fileio, parity, plan, report, sagemaker_job, sto
 from harness.backends import Backend, BackendConfig, create_backend, result_label
 from harness.errors import ArtifactError, ConfigError
 from harness.measure import TimingPlan, processor_identity, time_infer
+from harness.numeric import softmax
 from harness.progress import Advance, Progress, SilentProgress
 
 log = logging.getLogger(__name__)
@@ -309,7 +310,7 @@ def _predictions(model: edge.EdgeModel, logits: dict[str, np.ndarray]) -> list[d
     for index, image in enumerate(model.test_images):
         row: dict[str, Any] = {"image": str(image.path.relative_to(model.root)), "label": image.label}
         for name, out in logits.items():
-            probabilities = parity.softmax(out[index])
+            probabilities = softmax(out[index])
             row[name] = {"predicted_label": model.classes[int(np.argmax(probabilities))],
                          "probabilities": [round(float(p), 6) for p in probabilities]}
         rows.append(row)

@@ -9,7 +9,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from harness import edge, parity, train
+from harness import contract, edge, parity
 from harness.backends import BackendConfig, create_backend
 
 
@@ -25,13 +25,13 @@ def _foreign_model_dir(tmp_path, label_file: str):
     model_dir = tmp_path / "model"
     keras.Model(inputs, logits).export(str(model_dir / "1"), format="tf_saved_model", verbose=False)
     classes = ["zebra", "alpha", "mango"]  # deliberately not alphabetical: the label file decides the order
-    content = ({"labels": classes} if label_file == edge.LABELS_INFO_FILE
+    content = ({"labels": classes} if label_file == contract.LABELS_INFO_FILE
                else {name: index for index, name in enumerate(classes)})
     (model_dir / label_file).write_text(json.dumps(content))
     return model_dir, tuple(classes)
 
 
-@pytest.mark.parametrize("label_file", [train.LABEL_MAP_FILE, edge.LABELS_INFO_FILE])
+@pytest.mark.parametrize("label_file", [contract.LABEL_MAP_FILE, contract.LABELS_INFO_FILE])
 def test_hand_built_jumpstart_artifact_imports_and_runs_with_parity(tmp_path, label_file):
     model_dir, classes = _foreign_model_dir(tmp_path, label_file)
     tarball = tmp_path / "model.tar.gz"

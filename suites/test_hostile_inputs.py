@@ -42,7 +42,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from harness import cli, data, edge, train
+from harness import cli, contract, data, edge, train
 from harness.errors import EdgebenchError
 
 # Hostile images make PIL warn (corrupt EXIF, tags past the end, a decompression bomb): expected here.
@@ -274,12 +274,12 @@ class Member:
     mtime: float = 1_700_000_000
 
 
-def _artifact_members(labels: bytes | None = None, label_file: str = train.LABEL_MAP_FILE) -> list[Member]:
+def _artifact_members(labels: bytes | None = None, label_file: str = contract.LABEL_MAP_FILE) -> list[Member]:
     """What a JumpStart artifact holds, with a placeholder SavedModel (importing never loads it)."""
-    members = [Member(f"{train.SAVED_MODEL_DIR}", type=tarfile.DIRTYPE, mode=0o755),
-               Member(f"{train.SAVED_MODEL_DIR}/saved_model.pb", b"\x08\x01placeholder"),
-               Member(f"{train.SAVED_MODEL_DIR}/variables", type=tarfile.DIRTYPE, mode=0o755),
-               Member(f"{train.SAVED_MODEL_DIR}/variables/variables.index", b"\0" * 64)]
+    members = [Member(f"{contract.SAVED_MODEL_DIR}", type=tarfile.DIRTYPE, mode=0o755),
+               Member(f"{contract.SAVED_MODEL_DIR}/saved_model.pb", b"\x08\x01placeholder"),
+               Member(f"{contract.SAVED_MODEL_DIR}/variables", type=tarfile.DIRTYPE, mode=0o755),
+               Member(f"{contract.SAVED_MODEL_DIR}/variables/variables.index", b"\0" * 64)]
     if label_file:
         members.append(Member(label_file, json.dumps(LABELS).encode() if labels is None else labels))
     return members
@@ -354,7 +354,7 @@ def _mutate_members(members: list[Member], rng: random.Random, sentinel: Path) -
                        "dir-then-file", "huge-size", "short-size", "many", "empty-name", "no-saved-model",
                        "no-labels", "label-symlink", "label-hardlink", "pax-path", "mtime", "contiguous",
                        "write-through-link"])
-    base = f"{train.SAVED_MODEL_DIR}/assets/"
+    base = f"{contract.SAVED_MODEL_DIR}/assets/"
     match kind:
         case "traversal":
             members.append(Member(rng.choice(["", base, "./"]) + _outside_target(rng), b"pwned"))
@@ -384,7 +384,7 @@ def _mutate_members(members: list[Member], rng: random.Random, sentinel: Path) -
         case "deep":
             members.append(Member(base + "d/" * rng.choice([50, 500, 3000]) + "f", b"x"))
         case "duplicate":
-            members.append(Member(train.LABEL_MAP_FILE, json.dumps({"a": 0, "b": 1, "c": 2}).encode()))
+            members.append(Member(contract.LABEL_MAP_FILE, json.dumps({"a": 0, "b": 1, "c": 2}).encode()))
         case "file-then-dir":
             members += [Member(base + "x", b"file"), Member(base + "x/y", b"under a file")]
         case "dir-then-file":
@@ -400,14 +400,14 @@ def _mutate_members(members: list[Member], rng: random.Random, sentinel: Path) -
         case "no-saved-model":
             members[:] = [m for m in members if not m.name.endswith("saved_model.pb")]
         case "no-labels":
-            members[:] = [m for m in members if m.name != train.LABEL_MAP_FILE]
+            members[:] = [m for m in members if m.name != contract.LABEL_MAP_FILE]
         case "label-symlink":
-            members[:] = [m for m in members if m.name != train.LABEL_MAP_FILE]
-            members.append(Member(train.LABEL_MAP_FILE, type=tarfile.SYMTYPE,
+            members[:] = [m for m in members if m.name != contract.LABEL_MAP_FILE]
+            members.append(Member(contract.LABEL_MAP_FILE, type=tarfile.SYMTYPE,
                                   linkname=rng.choice(["/etc/passwd", _outside_target(rng), "1/saved_model.pb"])))
         case "label-hardlink":
-            members[:] = [m for m in members if m.name != train.LABEL_MAP_FILE]
-            members.append(Member(train.LABEL_MAP_FILE, type=tarfile.LNKTYPE, linkname="1/saved_model.pb"))
+            members[:] = [m for m in members if m.name != contract.LABEL_MAP_FILE]
+            members.append(Member(contract.LABEL_MAP_FILE, type=tarfile.LNKTYPE, linkname="1/saved_model.pb"))
         case "pax-path":
             members.append(Member(base + "innocent", b"x", pax={"path": _outside_target(rng)}))
         case "mtime":
@@ -656,7 +656,7 @@ def _label_payload(rng: random.Random) -> tuple[str, str, bytes]:
     """(kind, file name, bytes) of one hostile or unusual label map."""
     kind = rng.choice(["names", "gap", "duplicate-index", "duplicate-key", "non-integer", "thousands", "one",
                        "json", "labels-info", "labels-info-bad", "deep", "huge-index", "bom", "not-utf8"])
-    index_map = train.LABEL_MAP_FILE
+    index_map = contract.LABEL_MAP_FILE
     match kind:
         case "names":
             names = list(dict.fromkeys(rng.choice(_NAMES) for _ in range(rng.randint(1, 6))))
@@ -684,9 +684,9 @@ def _label_payload(rng: random.Random) -> tuple[str, str, bytes]:
                                                 b'{"a": 0,}', b"\0\0\0"])
         case "labels-info":
             labels = list(dict.fromkeys(rng.choice(_NAMES[:8]) for _ in range(rng.randint(1, 5))))
-            return kind, edge.LABELS_INFO_FILE, json.dumps({"labels": labels}).encode()
+            return kind, contract.LABELS_INFO_FILE, json.dumps({"labels": labels}).encode()
         case "labels-info-bad":
-            return kind, edge.LABELS_INFO_FILE, rng.choice([b'{"labels": []}', b'{"labels": ["a", 1]}',
+            return kind, contract.LABELS_INFO_FILE, rng.choice([b'{"labels": []}', b'{"labels": ["a", 1]}',
                                                             b'{"labels": {"a": 0}}', b'["a", "b"]',
                                                             b'{"labels": ["a", "a"]}', b'{"labels": null}'])
         case "deep":
@@ -717,7 +717,7 @@ def label_cases(count: int, seed: int = 7) -> list[Case]:
         kind, file_name, payload = _label_payload(random.Random(seed * 1000 + i))
         members = _artifact_members(payload, file_name)
         if i % 7 == 6:  # both label files at once
-            members.append(Member(edge.LABELS_INFO_FILE, b'{"labels": ["cloudy", "sunny"]}'))
+            members.append(Member(contract.LABELS_INFO_FILE, b'{"labels": ["cloudy", "sunny"]}'))
         tarball = _tar_bytes(members)
         cases.append(Case(f"{kind}-{i}", lambda inputs, t=tarball: _write(inputs, "model.tar.gz", t), _import_labels))
     return cases
@@ -969,7 +969,7 @@ def _relabelled(artifact: Path, labels: bytes | None, dest: Path) -> Path:
     """The suite model's artifact with its label map replaced (``None``: kept)."""
     with tarfile.open(artifact) as source, tarfile.open(dest, "w:gz") as target:
         for member in source.getmembers():
-            if member.name.lstrip("./") == train.LABEL_MAP_FILE and labels is not None:
+            if member.name.lstrip("./") == contract.LABEL_MAP_FILE and labels is not None:
                 member.size = len(labels)
                 target.addfile(member, io.BytesIO(labels))
             else:
@@ -992,7 +992,7 @@ def test_label_map_width_against_a_real_model(suite_artifact, tmp_path, record_p
     import tensorflow  # noqa: F401 - imported once, outside the per-case timer
 
     artifact, test_dir = suite_artifact
-    classes = edge.load_label_map(Path(edge.extract_artifact(artifact, tmp_path / "suite") and tmp_path / "suite"))
+    classes = contract.load_label_map(Path(edge.extract_artifact(artifact, tmp_path / "suite") and tmp_path / "suite"))
     image = next(p for p in sorted(Path(test_dir).rglob("*")) if p.is_file())
     widths = {"same": list(classes), "reversed": list(reversed(classes)), "one": classes[:1],
               "one-fewer": classes[:-1], "one-more": [*classes, "extra"], "thousands": [f"c{i}" for i in range(3000)]}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from harness import cli, data, edge, fileio, train
+from harness import cli, contract, data, edge, fileio, train
 from harness.errors import ArtifactError, ConfigError, DatasetError
 
 
@@ -127,10 +127,10 @@ LABELS = json.dumps({"cloudy": 0, "sunny": 1}).encode()
 
 
 @pytest.mark.parametrize("members,links,pattern", [
-    ({"../escape.txt": b"x", "1/saved_model.pb": b"x", train.LABEL_MAP_FILE: LABELS}, None, "not a safe"),
-    ({"/abs/evil.txt": b"x", "1/saved_model.pb": b"x", train.LABEL_MAP_FILE: LABELS}, None, "not a safe"),
-    ({"1/saved_model.pb": b"x", train.LABEL_MAP_FILE: LABELS}, {"1/link": "/etc/passwd"}, "not a safe"),
-    ({train.LABEL_MAP_FILE: LABELS}, None, r"no 1/saved_model\.pb inside"),
+    ({"../escape.txt": b"x", "1/saved_model.pb": b"x", contract.LABEL_MAP_FILE: LABELS}, None, "not a safe"),
+    ({"/abs/evil.txt": b"x", "1/saved_model.pb": b"x", contract.LABEL_MAP_FILE: LABELS}, None, "not a safe"),
+    ({"1/saved_model.pb": b"x", contract.LABEL_MAP_FILE: LABELS}, {"1/link": "/etc/passwd"}, "not a safe"),
+    ({contract.LABEL_MAP_FILE: LABELS}, None, r"no 1/saved_model\.pb inside"),
 ], ids=["path-traversal", "absolute-path", "escaping-symlink", "no-saved-model"])
 def test_hostile_or_wrong_tarball_is_refused(tmp_path, members, links, pattern):
     tarball = _tarball(tmp_path / "model.tar.gz", members, links)
@@ -142,7 +142,7 @@ def test_hostile_or_wrong_tarball_is_refused(tmp_path, members, links, pattern):
 
 def test_archive_bomb_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(fileio, "MAX_EXTRACTED_BYTES", 1000)
-    tarball = _tarball(tmp_path / "model.tar.gz", {"1/saved_model.pb": b"\0" * 2000, train.LABEL_MAP_FILE: LABELS})
+    tarball = _tarball(tmp_path / "model.tar.gz", {"1/saved_model.pb": b"\0" * 2000, contract.LABEL_MAP_FILE: LABELS})
     with pytest.raises(ArtifactError, match="expands past"):
         edge.import_local(tarball, tmp_path / "edge")
 
@@ -160,27 +160,27 @@ def test_missing_artifact(tmp_path):
 
 @pytest.mark.parametrize("files,pattern", [
     ({}, "found neither"),
-    ({train.LABEL_MAP_FILE: LABELS, edge.LABELS_INFO_FILE: b'{"labels": ["a"]}'}, "found both"),
-    ({train.LABEL_MAP_FILE: b'{"a": 0, "b": 2}'}, r"indices must be the integers 0\.\.1"),
-    ({train.LABEL_MAP_FILE: b'{"a": 0, "b": true}'}, r"indices must be the integers"),
-    ({train.LABEL_MAP_FILE: b"{not json"}, "not valid JSON"),
-    ({edge.LABELS_INFO_FILE: b'{"labels": ["a", "a"]}'}, "unique class names"),
+    ({contract.LABEL_MAP_FILE: LABELS, contract.LABELS_INFO_FILE: b'{"labels": ["a"]}'}, "found both"),
+    ({contract.LABEL_MAP_FILE: b'{"a": 0, "b": 2}'}, r"indices must be the integers 0\.\.1"),
+    ({contract.LABEL_MAP_FILE: b'{"a": 0, "b": true}'}, r"indices must be the integers"),
+    ({contract.LABEL_MAP_FILE: b"{not json"}, "not valid JSON"),
+    ({contract.LABELS_INFO_FILE: b'{"labels": ["a", "a"]}'}, "unique class names"),
 ])
 def test_bad_label_map(tmp_path, files, pattern):
     for name, payload in files.items():
         (tmp_path / name).write_bytes(payload)
     with pytest.raises(ArtifactError, match=pattern):
-        edge.load_label_map(tmp_path)
+        contract.load_label_map(tmp_path)
 
 
 @pytest.mark.parametrize("files,expected", [
-    ({train.LABEL_MAP_FILE: b'{"sunny": 1, "cloudy": 0}'}, ("cloudy", "sunny")),
-    ({edge.LABELS_INFO_FILE: b'{"labels": ["rainy", "foggy"]}'}, ("rainy", "foggy")),
+    ({contract.LABEL_MAP_FILE: b'{"sunny": 1, "cloudy": 0}'}, ("cloudy", "sunny")),
+    ({contract.LABELS_INFO_FILE: b'{"labels": ["rainy", "foggy"]}'}, ("rainy", "foggy")),
 ])
 def test_either_label_map_form_is_accepted(tmp_path, files, expected):
     for name, payload in files.items():
         (tmp_path / name).write_bytes(payload)
-    assert edge.load_label_map(tmp_path) == expected
+    assert contract.load_label_map(tmp_path) == expected
 
 
 # -- hyperparameters and CLI -----------------------------------------------------------------------

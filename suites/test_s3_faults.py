@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import data, edge, fleet, store, train, trainers
+from harness import contract, data, edge, fleet, store, trainers
 from harness.errors import StoreError
 from harness.s3_faults import KINDS, Fault, FaultProxy
 
@@ -59,10 +59,10 @@ class Inputs:
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
     root = tmp_path_factory.mktemp("s3-fault-inputs")
     model_dir = root / "model"
-    (model_dir / train.SAVED_MODEL_DIR).mkdir(parents=True)
-    (model_dir / train.SAVED_MODEL_DIR / "saved_model.pb").write_bytes(os.urandom(9 * 1024 * 1024))
-    (model_dir / train.LABEL_MAP_FILE).write_text(json.dumps({c: i for i, c in enumerate(CLASSES)}))
-    artifact = train.tar_model_dir(model_dir, root / "model.tar.gz")
+    (model_dir / contract.SAVED_MODEL_DIR).mkdir(parents=True)
+    (model_dir / contract.SAVED_MODEL_DIR / "saved_model.pb").write_bytes(os.urandom(9 * 1024 * 1024))
+    (model_dir / contract.LABEL_MAP_FILE).write_text(json.dumps({c: i for i, c in enumerate(CLASSES)}))
+    artifact = contract.tar_model_dir(model_dir, root / "model.tar.gz")
     images = root / "images"
     for i, label in enumerate(CLASSES * 2):
         (images / label).mkdir(parents=True, exist_ok=True)

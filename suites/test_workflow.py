@@ -8,7 +8,7 @@ import tarfile
 import boto3
 import pytest
 
-from harness import data, store, train, workflow
+from harness import contract, data, store, train, workflow
 from harness.backends import PRECISIONS, result_label
 from harness.backends.openvino import native_precisions
 from harness.measure import TimingPlan
@@ -52,7 +52,7 @@ def test_run_end_to_end_against_a_bucket(tmp_path, s3_location, tiny_run_config)
     # The artifact is laid out as a JumpStart TF IC fine-tuning job writes it.
     with tarfile.open(tmp_path / "reports" / "e2e" / "work" / "training-output" / "model.tar.gz") as tar:
         names = set(tar.getnames())
-    assert {"1/saved_model.pb", "1/variables/variables.index", train.LABEL_MAP_FILE} <= names
+    assert {"1/saved_model.pb", "1/variables/variables.index", contract.LABEL_MAP_FILE} <= names
     # The edge import is a separate download: it produced its own extracted copy and label map.
     edge_dir = tmp_path / "reports" / "e2e" / "work" / "edge"
     assert (edge_dir / "model" / "1" / "saved_model.pb").is_file()
