@@ -8,7 +8,8 @@ each arm also loads ``replicas`` copies and turn i times copy i mod replicas, so
 load's own offset averages out instead of deciding the verdict.
 The parent runs this file with the checkout first on ``PYTHONPATH``, so ``harness`` below is that
 checkout's code while the timing loop (this file) is the same for every arm. It therefore uses only harness
-API every version has: ``edge.import_local``, ``workflow.load_backend``, ``backends.BackendConfig`` and, for
+API every version has: ``edge.import_local``, ``load_backend`` (``backends``, in older checkouts ``workflow``),
+``backends.BackendConfig`` and, for
 an injected slowdown, ``backends.slowed``; a checkout asked for reference workloads (``spec["references"]``,
 drift compensation) also needs ``harness.drift``, so the parent asks only its own checkout for them.
 """
@@ -71,12 +72,16 @@ def main() -> int:
 
 
 def load(spec: dict[str, Any], arm: dict[str, Any], batch, tmp: Path):
-    from harness import edge, workflow
+    from harness import edge
     from harness.backends import BackendConfig
+    try:
+        from harness.backends import load_backend
+    except ImportError:  # a checkout from before the backend helpers moved out of the workflow
+        from harness.workflow import load_backend
 
     model = edge.import_local(Path(arm["artifact"]), tmp / "edge")
     config = BackendConfig(spec["device"], spec["precision"], batch=len(batch))
-    backend = workflow.load_backend(spec["backend"], model, config)
+    backend = load_backend(spec["backend"], model, config)
     if arm.get("slowdown"):
         from harness.backends.slowed import SlowedBackend
 

@@ -379,7 +379,7 @@ def _cmd_predict(args: argparse.Namespace, console) -> int:
     from harness import data, edge, store
     from harness.backends import BackendConfig, check_request
     from harness.errors import ArtifactError
-    from harness.workflow import infer_each, load_backend
+    from harness.backends import infer_each, load_backend
 
     check_request([args.backend], args.precision.upper())
     with tempfile.TemporaryDirectory(prefix="edgebench-predict-") as tmp:

@@ -21,7 +21,7 @@ import numpy as np
 from filelock import FileLock
 
 from harness import data, edge, fileio, parity, plan, report, sagemaker_job, store, train, trainers
-from harness.backends import Backend, BackendConfig, create_backend, result_label
+from harness.backends import Backend, BackendConfig, create_backend, infer_each, result_label
 from harness.errors import ArtifactError, ConfigError
 from harness.measure import TimingPlan, processor_identity, time_infer
 from harness.numeric import softmax
@@ -288,21 +288,6 @@ def _cached_generated(config: RunConfig, g: data.GeneratorConfig) -> data.Datase
     with FileLock(f"{root}.lock"):  # concurrent runs share the cache
         data.generate_weather_dataset(root, g)
         return data.load_dataset(root)
-
-
-def load_backend(name: str, model: edge.EdgeModel, config: BackendConfig) -> Backend:
-    backend = create_backend(name)
-    backend.load(model, config)
-    return backend
-
-
-def infer_each(backend: Backend, images: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
-    """Logits for each image at batch 1, checked against the label map's width."""
-    out = np.concatenate([backend.infer(images[i:i + 1]) for i in range(len(images))])
-    if out.ndim != 2 or out.shape[1] != len(classes):
-        raise ArtifactError(f"backend {backend.name}: model outputs shape {out.shape[1:]} but the label map has "
-                            f"{len(classes)} classes; the label file does not belong to this model")
-    return out
 
 
 def _predictions(model: edge.EdgeModel, logits: dict[str, np.ndarray]) -> list[dict[str, Any]]:

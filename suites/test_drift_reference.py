@@ -88,15 +88,15 @@ def _job(artifact: Path, out: Path, seconds: float) -> None:
     """One fresh process: the model and every candidate, turn by turn, blocks of raw ns per workload."""
     import tempfile
 
-    from harness import data, edge, workflow
-    from harness.backends import BackendConfig
+    from harness import data, edge
+    from harness.backends import BackendConfig, load_backend
 
     with tempfile.TemporaryDirectory() as tmp:
         model = edge.import_local(artifact, Path(tmp) / "edge")
         batch = np.ascontiguousarray(data.to_tensor(data.generated_image("sunny", seed=0))[None])
         config = BackendConfig("CPU", "FP32", batch=1)
-        ov_backend = workflow.load_backend("openvino", model, config)
-        tf_backend = workflow.load_backend("tf", model, config)
+        ov_backend = load_backend("openvino", model, config)
+        tf_backend = load_backend("tf", model, config)
         workloads = {"model": lambda: ov_backend.infer(batch), "tf": lambda: tf_backend.infer(batch)}
         for name in drift.CANDIDATES:
             workloads[name] = drift.make_reference(name).run

@@ -11,7 +11,7 @@ import pytest
 from conftest import EDGE_MODEL, GIVEN, SUITE_MODELS, skip_unless_native
 from harness import parity
 from harness.backends import BackendConfig, BackendError
-from harness.workflow import infer_each
+from harness.backends import infer_each
 
 
 def test_parity(parity_case, models_under_test, record_property):

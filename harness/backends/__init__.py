@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from harness.errors import BackendError
+from harness.errors import ArtifactError, BackendError
 
 if TYPE_CHECKING:
     from harness.edge import EdgeModel
@@ -111,3 +111,18 @@ def require(backend: str, config: BackendConfig, precisions: tuple[str, ...] = (
     if config.device not in devices:
         raise BackendError(f"backend {backend!r}: device {config.device!r} is not supported; use "
                            f"{' or '.join(devices)}")
+
+
+def load_backend(name: str, model: EdgeModel, config: BackendConfig) -> Backend:
+    backend = create_backend(name)
+    backend.load(model, config)
+    return backend
+
+
+def infer_each(backend: Backend, images: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
+    """Logits for each image at batch 1, checked against the label map's width."""
+    out = np.concatenate([backend.infer(images[i:i + 1]) for i in range(len(images))])
+    if out.ndim != 2 or out.shape[1] != len(classes):
+        raise ArtifactError(f"backend {backend.name}: model outputs shape {out.shape[1:]} but the label map has "
+                            f"{len(classes)} classes; the label file does not belong to this model")
+    return out
