@@ -21,8 +21,8 @@ import numpy as np
 from filelock import FileLock
 
 from harness import data, edge, fileio, parity, plan, report, sagemaker_job, store, train, trainers
-from harness.backends import Backend, BackendConfig, create_backend, infer_each, result_label
-from harness.errors import ArtifactError, ConfigError
+from harness.backends import BackendConfig, create_backend, infer_each, result_label
+from harness.errors import ConfigError
 from harness.measure import TimingPlan, processor_identity, time_infer
 from harness.numeric import softmax
 from harness.progress import Advance, Progress, SilentProgress
