@@ -24,9 +24,10 @@ from filelock import FileLock
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from harness import data, edge, fileio, parity, s3_faults, store, train  # noqa: E402
+from harness import data, edge, fileio, parity, s3_faults, store  # noqa: E402
 from harness.backends import PRECISIONS, Backend, BackendConfig, create_backend, result_label  # noqa: E402
 from harness.backends import infer_each  # noqa: E402
+from harness.training import train  # noqa: E402
 from harness.measure import processor_identity  # noqa: E402
 
 # The model the suites train when no --edgebench-artifact is given: small, but trained enough that its

@@ -289,7 +289,8 @@ def _add_s3_options(parser: argparse.ArgumentParser, prefix_default: str = "edge
 
 
 def _run_config(args: argparse.Namespace):
-    from harness import data, sagemaker_job, store, train, workflow
+    from harness import data, store, workflow
+    from harness.training import sagemaker_job, train
     from harness.backends import check_request
     from harness.measure import TimingPlan
 

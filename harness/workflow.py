@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from harness import data, edge, fileio, parity, plan, report, sagemaker_job, store, train, trainers
+from harness import data, edge, fileio, parity, plan, report, store
+from harness.training import sagemaker_job, train, trainers
 from harness.backends import BackendConfig, create_backend, infer_each, result_label
 from harness.errors import ConfigError
 from harness.measure import TimingPlan, processor_identity, time_infer
@@ -165,7 +166,7 @@ def _start(config: RunConfig, progress: Progress) -> tuple[str, Path, _Steps, da
 
 
 def _header(run_id: str, config: RunConfig, dataset: data.Dataset, split: data.Split,
-            trained: trainers.Trained) -> dict[str, Any]:
+            trained: trainers.StoredModel) -> dict[str, Any]:
     generator = ({**dataclasses.asdict(config.generator), "classes": list(config.generator.classes)}
                  if config.dataset is None else None)
     return {
@@ -192,7 +193,7 @@ def make_trainer(config: RunConfig) -> trainers.Trainer:
 
 
 def train_model(config: RunConfig, split: data.Split, s3: store.S3Store, run_id: str, work_dir: Path,
-                steps: _Steps) -> trainers.Trained:
+                steps: _Steps) -> trainers.StoredModel:
     hp = config.hyperparameters
     trainer = make_trainer(config)
     where = {"local": "local", "sagemaker": "SageMaker job, container played locally" if config.s3 is None

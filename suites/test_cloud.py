@@ -9,7 +9,8 @@ import uuid
 
 import pytest
 
-from harness import data, edge, jumpstart, sagemaker_job, train, trainers
+from harness import data, edge
+from harness.training import jumpstart, sagemaker_job, train, trainers
 from harness.store import S3Location, S3Store
 
 pytestmark = pytest.mark.cloud

@@ -42,7 +42,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from harness import cli, contract, data, edge, train
+from harness import cli, contract, data, edge
+from harness.training import train
 from harness.errors import EdgebenchError
 
 # Hostile images make PIL warn (corrupt EXIF, tags past the end, a decompression bomb): expected here.

@@ -69,7 +69,7 @@ def test_resize_is_the_one_jumpstart_training_uses(height, width, seed):
 
 def test_training_and_serving_tensors_are_identical(tmp_path):
     """The trainer reads its channel with the same function the backends are fed by."""
-    from harness import train
+    from harness.training import train
 
     root = data.generate_weather_dataset(tmp_path / "ds", data.GeneratorConfig(images_per_class=2))
     paths = [image.path for image in data.load_dataset(root).images]

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from harness import cli, contract, data, edge, fileio, train
+from harness import cli, contract, data, edge, fileio
+from harness.training import train
 from harness.errors import ArtifactError, ConfigError, DatasetError
 
 

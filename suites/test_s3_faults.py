@@ -29,7 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import contract, data, edge, fleet, store, trainers
+from harness import contract, data, edge, fleet, store
+from harness.training import trainers
 from harness.errors import StoreError
 from harness.s3_faults import KINDS, Fault, FaultProxy
 

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from harness import data, edge, jumpstart, sagemaker_job, train, trainers
+from harness import data, edge
+from harness.training import jumpstart, sagemaker_job, train, trainers
 from harness.errors import ConfigError, TrainingError
 
 MODEL_ID = train.DEFAULT_MODEL_ID

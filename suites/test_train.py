@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness import data, parity, train
+from harness import data, parity
+from harness.training import train
 from harness.backends import BackendConfig, create_backend
 
 

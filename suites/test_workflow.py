@@ -8,7 +8,8 @@ import tarfile
 import boto3
 import pytest
 
-from harness import contract, data, store, train, workflow
+from harness import contract, data, store, workflow
+from harness.training import train
 from harness.backends import PRECISIONS, result_label
 from harness.backends.openvino import native_precisions
 from harness.measure import TimingPlan

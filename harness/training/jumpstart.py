@@ -5,7 +5,7 @@ The SDK reads JumpStart's manifest and model specs from S3 (``jumpstart-cache-pr
 S3 client of the SageMaker session it is given; edgebench gives it the client of its own ``S3Store``, so
 against AWS it reads JumpStart's real bucket and offline it reads the embedded S3. The one documented
 offline seam is the SDK's ``AWS_JUMPSTART_CONTENT_BUCKET_OVERRIDE``: ``offline_content`` seeds a bucket on
-the fake with the manifest and spec shipped in ``harness/jumpstart_metadata/`` (a real TF IC spec, see its
+the fake with the manifest and spec shipped in ``harness/training/jumpstart_metadata/`` (a real TF IC spec, see its
 README), an architecture-only base model (no pretrained weights can be downloaded) and a placeholder
 script tarball, and points the SDK at it for the duration of the block.
 """
@@ -93,7 +93,7 @@ def offline_content(s3: S3Store) -> Iterator[str]:
              "note": "edgebench offline base model: architecture only, trained from scratch"}).encode())
         for key in {spec["training_script_key"], spec.get("training_prepacked_script_key") or ""} - {""}:
             _put_tarball(content, key, "README.txt", b"edgebench offline: the JumpStart training script is "
-                         b"played by harness.train.run_training_container\n")
+                         b"played by harness.training.train.run_training_container\n")
     previous = os.environ.get(CONTENT_BUCKET_ENV)
     os.environ[CONTENT_BUCKET_ENV] = OFFLINE_CONTENT_BUCKET
     try:

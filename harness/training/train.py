@@ -62,7 +62,7 @@ ARCHITECTURES: dict[str, Callable[[], Any]] = {
 @dataclass(frozen=True)
 class Hyperparameters:
     """JumpStart TF image-classification hyperparameters, under JumpStart's names and defaults (the same set
-    as the model spec in harness/jumpstart_metadata; a test holds the two together). ``reinitialize_top_layer``
+    as the model spec in harness/training/jumpstart_metadata; a test holds the two together). ``reinitialize_top_layer``
     and ``eval_metric`` are accepted and recorded; trained from scratch, the head is always new and the
     reported metric is accuracy."""
 
@@ -95,7 +95,7 @@ class Hyperparameters:
     random_seed: int = 123
 
     def __post_init__(self) -> None:
-        # Ranges: JumpStart's spec for the model (harness/jumpstart_metadata), narrowed where a bound value
+        # Ranges: JumpStart's spec for the model (harness/training/jumpstart_metadata), narrowed where a bound value
         # cannot train (a learning rate of 0, a dropout of 1); NaN fails every comparison, so it is refused.
         checks = [
             (1 <= self.epochs <= 1000, "epochs", "an integer in [1, 1000]"),
@@ -185,7 +185,9 @@ def _parse_value(name: str, value: Any, type_name: str) -> Any:
 
 
 @dataclass(frozen=True)
-class TrainResult:
+class LocalArtifact:
+    """What the local trainer leaves on this machine: ``model.tar.gz`` and how it was trained."""
+
     artifact: Path
     classes: tuple[str, ...]
     model_id: str
@@ -198,7 +200,7 @@ EpochCallback = Callable[[int, int, dict[str, float]], None]
 
 
 def train_local(training_dir: Path, output_dir: Path, hyperparameters: Hyperparameters,
-                model_id: str = DEFAULT_MODEL_ID, on_epoch: EpochCallback | None = None) -> TrainResult:
+                model_id: str = DEFAULT_MODEL_ID, on_epoch: EpochCallback | None = None) -> LocalArtifact:
     """Train from scratch on a ``training`` channel of class folders and write ``output_dir/model.tar.gz``."""
     started = time.perf_counter()
     output_dir = Path(output_dir)
@@ -206,7 +208,7 @@ def train_local(training_dir: Path, output_dir: Path, hyperparameters: Hyperpara
     with tempfile.TemporaryDirectory(dir=output_dir, prefix=".model-") as model_dir:
         classes, metrics = train_into_model_dir(training_dir, Path(model_dir), hyperparameters, model_id, on_epoch)
         artifact = tar_model_dir(Path(model_dir), output_dir / "model.tar.gz")
-    return TrainResult(artifact, classes, model_id, hyperparameters, metrics, time.perf_counter() - started)
+    return LocalArtifact(artifact, classes, model_id, hyperparameters, metrics, time.perf_counter() - started)
 
 
 def train_into_model_dir(training_dir: Path, model_dir: Path, hyperparameters: Hyperparameters,

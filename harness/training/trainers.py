@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness import jumpstart, sagemaker_job, train
+from harness.training import jumpstart, sagemaker_job, train
 from harness.store import S3Store
 
 
 @dataclass(frozen=True)
-class Trained:
+class StoredModel:
+    """What any trainer returns: ``model.tar.gz`` in S3 (where a SageMaker job puts it) and how it was trained."""
+
     artifact_uri: str
     trainer: str
     model_id: str
@@ -37,7 +39,7 @@ class Trainer(Protocol):
     name: str
 
     def train(self, training_dir: Path, s3: S3Store, job_name: str, work_dir: Path, hp: train.Hyperparameters,
-              model_id: str, on_epoch: train.EpochCallback | None = None) -> Trained: ...
+              model_id: str, on_epoch: train.EpochCallback | None = None) -> StoredModel: ...
 
 
 def artifact_key(s3: S3Store, job_name: str) -> str:
@@ -49,12 +51,12 @@ class LocalTrainer:
     name = "local"
 
     def train(self, training_dir: Path, s3: S3Store, job_name: str, work_dir: Path, hp: train.Hyperparameters,
-              model_id: str, on_epoch: train.EpochCallback | None = None) -> Trained:
+              model_id: str, on_epoch: train.EpochCallback | None = None) -> StoredModel:
         started = time.perf_counter()
         result = train.train_local(training_dir, work_dir / "training-output", hp, model_id, on_epoch)
         key = artifact_key(s3, job_name)
         s3.upload_file(result.artifact, key)
-        return Trained(s3.location.uri(key), self.name, model_id, hp, result.metrics, time.perf_counter() - started)
+        return StoredModel(s3.location.uri(key), self.name, model_id, hp, result.metrics, time.perf_counter() - started)
 
 
 class SageMakerTrainer:
@@ -65,7 +67,7 @@ class SageMakerTrainer:
         self.offline = offline
 
     def train(self, training_dir: Path, s3: S3Store, job_name: str, work_dir: Path, hp: train.Hyperparameters,
-              model_id: str, on_epoch: train.EpochCallback | None = None) -> Trained:
+              model_id: str, on_epoch: train.EpochCallback | None = None) -> StoredModel:
         started = time.perf_counter()
         # Offline: the SDK reads JumpStart metadata from the fake's seeded bucket and the container runs here.
         with jumpstart.offline_content(s3) if self.offline else nullcontext():
@@ -78,5 +80,5 @@ class SageMakerTrainer:
                "arn": outcome.description.get("TrainingJobArn", ""), "instance_type": self.job.instance_type,
                "model_version": uris.model_version, "image": uris.image, "script": uris.script,
                "base_model": uris.base_model, "played_locally": self.offline}
-        return Trained(outcome.artifact_uri, self.name, model_id, hp, outcome.metrics,
+        return StoredModel(outcome.artifact_uri, self.name, model_id, hp, outcome.metrics,
                        time.perf_counter() - started, job)
