@@ -40,10 +40,10 @@ test-slurm: install
 # `make slurm-up` prints the `export SLURM_CONF=...` that points sbatch/sinfo and `edgebench fleet run --cluster slurm` at it.
 SLURM_DIR ?= .cache/slurm
 slurm-up: install
-	$(BIN)/python -m harness.slurm_local up $(SLURM_DIR)
+	$(BIN)/python -m harness.fleet.slurm_local up $(SLURM_DIR)
 
 slurm-down:
-	$(BIN)/python -m harness.slurm_local down $(SLURM_DIR)
+	$(BIN)/python -m harness.fleet.slurm_local down $(SLURM_DIR)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .benchmarks

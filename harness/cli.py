@@ -493,7 +493,8 @@ def _cmd_fleet_run(args: argparse.Namespace, console) -> int:
     import shlex
     import time
 
-    from harness import clusters, fleet, workflow
+    from harness import fleet, workflow
+    from harness.fleet import clusters
 
     logging.getLogger("distributed").setLevel(logging.WARNING)  # the scheduler runs here and logs every worker
     options = clusters.ClusterOptions(

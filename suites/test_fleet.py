@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import clusters, data, edge, fileio, fleet, store
+from harness import data, edge, fileio, fleet, store
+from harness.fleet import clusters
 from harness.training import train
 from harness.backends import result_label
 from harness.errors import DatasetError, StoreError

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import clusters, fleet, slurm_local
+from harness import fleet
+from harness.fleet import clusters, slurm_local
 from harness.errors import ConfigError
 from test_fleet import (NULL_ONLY, QUICK_SUITE, _download, _first_worker_running_pytest,  # noqa: F401
                         fleet_spec)  # a fixture, shared

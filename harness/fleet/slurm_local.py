@@ -10,7 +10,7 @@ No cgroups are needed (containers rarely delegate them): processes are tracked t
 (``proctrack/linuxproc``), tasks are not bound (``task/none``), nothing is accounted. So a job's cores are a
 scheduling quantity here, not a fence; a real site confines jobs with cgroups.
 
-``python -m harness.slurm_local up DIR`` / ``down DIR``: the same cluster, left running in the background.
+``python -m harness.fleet.slurm_local up DIR`` / ``down DIR``: the same cluster, left running in the background.
 """
 
 from __future__ import annotations
@@ -294,7 +294,7 @@ def _alive(pid: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.slurm_local",
+    parser = argparse.ArgumentParser(prog="python -m harness.fleet.slurm_local",
                                      description="a one-machine Slurm cluster on 127.0.0.1")
     parser.add_argument("action", choices=("up", "down"))
     parser.add_argument("folder", type=Path, help="where slurm.conf, state and logs live")

@@ -1,5 +1,5 @@
 """``report.html`` for a fleet run: the OpenVINO count as a headline, the merged summary's tables (shared with
-the terminal, see :func:`harness.fleet.report_tables`), a node × rung heatmap of the speedup over TF FP32 with
+the terminal, see :func:`harness.fleet.present.report_tables`), a node × rung heatmap of the speedup over TF FP32 with
 each cell's 95 % interval beside the per-processor table, the speedup of each rung per processor, and each
 failed node with its reason and log tail. Self-contained (the plot is an embedded PNG), opens from disk."""
 
@@ -9,13 +9,14 @@ import html
 from pathlib import Path
 from typing import Any
 
-from harness.fleet import REFERENCE, headline, openvino_headline, report_tables
+from harness.fleet.present import headline, openvino_headline, report_tables
+from harness.fleet.results import REFERENCE
 from harness.html_report import _CSS, _figure_png, _html_table  # the run report's page style and helpers
 from harness.fileio import write_text
 
 
 def render_fleet_html(summary: dict[str, Any], out: Path) -> Path:
-    """``summary`` is :meth:`harness.fleet.MergedRun.to_json`."""
+    """``summary`` is :meth:`harness.fleet.merge.MergedRun.to_json`."""
     import matplotlib
 
     matplotlib.use("Agg")
