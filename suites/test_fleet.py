@@ -452,7 +452,7 @@ def test_fleet_report_heatmap_headline_and_failed_reasons_in_a_browser(tmp_path,
     assert dark_fraction > 0.01
 
 
-def test_node_results_keep_each_rung_by_label_and_old_files_by_parameter(tmp_path):
+def test_node_results_keep_each_rung_by_label_and_old_files_by_backend(tmp_path):
     node = synthetic_node(tmp_path / "node", PROCESSORS[0], tf_ms=20.0, ov_ms=5.0)
     results = fleet.node_results(fileio.read_json_file(node / "benchmark.json"))["backends"]
     assert list(results) == ["tf", "openvino", "openvino-int8", "null"]
@@ -468,6 +468,8 @@ def test_node_results_keep_each_rung_by_label_and_old_files_by_parameter(tmp_pat
                            "stats": {"median": 0.004, "min": 0.003, "max": 0.005, "mean": 0.004, "rounds": 5}}]}
     (entry,) = fleet.node_results(old)["backends"].items()
     assert entry[0] == "openvino" and entry[1]["precision"] == "FP32" and entry[1]["parity"] is None
+    renamed = {"benchmarks": [{**old["benchmarks"][0], "name": "test_x[tf]", "params": {"latency_backend": "tf"}}]}
+    assert list(fleet.node_results(renamed)["backends"]) == ["openvino"]  # extra_info decides, never the test id
 
 
 def test_node_summary_publishes_not_run_apart_from_passed():

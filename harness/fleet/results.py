@@ -68,18 +68,19 @@ def speedup_intervals(backends: Mapping[str, dict[str, Any]], confidence: float 
 
 def node_results(benchmark: dict[str, Any]) -> dict[str, Any]:
     """Latency per backend x precision from a pytest-benchmark JSON, keyed by the ``label`` the latency
-    benchmark puts in ``extra_info`` (``result_label(backend, precision)``; older files: the
-    ``latency_backend`` parameter). Each label keeps the backend's ``describe``, the ``precision`` in
-    effect, the top-1 ``accuracy`` on the labelled parity images, ``parity`` against TF FP32 (candidates)
-    and ``latency`` in ms with the raw samples, as in the run report's ``backends``."""
+    benchmark puts in ``extra_info`` (``result_label(backend, precision)``; older files, which measured each
+    backend at FP32 only: the ``backend`` field). Only ``extra_info`` is read, never a test's name or
+    parameters. Each label keeps the backend's ``describe``, the ``precision`` in effect, the top-1
+    ``accuracy`` on the labelled parity images, ``parity`` against TF FP32 (candidates) and ``latency`` in ms
+    with the raw samples, as in the run report's ``backends``."""
     backends, throughput = {}, {}
     for bench in benchmark.get("benchmarks", []):
         info = dict(bench.get("extra_info") or {})
-        if "images_per_second" in info:
-            throughput[info.get("label") or info.get("backend", bench["name"])] = info["images_per_second"]
-            continue
-        label = info.pop("label", None) or (bench.get("params") or {}).get("latency_backend")
+        label = info.pop("label", None) or info.get("backend")
         if not label:
+            continue
+        if "images_per_second" in info:
+            throughput[label] = info["images_per_second"]
             continue
         accuracy, parity = info.pop("accuracy", None), info.pop("parity", None)
         backends[label] = {"describe": {**info, "backend": info.get("backend", label)},
