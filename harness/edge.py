@@ -6,18 +6,16 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import Any
 
 import numpy as np
 
+from harness.contract import SAVED_MODEL_DIR, check_saved_model, load_label_map
 from harness.data import LabeledImage, load_dataset
 from harness.errors import ArtifactError, DatasetError, StoreError
 from harness.fileio import extract_safely, staged_dir
-from harness.store import S3Location, S3Store, parse_s3_uri
-from harness.contract import SAVED_MODEL_DIR, check_saved_model, load_label_map
 from harness.numeric import softmax
-
+from harness.store import S3Location, S3Store, parse_s3_uri
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from harness.errors import ConfigError, ParityError
 from harness.fileio import read_json
 from harness.plan import REFERENCE, is_candidate
 
-
 RUN_SCHEMA = "edgebench.run/2"  # /2: parity gained relative-logit and top-5 figures
 
 

@@ -9,10 +9,10 @@ import html
 from pathlib import Path
 from typing import Any
 
+from harness.fileio import write_text
 from harness.fleet.present import headline, openvino_headline, report_tables
 from harness.fleet.results import REFERENCE
 from harness.html_report import _CSS, _figure_png, _html_table  # the run report's page style and helpers
-from harness.fileio import write_text
 
 
 def render_fleet_html(summary: dict[str, Any], out: Path) -> Path:

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.contract import BASE_MODEL_FILE
 from harness.errors import ConfigError
 from harness.store import S3Store
-from harness.contract import BASE_MODEL_FILE
 
 log = logging.getLogger(__name__)
 

@@ -22,12 +22,12 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from harness.training import train
-from harness.errors import ConfigError, StoreError, TrainingError
-from harness.training.jumpstart import JumpStartUris
 from harness.contract import tar_model_dir
+from harness.errors import ConfigError, StoreError, TrainingError
 from harness.fileio import extract_safely
 from harness.store import S3Store, parse_s3_uri
+from harness.training import train
+from harness.training.jumpstart import JumpStartUris
 
 log = logging.getLogger(__name__)
 

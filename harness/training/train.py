@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from harness.contract import BASE_MODEL_FILE, SAVED_MODEL_DIR, tar_model_dir, write_label_map
 from harness.data import IMAGE_SIZE, load_batch, load_dataset
 from harness.errors import ConfigError, TrainingError
-from harness.contract import BASE_MODEL_FILE, SAVED_MODEL_DIR, tar_model_dir, write_label_map
 from harness.fileio import read_json
 
 log = logging.getLogger(__name__)

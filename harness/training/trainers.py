@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness.training import jumpstart, sagemaker_job, train
 from harness.store import S3Store
+from harness.training import jumpstart, sagemaker_job, train
 
 
 @dataclass(frozen=True)
