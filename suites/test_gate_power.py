@@ -6,13 +6,15 @@ only hold the rates to the targets, never a time.
 - Interleaved (same-job) mode, :mod:`harness.ab`: each trial loads three fresh arms of the suite model
   (A, A' = A loaded again, B = A + 2 %), measures them turn by turn for 15 s (10 s per two-arm
   comparison), and gates A' against A (an alarm is false) and B against A (an alarm is a detection).
-- Stored-baseline mode, :func:`harness.gate.compare_samples` with the default 5 % minimum effect: separate
-  runs, each a fresh process that loads and times the model like a separate job on a dedicated node; run 0
-  is the baseline, the A/A runs and the runs slowed by 10 % are gated against it.
+- Stored-baseline mode, :func:`harness.gate.compare_samples` with the default 5 % minimum effect, raw and
+  drift-compensated (model ÷ reference per turn, :mod:`harness.drift`) from the same jobs: separate jobs,
+  each a fresh process that loads and times the model and the reference workloads like a separate CI job;
+  gated against the first job and against the A/A job before each.
 
 Counts: ``--edgebench-gate-trials`` (interleaved, default 6: about 25 s each) and ``--edgebench-gate-runs``
-(stored baseline, default 20 A/A + 20 slowed: about 4 s each; marked ``slow``, so
-``pytest suites/test_gate_power.py -m slow`` on the node you gate on). The printed figure gives each rate with its
+(stored baseline, default 20 each of A/A, +10 % and +5 %, started ``--edgebench-gate-spacing`` seconds
+apart (default 30); marked ``slow``, so ``pytest suites/test_gate_power.py -m slow -p no:xdist`` on the
+node you gate on: about 35 min). The printed figure gives each rate with its
 95 % bound and whether the counts are consistent with the target (one-sided binomial test at 5 %; twenty
 trials cannot show a rate of 1 %). Whether a shared machine meets the targets is a property of the
 machine (its speed regimes, other tenants), so that is printed, not asserted; the asserts hold the gate
