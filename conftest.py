@@ -320,6 +320,7 @@ class ModelUnderTest:
         self._loaded: dict[tuple[str, BackendConfig], Backend] = {}
         self._parity: dict[tuple[str, BackendConfig], parity.ParityResult] = {}
         self._reference: np.ndarray | None = None
+        self._faulted: dict[str, np.ndarray] = {}
         self._decisions: np.ndarray | None = None
 
     def backend(self, name: str, config: BackendConfig = BackendConfig()) -> Backend:
@@ -354,9 +355,20 @@ class ModelUnderTest:
     def compare(self, backend: Backend, rung: str, batch: int | None = 1) -> parity.ParityResult:
         """``backend``'s logits on the parity set against the reference, at its batch size, under ``rung``'s
         bounds (parity.rung)."""
+        return parity.compare(self.reference_logits(), self._logits(backend, batch), rung, self.labels)
+
+    def reference_under(self, fault: str, rung: str) -> parity.ParityResult:
+        """The TF FP32 reference with ``fault`` injected (faulty.Fault syntax) against itself, under ``rung``'s
+        bounds: does the fault change this model's answers at all? (Its logits are computed once.)"""
+        if fault not in self._faulted:
+            from harness.backends.faulty import Fault, FaultyBackend
+
+            self._faulted[fault] = self._logits(FaultyBackend(self.backend("tf"), Fault.parse(fault)), 1)
+        return parity.compare(self.reference_logits(), self._faulted[fault], rung, self.labels)
+
+    def _logits(self, backend: Backend, batch: int | None) -> np.ndarray:
         images, step = self.parity_images, batch or 1
-        actual = np.concatenate([backend.infer(images[i:i + step]) for i in range(0, len(images), step)])
-        return parity.compare(self.reference_logits(), actual, rung, self.labels)
+        return np.concatenate([backend.infer(images[i:i + step]) for i in range(0, len(images), step)])
 
     def parity(self, name: str, config: BackendConfig) -> parity.ParityResult:
         """The verdict for a loaded backend configuration, computed once (parity and latency tests share it)."""

@@ -212,8 +212,8 @@ def worst_case_lines(figures: list[dict[str, Any]]) -> list[str]:
 
 
 def sensitivity_lines(faults: list[dict[str, Any]]) -> list[str]:
-    """A table: one row per injected fault, one column per precision; x caught, . passed, ! a required
-    catch that was missed."""
+    """A table: one row per injected fault, one column per precision; x caught, . passed, ~ passed and no
+    wrong answer on this model, ! a required catch that was missed."""
     if not faults:
         return []
     precisions = [p for p in BOUNDS if any(f["precision"] == p for f in faults)]
@@ -228,8 +228,11 @@ def sensitivity_lines(faults: list[dict[str, Any]]) -> list[str]:
                 cells.append("-")
             elif all(f["caught"] for f in hits):
                 cells.append("x")
+            elif any(f["required"] for f in hits):
+                cells.append("!")
             else:
-                cells.append("!" if any(f["required"] for f in hits) else ".")
+                cells.append("~" if any(f.get("harmless") for f in hits) else ".")
         lines.append(f"{name:<14}" + "".join(f"{c:>{width}}" for c in cells))
-    lines.append("x caught   . passes (allowed at that precision)   ! required catch missed   - not run")
+    lines.append("x caught   . passes (allowed at that precision)   ~ passes, and is no wrong answer on this model "
+                 "(the reference's own answers under it stay within bounds)   ! required catch missed   - not run")
     return lines

@@ -3,7 +3,15 @@ backend, through the same comparison the parity cases use. One test per precisio
 row of the sensitivity table (printed at the end of the run) and asserts the required catches:
 at every precision a class swap, an RGB/BGR swap, constant outputs and 10 % flipped decisions fail; at FP32
 a 1 % logit scale fails too. The other faults are recorded, not required (BF16's own rounding moves logits
-by more than 5 %, so a 5 % scale is not a wrong answer there)."""
+by more than 5 %, so a 5 % scale is not a wrong answer there).
+
+A class swap, constant outputs and flipped decisions change the answers by construction. Whether an RGB/BGR
+swap does depends on the model: one trained that decides by brightness and texture gives the same answers
+either way (a fresh MobileNetV2 kept every decision, mean KL 0.024). So the channel swap is first applied to
+the TF FP32 reference itself: where even the reference's own swapped answers stay within a rung's bounds, the
+swap is not a wrong answer on this model at that rung, is recorded as such ("~" in the table) and not
+required; FP32's bounds, a conversion check, always count it.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +26,7 @@ from harness.errors import ConfigError
 
 REQUIRED = ("class-swap", "channel-swap", "constant", "flip:10")
 REQUIRED_AT = {"FP32": REQUIRED + ("scale:1.01",)}
+MODEL_DEPENDENT = ("channel-swap",)  # a wrong answer only where the model's answers depend on it
 RECORDED = ("channel-swap", "flip:10", "flip:5", "scale:1.01", "scale:1.05", "scale:3")
 
 
@@ -34,11 +43,24 @@ def test_bounds_catch_injected_faults(model_under_test, fault_rung, pytestconfig
     for name in dict.fromkeys(required + RECORDED):
         result = model_under_test.compare(FaultyBackend(healthy, Fault.parse(name)), rung)
         caught = not result.within_tolerance
+        harmless = name in MODEL_DEPENDENT and _reference_unharmed(model_under_test, name, rung)
         record_property("fault", {"precision": rung, "fault": name, "caught": caught,
-                                  "required": name in required, "failures": result.failures})
+                                  "required": name in required and not harmless, "harmless": harmless,
+                                  "failures": result.failures})
+        if harmless:
+            record_property("edgebench_figure", f"{rung}: {name} left the TF FP32 reference's own answers within "
+                                                f"{rung}'s bounds on this model: not a wrong answer here, not "
+                                                f"required ({'caught' if caught else 'passed'})")
+            continue
         if name in required and not caught:
             missed.append(f"{name} (top-1 {result.top1_agreement:.3f}, mean KL {result.mean_kl:.1e})")
     assert not missed, f"{rung}: bounds pass wrong answers: {', '.join(missed)}"
+
+
+def _reference_unharmed(model_under_test, name: str, rung: str) -> bool:
+    """Does ``name`` applied to the TF FP32 reference itself stay within ``rung``'s bounds? (FP32 never
+    excuses a fault: its bounds check the conversion, and any change of the numbers is one.)"""
+    return rung != "FP32" and model_under_test.reference_under(name, rung).within_tolerance
 
 
 # ------------------------------------------------------------------------------------------------
