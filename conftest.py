@@ -495,6 +495,29 @@ def test_images(model_under_test: ModelUnderTest) -> np.ndarray:
     return data.load_batch(paths) if paths else model_under_test.parity_images[:8]
 
 
+@dataclasses.dataclass(frozen=True)
+class ChildRun:
+    seconds: float
+    peak_rss_mib: float  # the child's own peak resident set (ru_maxrss), not the test process's
+    exit: int
+    log: Path
+
+    def tail(self, chars: int = 1500) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
+
+
+def run_measured(command: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None) -> ChildRun:
+    """Run ``command`` to the end with its output in ``log``: wall time, peak RSS and exit code."""
+    import subprocess
+    import time
+
+    started = time.perf_counter()
+    with open(log, "w") as out:
+        child = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        _, status, usage = os.wait4(child.pid, 0)
+    return ChildRun(time.perf_counter() - started, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), log)
+
+
 def skip_unless_native(device: str, precision: str) -> None:
     """Skip, saying why, where OpenVINO lists no such device or the device does not run the precision
     natively (it would run another precision under this one's name)."""
