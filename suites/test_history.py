@@ -407,7 +407,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 '''
 
 
-def test_real_runs_written_by_pytest_benchmark(pytester, tmp_path):
+def test_real_runs_written_by_pytest_benchmark(pytester, tmp_path, monkeypatch):
     """Three real pytest-benchmark sessions (the null backend timed as the latency suite times it, this
     machine's identity put in machine_info by the same hook as conftest.py), each writing --benchmark-json and
     an autosave under .benchmarks/: history reads 3 runs of one series keyed by this machine."""
@@ -415,6 +415,8 @@ def test_real_runs_written_by_pytest_benchmark(pytester, tmp_path):
     pytester.makeconftest(_MACHINE_HOOK)
     pytester.makepyfile(test_null=_NULL_BENCH)
     for run in range(3):
+        # pytest-benchmark disables itself wherever PYTEST_XDIST_WORKER is set (make test runs this under -n 2).
+        monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
         result = pytester.runpytest_inprocess("-p", "no:xdist", "-p", "no:cacheprovider", "--benchmark-save-data",
                                               f"--benchmark-json={pytester.path / f'run{run}.json'}",
                                               "--benchmark-autosave", f"--benchmark-storage=file://{pytester.path}/.benchmarks")
