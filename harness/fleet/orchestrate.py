@@ -103,7 +103,7 @@ def run_fleet(client: Any, spec: NodeSpec, poll_s: float = 0.5,
     deadline = time.monotonic() + spec.timeout_s + 120  # the node enforces its own timeout; this is a backstop
     while pending:
         time.sleep(poll_s)
-        alive = set(client.scheduler_info()["workers"])
+        alive = set(client.run_on_scheduler(_scheduler_workers))
         for future, (node_spec, address) in list(pending.items()):
             outcome = _check(future, node_spec, address, alive, deadline)
             if outcome is None:
@@ -124,6 +124,13 @@ def run_fleet(client: Any, spec: NodeSpec, poll_s: float = 0.5,
     result.seconds = time.monotonic() - start
     result.nodes.sort(key=lambda node: node.node_id)
     return result
+
+
+def _scheduler_workers(dask_scheduler: Any) -> list[str]:
+    """The workers the scheduler has now, asked on each poll: the client's cached ``scheduler_info()`` is
+    refreshed in the background, and on a loaded machine it lacked both live workers at the first poll (both
+    nodes failed as lost at once while the scheduler's log showed no worker leaving)."""
+    return list(dask_scheduler.workers)
 
 
 def _check(future: Any, spec: NodeSpec, address: str, alive: set[str], deadline: float) -> NodeOutcome | None:
