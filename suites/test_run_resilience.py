@@ -168,10 +168,18 @@ class KillOutcome:
         return not self.problems
 
 
-def _check_killed(run: Finished, sig: signal.Signals, workdir: Path) -> list[str]:
+def _finished_first(run: Finished) -> bool:
+    """The run completed before the signal landed (or went out): the report write is milliseconds long."""
+    return run.signalled_in is None or run.returncode == 0
+
+
+def _check_killed(run: Finished, sig: signal.Signals, workdir: Path, may_finish: bool = False) -> list[str]:
+    """``may_finish``: a run that completes before the signal lands is no failure (the kill point is the last
+    stage); what it left must still be complete."""
     problems = report_problems(workdir / "reports") + cache_problems(workdir / "cache")
-    if run.signalled_in is None:
-        problems.append(f"the run ended (exit {run.returncode}) before the signal: {_last_line(run.stderr)}")
+    if _finished_first(run):
+        if not may_finish:
+            problems.append(f"the run ended (exit {run.returncode}) before the signal: {_last_line(run.stderr)}")
     elif sig == signal.SIGKILL and run.returncode != -signal.SIGKILL:
         problems.append(f"exit {run.returncode} after SIGKILL")
     elif sig == signal.SIGINT:
@@ -212,8 +220,8 @@ def kill_sweep(workdir: Path, rounds: list[list[tuple[str, signal.Signals]]], rn
         for stage, sig in kills:
             fraction = rng.random()
             run = run_edgebench(workdir, seed, kill=(stage, fraction, sig), durations=durations)
-            outcomes.append(KillOutcome(stage, sig.name, run.signalled_in, run.returncode,
-                                        _check_killed(run, sig, workdir)))
+            outcomes.append(KillOutcome(stage, sig.name, None if _finished_first(run) else run.signalled_in,
+                                        run.returncode, _check_killed(run, sig, workdir, may_finish=stage == "report")))
             with open(workdir / "kills.log", "a") as log:  # progress of a long sweep, readable while it runs
                 log.write(json.dumps({**dataclasses.asdict(outcomes[-1]), "seed": seed, "fraction": fraction}) + "\n")
         final = run_edgebench(workdir, seed)
