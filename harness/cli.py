@@ -74,7 +74,7 @@ def _exit_at_interrupt(printed: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from harness.ab import INTERLEAVED_THRESHOLD
+    from harness.gate.ab import INTERLEAVED_THRESHOLD
 
     parser = argparse.ArgumentParser(prog="edgebench", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -233,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "one run, reports/merged/report.html for several)")
     show.set_defaults(handler=_cmd_report)
 
-    from harness.history import HistoryOptions
+    from harness.gate.history import HistoryOptions
 
     history = commands.add_parser("history", help="every stored result (run reports, pytest-benchmark JSON, fleet "
                                                    "runs) per machine key: change points, creep, HTML trend pages")
@@ -450,15 +450,16 @@ def _rerun_command(reruns: int, command: str | None):
 def _cmd_ab(args: argparse.Namespace, console) -> int:
     import numpy as np
 
-    from harness import ab, data, fileio, gate
+    from harness import data, fileio, gate
     from harness.backends import check_request
+    from harness.gate import ab
 
     check_request([args.backend], args.precision.upper())
     if args.batch < 1:
         raise ConfigError("--batch: must be at least 1")
     image = data.load_image(args.image) if args.image else data.to_tensor(data.generated_image("sunny", seed=0))
     batch = np.repeat(image[None], args.batch, axis=0)
-    from harness import drift
+    from harness.gate import drift
 
     if args.rerun_inconclusive < 0:
         raise ConfigError(f"--rerun-inconclusive {args.rerun_inconclusive}: give a count >= 0")
@@ -645,7 +646,7 @@ def _cmd_report(args: argparse.Namespace, console) -> int:
 
 
 def _cmd_history(args: argparse.Namespace, console) -> int:
-    from harness import history
+    from harness.gate import history
 
     options = history.HistoryOptions(metric=args.metric, threshold=args.threshold, max_pvalue=args.max_pvalue)
     result = history.run_history(args.sources, args.out, options, args.endpoint_url, args.region)

@@ -1,8 +1,8 @@
-"""Which reference workload tracks this machine's speed best: the measurement behind :data:`harness.drift.REFERENCE`.
+"""Which reference workload tracks this machine's speed best: the measurement behind :data:`harness.gate.drift.REFERENCE`.
 
 Each job is a fresh process (started ``--edgebench-gate-spacing`` seconds after the previous one began) that
 loads the suite model on OpenVINO (FP32, batch 1, LATENCY) and every candidate reference (the
-:data:`harness.drift.CANDIDATES` and TF running the same model on the same input), then measures them turn
+:data:`harness.gate.drift.CANDIDATES` and TF running the same model on the same input), then measures them turn
 by turn (a block of 5 calls each after one untimed call, the order rotating every turn) for a few seconds.
 Printed per candidate, over all turns of all jobs: the correlation of the log block medians with the
 model's (does it move when the model moves, within and between jobs), the spread (robust CV, 1.4826 × MAD
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import drift
+from harness.gate import drift
 
 pytestmark = [pytest.mark.latency, pytest.mark.slow]
 

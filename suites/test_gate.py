@@ -1,4 +1,4 @@
-"""The CI latency gate (harness/gate.py): its statistics on synthetic latency with fixed seeds (measured false
+"""The CI latency gate (harness/gate/): its statistics on synthetic latency with fixed seeds (measured false
 alarm and detection counts are printed and recorded as edgebench figures), and its file inputs."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from rich.console import Console
 
 from harness import gate
 from harness.errors import ConfigError
-from harness.gate import GateOptions, Verdict
+from harness.gate import GateOptions, Verdict, compare
 from harness.report import RUN_SCHEMA
 
 CPU = "Intel(R) Xeon(R) Processor"
@@ -93,7 +93,7 @@ def test_verdicts_are_deterministic():
     (0.001, (0.80, 0.96), Verdict.NO_CHANGE),
 ])
 def test_decision_rule(p, ci, verdict):
-    assert gate.decide(p, ci, threshold=0.05, alpha=0.05) is verdict
+    assert compare.decide(p, ci, threshold=0.05, alpha=0.05) is verdict
 
 
 def test_min_effect_per_benchmark_by_name_or_glob():

@@ -3,11 +3,11 @@ slowdowns (a wrapper backend adding calibrated extra work, :mod:`harness.backend
 trials and the measurement seconds are printed in the terminal summary ("edgebench figures"); the asserts
 only hold the rates to the targets, never a time.
 
-- Interleaved (same-job) mode, :mod:`harness.ab`: each trial loads three fresh arms of the suite model
+- Interleaved (same-job) mode, :mod:`harness.gate.ab`: each trial loads three fresh arms of the suite model
   (A, A' = A loaded again, B = A + 2 %), measures them turn by turn for 15 s (10 s per two-arm
   comparison), and gates A' against A (an alarm is false) and B against A (an alarm is a detection).
 - Stored-baseline mode, :func:`harness.gate.compare_samples` with the default 5 % minimum effect, raw and
-  drift-compensated (model ÷ reference per turn, :mod:`harness.drift`) from the same jobs: separate jobs,
+  drift-compensated (model ÷ reference per turn, :mod:`harness.gate.drift`) from the same jobs: separate jobs,
   each a fresh process that loads and times the model and the reference workloads like a separate CI job;
   gated against the first job and against the A/A job before each.
 
@@ -26,9 +26,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import drift, gate
-from harness.ab import INTERLEAVED_THRESHOLD, ABPlan, Arm, ArmPool, measure_interleaved
-from harness.ab_worker import REFERENCE_PREFIX
+from harness import gate
+from harness.gate import drift
+from harness.gate.ab import INTERLEAVED_THRESHOLD, ABPlan, Arm, ArmPool, measure_interleaved
+from harness.gate.ab_worker import REFERENCE_PREFIX
 
 pytestmark = [pytest.mark.latency]
 

@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from harness import drift, gate
-from harness.gate import GateOptions, Verdict
+from harness import gate
+from harness.gate import GateOptions, Verdict, compare, drift
 
 CPU = "Test CPU"
 NAME = "suites/test_latency.py::test_infer_latency_batch1[openvino]"
@@ -44,13 +44,13 @@ def test_three_verdicts_on_synthetic_series(label, n, sigma, factor, verdict, ou
 
 def test_minimum_detectable_effect_formula():
     # (1 + t)·exp((z(1 − alpha/2) + z(power))·se) − 1; zero noise leaves just the minimum effect
-    assert gate.minimum_detectable_effect(0.0, 0.05, 0.05, 0.8) == pytest.approx(0.05)
-    assert gate.minimum_detectable_effect(0.01, 0.05, 0.05, 0.8) == pytest.approx(1.05 * np.exp(2.8016 * 0.01) - 1,
+    assert compare.minimum_detectable_effect(0.0, 0.05, 0.05, 0.8) == pytest.approx(0.05)
+    assert compare.minimum_detectable_effect(0.01, 0.05, 0.05, 0.8) == pytest.approx(1.05 * np.exp(2.8016 * 0.01) - 1,
                                                                                 rel=1e-4)
-    assert gate.minimum_detectable_effect(float("inf"), 0.05, 0.05) == float("inf")
+    assert compare.minimum_detectable_effect(float("inf"), 0.05, 0.05) == float("inf")
     # more power or a smaller alpha needs a larger effect
-    assert gate.minimum_detectable_effect(0.01, 0.05, 0.05, 0.9) > gate.minimum_detectable_effect(0.01, 0.05, 0.05, 0.8)
-    assert gate.minimum_detectable_effect(0.01, 0.05, 0.01, 0.8) > gate.minimum_detectable_effect(0.01, 0.05, 0.05, 0.8)
+    assert compare.minimum_detectable_effect(0.01, 0.05, 0.05, 0.9) > compare.minimum_detectable_effect(0.01, 0.05, 0.05, 0.8)
+    assert compare.minimum_detectable_effect(0.01, 0.05, 0.01, 0.8) > compare.minimum_detectable_effect(0.01, 0.05, 0.05, 0.8)
 
 
 @pytest.mark.parametrize("n,sigma", [(100, 0.05), (40, 0.08)])

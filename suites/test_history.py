@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness import cli, fleet, history
-from harness.gate import GateOptions, Verdict, compare_samples
-from harness.history import HistoryOptions, MachineKey, Point, Series
+from harness import cli, fleet
+from harness.gate import GateOptions, Verdict, compare_samples, history
+from harness.gate.history import HistoryOptions, MachineKey, Point, Series
 from harness.measure import processor_identity
 
 # The pytester fixture restores sys.modules after its test, dropping what the test imported. OpenVINO (a C
@@ -240,11 +240,11 @@ def test_grouping_by_machine_key(tmp_path):
 
 
 def test_compensated_series_is_analysed_where_every_run_has_one(tmp_path):
-    """Runs whose benchmarks carry the drift record (extra_info['edgebench_drift'], harness.drift's schema):
+    """Runs whose benchmarks carry the drift record (extra_info['edgebench_drift'], harness.gate.drift's schema):
     the analysed metric is the per-turn model ÷ reference ratio, which shows the 10 % step that the raw
     medians hide under a 30 % speed-regime switch of the whole machine."""
-    drift = pytest.importorskip("harness.drift", reason="harness.drift (drift compensation, issue 12 items 1-2) "
-                                                        "is not in this checkout")
+    drift = pytest.importorskip("harness.gate.drift", reason="harness.gate.drift (drift compensation, issue 12 "
+                                                             "items 1-2) is not in this checkout")
     rng = np.random.default_rng(3)
     for run in range(16):
         regime = 1.3 if run % 3 == 0 else 1.0  # the machine switches speed for the whole job
@@ -260,7 +260,7 @@ def test_compensated_series_is_analysed_where_every_run_has_one(tmp_path):
     raw = history.analyse(series, HistoryOptions(metric="raw"))
     assert compensated.metric == "compensated" and [cp.index for cp in compensated.change_points] == [8]
     assert not any(cp.index == 8 for cp in raw.change_points), raw.change_points
-    from harness.history_html import page_path, render_history
+    from harness.gate.history_html import page_path, render_history
 
     render_history([compensated], tmp_path / "pages")
     page = (tmp_path / "pages" / page_path(compensated)).read_text()
@@ -328,7 +328,7 @@ def test_trend_page_renders_in_headless_chromium(tmp_path, headless_chromium):
     values = np.r_[np.full(15, 4.0), np.full(10, 4.6), 4.6 * 1.01 ** np.arange(1, 16)] * (1 + 0.004 * rng.standard_normal(40))
     analysis = history.analyse(_series(values))
     assert analysis.change_points and analysis.creep.flagged
-    from harness.history_html import page_path, render_history
+    from harness.gate.history_html import page_path, render_history
 
     index = render_history([analysis, history.analyse(_series([4.0, 4.1], name="tf"))], tmp_path)
     page = tmp_path / page_path(analysis)

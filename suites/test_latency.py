@@ -4,7 +4,7 @@ Run serially (pytest-benchmark disables itself under xdist): ``pytest -m edge --
 The JSON's machine_info["edgebench"] holds the processor identity; each benchmark's extra_info holds the
 backend's own description (versions, device full name, precision in effect, hint, batch) and, for drift
 compensation, ``extra_info["edgebench_drift"]``: the raw per-turn series of the model and of a fixed
-reference workload timed between its calls (format: :mod:`harness.drift`), which ``edgebench gate``
+reference workload timed between its calls (format: :mod:`harness.gate.drift`), which ``edgebench gate``
 compares as model ÷ reference per turn.
 """
 
@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from conftest import skip_unless_native
-from harness import drift
 from harness.backends import BackendConfig, result_label
+from harness.gate import drift
 from harness.measure import TimingPlan, time_infer
 
 pytestmark = pytest.mark.latency  # the node's benchmarks are also marked edge; the benchmark_app check is slow

@@ -33,7 +33,7 @@ interval's lower end is about log r − z(1 − alpha/2)·se, so a true slowdown
 d_min = (1 + t)·exp((z(1 − alpha/2) + z(power))·se) − 1. A simulation of the rule checks it
 (``suites/test_gate.py``).
 
-Drift compensation (:mod:`harness.drift`): when both files carry a benchmark's reference series
+Drift compensation (:mod:`harness.gate.drift`): when both files carry a benchmark's reference series
 (``extra_info["edgebench_drift"]``), the rule above runs on the per-turn ratios model ÷ reference instead
 of the raw samples (mode "compensated": a shift of the machine's speed between the two jobs moves both and
 cancels); ``compensate=False`` (``--no-compensation``) or a side without the series falls back to the raw
@@ -73,8 +73,8 @@ import numpy as np
 from rich.table import Table
 from rich.text import Text
 
-from harness import drift
 from harness.errors import ConfigError
+from harness.gate import drift
 from harness.report import RUN_SCHEMA
 
 EXIT_OK = 0
@@ -209,7 +209,7 @@ class ResultSet:
     source: str
     cpu_brand: str | None
     samples: Mapping[str, np.ndarray]
-    # per-turn model/reference ratios (harness.drift) for the benchmarks whose file carries the series
+    # per-turn model/reference ratios (harness.gate.drift) for the benchmarks whose file carries the series
     compensated: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 

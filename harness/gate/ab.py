@@ -4,7 +4,7 @@ Shared CI runners swing 26–50 % between jobs for the same code but well under 
 stored baseline from another job cannot see a 2 % slowdown there; two arms measured turn by turn in the
 same minutes can. An arm is one loaded backend: two artifacts, or the same artifact under two checkouts of
 edgebench (a backend change), or the same artifact with an injected slowdown (the gate's own validation).
-Arms run in worker processes (:mod:`harness.ab_worker`), one per checkout: arms of one checkout share a
+Arms run in worker processes (:mod:`harness.gate.ab_worker`), one per checkout: arms of one checkout share a
 process, because separate processes add an offset of their own (up to 2 % here, measured) that two loads
 in one process do not (about 0.5 %); comparing two checkouts pays it, so give that mode a larger minimum
 effect. Each arm is loaded ``replicas`` times and turn i times copy i mod replicas. The parent asks the
@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from harness import gate
-from harness.ab_worker import REFERENCE_PREFIX
 from harness.errors import ConfigError
+from harness.gate.ab_worker import REFERENCE_PREFIX
+from harness.gate.compare import Comparison, GateOptions, GateResult, compare_interleaved
 
 WORKER = Path(__file__).with_name("ab_worker.py")
 INTERLEAVED_THRESHOLD = 0.005  # minimum effect in this mode: 0/24 false alarms, 23/24 of 2 % caught here
@@ -58,7 +58,7 @@ class ABPlan:
     block: int = 5  # timed calls per arm per turn (after one untimed call)
     warmup: int = 20  # untimed calls after loading, per arm and replica
     replicas: int = 2  # loads per arm, timed in rotation: a single load's offset (~0.5 %) averages out
-    # fixed reference workloads (harness.drift) timed as extra arms "reference:<name>" by this checkout's worker
+    # fixed reference workloads (harness.gate.drift) timed as extra arms "reference:<name>" by this checkout's worker
     references: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -79,8 +79,8 @@ class Session:
     def samples(self, label: str) -> np.ndarray:
         return np.concatenate([np.asarray(block) for block in self.blocks[label]])
 
-    def compare(self, name: str, base: str, new: str, options: gate.GateOptions) -> gate.Comparison:
-        return gate.compare_interleaved(name, self.blocks[base], self.blocks[new], options)
+    def compare(self, name: str, base: str, new: str, options: GateOptions) -> Comparison:
+        return compare_interleaved(name, self.blocks[base], self.blocks[new], options)
 
 
 class CheckoutWorker:
@@ -142,7 +142,7 @@ class ArmPool:
 
     def __init__(self, arms: Sequence[Arm], plan: ABPlan, batch: np.ndarray) -> None:
         self.labels = [arm.label for arm in arms]
-        # the references run in this checkout's worker (other checkouts may predate harness.drift)
+        # the references run in this checkout's worker (other checkouts may predate harness.gate.drift)
         self.references = [REFERENCE_PREFIX + name for name in plan.references]
         if len(set(self.labels)) != len(self.labels):
             raise ConfigError(f"A/B arms need distinct labels, got {self.labels}")
@@ -196,8 +196,8 @@ def measure_interleaved(pool: ArmPool, seconds: float, block: int, labels: Seque
 
 
 def run_ab(base: Arm, new: Arm, plan: ABPlan, batch: np.ndarray,
-           options: gate.GateOptions = gate.GateOptions(threshold=INTERLEAVED_THRESHOLD),
-           reruns: int = 0) -> tuple[gate.GateResult, Session]:
+           options: GateOptions = GateOptions(threshold=INTERLEAVED_THRESHOLD),
+           reruns: int = 0) -> tuple[GateResult, Session]:
     """Measure BASE and NEW interleaved in one job (with ``plan.references`` as extra arms, stored, not
     judged: BASE and NEW already share every turn) and gate NEW against BASE; while the outcome is
     inconclusive (or there were too few turns), measure another ``plan.seconds`` and judge all turns
@@ -219,7 +219,7 @@ def run_ab(base: Arm, new: Arm, plan: ABPlan, batch: np.ndarray,
             session.seconds += more.seconds
             comparison = session.compare(name, base.label, new.label, options)
     cpu = processor_identity()["cpu_brand"]
-    return gate.GateResult((comparison,), options, cpu, cpu, test="Wilcoxon (per-turn ratios)", reruns=attempt), session
+    return GateResult((comparison,), options, cpu, cpu, test="Wilcoxon (per-turn ratios)", reruns=attempt), session
 
 
 def _slug(label: str) -> str:

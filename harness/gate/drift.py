@@ -165,8 +165,8 @@ def make_reference(name: str = REFERENCE, device: str = "CPU", precision: str = 
 
 def time_block(fn: Callable[[], Any], calls: int) -> list[int]:
     """One untimed call (it absorbs the switch from the other workload), then ``calls`` timed ones, in ns:
-    the same loop :mod:`harness.ab_worker` times every arm with."""
-    from harness.ab_worker import time_block as loop
+    the same loop :mod:`harness.gate.ab_worker` times every arm with."""
+    from harness.gate.ab_worker import time_block as loop
 
     return loop(fn, calls)
 

@@ -11,7 +11,7 @@ checkout's code while the timing loop (this file) is the same for every arm. It 
 API every version has: ``edge.import_local``, ``load_backend`` (``backends``, in older checkouts ``workflow``),
 ``backends.BackendConfig`` and, for
 an injected slowdown, ``backends.slowed``; a checkout asked for reference workloads (``spec["references"]``,
-drift compensation) also needs ``harness.drift``, so the parent asks only its own checkout for them.
+drift compensation) also needs ``harness.gate.drift``, so the parent asks only its own checkout for them.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-REFERENCE_PREFIX = "reference:"  # arm label of a reference workload (harness.drift), e.g. reference:ov-convnet
+REFERENCE_PREFIX = "reference:"  # arm label of a reference workload (harness.gate.drift), e.g. reference:ov-convnet
 
 
 def main() -> int:
@@ -49,7 +49,7 @@ def main() -> int:
         describe = {label: _jsonable(loaded[0].describe()) for label, loaded in backends.items()}
         references = {}
         for name in spec.get("references") or ():  # drift compensation: fixed workloads timed as pseudo-arms
-            from harness import drift
+            from harness.gate import drift
 
             references[REFERENCE_PREFIX + name] = reference = drift.make_reference(name, spec["device"],
                                                                                   spec["precision"])

@@ -15,9 +15,9 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from harness.history import Analysis, safe_name
-from harness.html_report import _CSS, _figure_png, _html_table
 from harness.fileio import write_text
+from harness.gate.history import Analysis, safe_name
+from harness.html_report import _CSS, _figure_png, _html_table
 
 _HISTORY_CSS = (".status-regression,.status-creep{color:#b00;font-weight:bold}.status-improvement{color:#070}"
                 ".findings li{margin:.3em 0}")

@@ -27,7 +27,7 @@ own ``machine_info.cpu`` (brand, flags) with the versions unknown. Usable CPUs a
 brief of issue 12 did not name them: the same processor with 2 or 8 usable CPUs is two latency regimes.
 
 Series: per (machine key, kind, benchmark) the runs in time order; per run the median latency of its raw
-samples and, where the benchmark stored the drift-compensation record of :mod:`harness.drift`
+samples and, where the benchmark stored the drift-compensation record of :mod:`harness.gate.drift`
 (``extra_info["edgebench_drift"]``, schema ``edgebench.drift/1``), the median of its per-turn
 model ÷ reference ratios. ``metric="auto"`` analyses the compensated series when every run of the series has
 one and the raw medians otherwise (the page shows both).
@@ -75,7 +75,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import ConfigError
-from harness.gate import GateOptions
+from harness.gate.compare import GateOptions
 
 RUN_KIND, BENCH_KIND = "edgebench run", "pytest-benchmark"
 KEY_PACKAGES = (("openvino", ("openvino",)), ("tensorflow", ("tensorflow-cpu", "tensorflow")))
@@ -409,9 +409,9 @@ def _point(samples: Any, to_ms: float, median_s: Any, compensated: float | None)
 
 
 def _compensated(extra_info: Any) -> float | None:
-    """Median per-turn model ÷ reference ratio of the drift record (harness.drift), where there is a valid one."""
+    """Median per-turn model ÷ reference ratio of the drift record (harness.gate.drift), where there is a valid one."""
     try:
-        from harness import drift
+        from harness.gate import drift
     except ImportError:  # a checkout without drift compensation: raw latency only
         return None
     record = extra_info.get(drift.FIELD) if isinstance(extra_info, dict) else None
@@ -726,8 +726,8 @@ class HistoryResult:
 def run_history(sources: Sequence[str], out_dir: Path, options: HistoryOptions = HistoryOptions(),
                 endpoint_url: str | None = None, region: str = "us-east-1") -> HistoryResult:
     """Read, group, analyse; write ``out_dir/history.json`` and the trend pages (``out_dir/index.html``)."""
-    from harness.history_html import page_path, render_history
     from harness.fileio import write_json
+    from harness.gate.history_html import page_path, render_history
 
     collection = read_results(sources, endpoint_url, region)
     analyses = tuple(analyse(series, options) for series in build_series(collection.results))
