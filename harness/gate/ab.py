@@ -33,7 +33,8 @@ import numpy as np
 
 from harness.errors import ConfigError
 from harness.gate.ab_worker import REFERENCE_PREFIX
-from harness.gate.compare import Comparison, GateOptions, GateResult, compare_interleaved
+from harness.gate.compare import compare_interleaved
+from harness.gate.verdicts import Comparison, GateOptions, GateResult
 
 WORKER = Path(__file__).with_name("ab_worker.py")
 INTERLEAVED_THRESHOLD = 0.005  # minimum effect in this mode: 0/24 false alarms, 23/24 of 2 % caught here

@@ -75,7 +75,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import ConfigError
-from harness.gate.compare import GateOptions
+from harness.gate.verdicts import GateOptions
 
 RUN_KIND, BENCH_KIND = "edgebench run", "pytest-benchmark"
 KEY_PACKAGES = (("openvino", ("openvino",)), ("tensorflow", ("tensorflow-cpu", "tensorflow")))
