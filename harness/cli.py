@@ -233,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "one run, reports/merged/report.html for several)")
     show.set_defaults(handler=_cmd_report)
 
-    from harness.gate.history import HistoryOptions
+    from harness.gate.history_trend import HistoryOptions
 
     history = commands.add_parser("history", help="every stored result (run reports, pytest-benchmark JSON, fleet "
                                                    "runs) per machine key: change points, creep, HTML trend pages")

@@ -16,7 +16,9 @@ from PIL import Image
 
 from harness import cli, fleet
 from harness.gate import GateOptions, Verdict, compare_samples, history
-from harness.gate.history import HistoryOptions, MachineKey, Point, Series
+from harness.gate.history_records import BENCH_KIND, RUN_KIND, MachineKey, Point
+from harness.gate.history_sources import read_results
+from harness.gate.history_trend import HistoryOptions, Series, analyse, build_series
 from harness.measure import processor_identity
 
 # The pytester fixture restores sys.modules after its test, dropping what the test imported. OpenVINO (a C
@@ -65,7 +67,7 @@ def _benchmark_json(machine: dict, when: datetime, medians_ms: dict[str, float],
 
 def _series(values, name: str = "openvino") -> Series:
     key = MachineKey.from_identity(_identity())
-    return Series(key, history.BENCH_KIND, name, tuple(T0 + timedelta(hours=i) for i in range(len(values))),
+    return Series(key, BENCH_KIND, name, tuple(T0 + timedelta(hours=i) for i in range(len(values))),
                   tuple(f"run-{i}.json" for i in range(len(values))), tuple(Point(float(v), 100) for v in values))
 
 
@@ -98,7 +100,7 @@ def _score(histories, options: HistoryOptions) -> tuple[int, int, int, int]:
     elsewhere, histories) for Otava's change points as analyse() reports them."""
     detected = steps = false_alarms = 0
     for values, at in histories:
-        found = [cp.index for cp in history.analyse(_series(values), options).change_points]
+        found = [cp.index for cp in analyse(_series(values), options).change_points]
         if at is not None:
             steps += 1
             detected += any(abs(i - at) <= 1 for i in found)
@@ -161,7 +163,7 @@ def test_step_hidden_in_run_to_run_noise_is_marked_missed_by_pairwise():
     found and marked as one a pairwise gate misses; the status is a regression."""
     values = np.array([4.0, 4.1, 3.95, 4.05, 4.12, 3.9, 4.0, 4.08, 3.96, 4.02,
                        4.16, 4.30, 4.20, 4.35, 4.25, 4.28, 4.22, 4.33, 4.27, 4.24])
-    analysis = history.analyse(_series(values))
+    analysis = analyse(_series(values))
     assert [cp.index for cp in analysis.change_points] == [10]
     cp = analysis.change_points[0]
     assert cp.step < 0.05 and cp.missed_by_pairwise and 0.05 < cp.change < 0.08
@@ -178,7 +180,7 @@ def test_creep_flagged_that_the_pairwise_gate_passes(record_property):
     options = GateOptions(resamples=500)
     verdicts = {compare_samples(f"run {i}", runs[i - 1], runs[i], options).verdict for i in range(1, len(runs))}
     assert verdicts == {Verdict.NO_CHANGE}, verdicts
-    analysis = history.analyse(_series([float(np.median(r)) * 1e3 for r in runs]))
+    analysis = analyse(_series([float(np.median(r)) * 1e3 for r in runs]))
     assert analysis.creep is not None and analysis.creep.flagged, analysis.creep
     assert analysis.creep.max_step < 0.05 and analysis.creep.total > 0.10 and analysis.status == "creep"
     assert any("a pairwise gate passes every step" in line for line in analysis.findings), analysis.findings
@@ -186,9 +188,9 @@ def test_creep_flagged_that_the_pairwise_gate_passes(record_property):
     flagged = false = 0
     for seed in range(20):
         r = np.random.default_rng(100 + seed)
-        flagged += history.analyse(_series(np.r_[np.full(20, 4.0), 4.0 * 1.01 ** np.arange(1, 16)]
+        flagged += analyse(_series(np.r_[np.full(20, 4.0), 4.0 * 1.01 ** np.arange(1, 16)]
                                            * (1 + 0.005 * r.standard_normal(35)))).status == "creep"
-        flat = history.analyse(_series(4.0 * (1 + 0.005 * r.standard_normal(35))))
+        flat = analyse(_series(4.0 * (1 + 0.005 * r.standard_normal(35))))
         false += bool(flat.creep and flat.creep.flagged)
     line = (f"history creep (1 %/run over the last 15 of 35 runs, 0.5 % noise): flagged {flagged}/20, on flat "
             f"histories {false}/20; every run-to-run step passed the pairwise gate ({len(runs) - 1} comparisons, "
@@ -198,7 +200,7 @@ def test_creep_flagged_that_the_pairwise_gate_passes(record_property):
 
 
 def test_short_history_is_reported_not_analysed():
-    analysis = history.analyse(_series([4.0, 4.1, 4.0]))
+    analysis = analyse(_series([4.0, 4.1, 4.0]))
     assert analysis.status == "not analysed" and "3 run(s): too short" in analysis.note and not analysis.findings
 
 
@@ -223,14 +225,14 @@ def test_grouping_by_machine_key(tmp_path):
     _write(tmp_path / "reports" / "20261101T030000Z-ab12" / "report.json", run)
     _write(tmp_path / "reports" / "20261101T030000Z-ab12" / "work" / "edge" / "labels.json", {"cloudy": 0})
 
-    collection = history.read_results([str(tmp_path)])
-    series = history.build_series(collection.results)
+    collection = read_results([str(tmp_path)])
+    series = build_series(collection.results)
     keys = {s.key for s in series}
     assert len(keys) == 5, [k.label() for k in keys]  # base and numpy share one
     base = MachineKey.from_identity(_identity())
     shared = [s for s in series if s.key == base]
     assert {(s.kind, s.name, len(s.points)) for s in shared} == {
-        (history.BENCH_KIND, "tf", 2), (history.BENCH_KIND, "openvino", 2), (history.RUN_KIND, "openvino", 1)}
+        (BENCH_KIND, "tf", 2), (BENCH_KIND, "openvino", 2), (RUN_KIND, "openvino", 1)}
     [duplicate] = [s for s in collection.skipped if s.reason.startswith("the same results as")]
     assert {duplicate.source, duplicate.reason.rsplit(" ", 1)[1]} == {
         str(tmp_path / "base" / "benchmark.json"),
@@ -255,9 +257,9 @@ def test_compensated_series_is_analysed_where_every_run_has_one(tmp_path):
                   "reference_ns": [[int(1e6 * regime * (1 + 0.01 * rng.standard_normal()))] * 5 for _ in range(20)]}
         document["benchmarks"][0]["extra_info"][drift.FIELD] = record
         _write(tmp_path / f"run{run:02d}.json", document)
-    [series] = history.build_series(history.read_results([str(tmp_path)]).results)
-    compensated = history.analyse(series)
-    raw = history.analyse(series, HistoryOptions(metric="raw"))
+    [series] = build_series(read_results([str(tmp_path)]).results)
+    compensated = analyse(series)
+    raw = analyse(series, HistoryOptions(metric="raw"))
     assert compensated.metric == "compensated" and [cp.index for cp in compensated.change_points] == [8]
     assert not any(cp.index == 8 for cp in raw.change_points), raw.change_points
     from harness.gate.history_html import page_path, render_history
@@ -326,11 +328,11 @@ def test_trend_page_renders_in_headless_chromium(tmp_path, headless_chromium):
     and the creep window (orange shading) drawn, the machine key and the runs table; the index links it."""
     rng = np.random.default_rng(5)
     values = np.r_[np.full(15, 4.0), np.full(10, 4.6), 4.6 * 1.01 ** np.arange(1, 16)] * (1 + 0.004 * rng.standard_normal(40))
-    analysis = history.analyse(_series(values))
+    analysis = analyse(_series(values))
     assert analysis.change_points and analysis.creep.flagged
     from harness.gate.history_html import page_path, render_history
 
-    index = render_history([analysis, history.analyse(_series([4.0, 4.1], name="tf"))], tmp_path)
+    index = render_history([analysis, analyse(_series([4.0, 4.1], name="tf"))], tmp_path)
     page = tmp_path / page_path(analysis)
     dom, dark = headless_chromium(page)
     assert "status: creep" in dom and "regression: latency +1" in dom and "from run 16" in dom
@@ -426,9 +428,9 @@ def test_real_runs_written_by_pytest_benchmark(pytester, tmp_path, monkeypatch):
                                               f"--benchmark-json={pytester.path / f'run{run}.json'}",
                                               "--benchmark-autosave", f"--benchmark-storage=file://{pytester.path}/.benchmarks")
         result.assert_outcomes(passed=1)
-    collection = history.read_results([str(pytester.path)])
+    collection = read_results([str(pytester.path)])
     assert len(list((pytester.path / ".benchmarks").rglob("*.json"))) == 3
-    [series] = history.build_series(collection.results)
+    [series] = build_series(collection.results)
     assert series.name == "null" and len(series.points) == 3 and all(p.n == 100 for p in series.points)
     assert series.key == MachineKey.from_identity(processor_identity())
     assert sum(1 for s in collection.skipped if s.reason.startswith("the same results as")) == 3

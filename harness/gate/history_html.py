@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.fileio import write_text
-from harness.gate.history import Analysis, safe_name
+from harness.gate.history_records import safe_name
+from harness.gate.history_trend import Analysis
 from harness.html_report import _CSS, _figure_png, _html_table
 
 _HISTORY_CSS = (".status-regression,.status-creep{color:#b00;font-weight:bold}.status-improvement{color:#070}"
