@@ -120,8 +120,9 @@ def _open(edge_dir: Path, tarball: Path, test_dir: Path | None, source: str,
         extract_artifact(tarball, model_dir)
         classes = load_label_map(model_dir)
     except ArtifactError as exc:
-        message = str(exc).replace(f"{model_dir}/", f"{source} member ").replace(str(model_dir), source)
-        raise ArtifactError(message.replace(str(tarball), source)) from None
+        # the tarball first: the model folder's path is a prefix of it (``…/model`` and ``…/model.tar.gz``)
+        message = str(exc).replace(str(tarball), source).replace(f"{model_dir}/", f"{source} member ")
+        raise ArtifactError(message.replace(str(model_dir), source)) from None
     test_images: tuple[LabeledImage, ...] = ()
     if test_dir is not None:
         theirs = (test_source or str(test_dir)).rstrip("/")

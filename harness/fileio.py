@@ -105,8 +105,16 @@ def extract_safely(tarball: Path, dest: Path) -> None:
         with tarfile.open(tarball, "r:*") as tar:
             tar.extractall(dest, filter=_StrictDataFilter(MAX_EXTRACTED_BYTES))
     except (tarfile.TarError, OSError, EOFError, OverflowError, zlib.error, lzma.LZMAError) as exc:
-        reason = " ".join(str(exc).split())  # tarfile's "r:*" lists every method it tried, one per line
-        raise ArtifactError(f"{tarball}: not a safe, readable tarball ({reason}); re-download or re-export it") from None
+        raise ArtifactError(f"{tarball}: not a safe, readable tarball ({_tar_reason(exc, tarball)}); re-download or "
+                            "re-export it") from None
+
+
+def _tar_reason(exc: BaseException, tarball: Path) -> str:
+    """One short line: tarfile's "r:*" lists every compression it tried, one per line, when none fits."""
+    if isinstance(exc, tarfile.ReadError) and str(exc).startswith("file could not be opened successfully"):
+        empty = Path(tarball).is_file() and Path(tarball).stat().st_size == 0
+        return "empty file" if empty else "not a tar archive, plain or gzip/bzip2/xz-compressed"
+    return " ".join(str(exc).split())
 
 
 class _StrictDataFilter:
