@@ -15,6 +15,7 @@ from typing import Any
 
 from harness.backends import PRECISIONS
 from harness.fileio import write_text
+from harness.measure import isa_summary
 from harness.report import speedups
 
 Document = dict[str, Any]
@@ -144,7 +145,7 @@ def _html_table(header: list[str], rows: list[list[Any]]) -> str:
 
 def _nodes_table(documents: list[Document]) -> str:
     rows = [[d["run_id"], d["machine"]["cpu_brand"], d["machine"]["usable_cpus"],
-             " ".join(f for f in d["machine"]["isa_flags"] if f.startswith(("avx2", "avx512f", "avx512_bf16", "amx"))),
+             isa_summary(d["machine"]["isa_flags"], sep=" "),
              "; ".join(d["machine"].get("openvino_devices", {}).values())] for d in documents]
     return _html_table(["run", "CPU", "CPUs", "ISA", "OpenVINO devices"], rows)
 

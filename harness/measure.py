@@ -6,7 +6,8 @@ import functools
 import os
 import platform
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
@@ -17,7 +18,19 @@ from harness.backends import Backend
 # ISA flags that decide which kernels TF and OpenVINO pick (py-cpuinfo spellings).
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512vnni",
              "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_int8", "amx_bf16")
+# The subset shown to people (tables, captions, the fleet report): what separates the precisions' kernels.
+ISA_SHOWN = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile")
 PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "openvino", "numpy", "pillow", "boto3", "moto", "nncf")
+
+
+def shown_isa(flags: Iterable[str]) -> list[str]:
+    """The recorded flags a reader is shown (``ISA_SHOWN``), in the recorded order."""
+    return [flag for flag in flags if flag in ISA_SHOWN]
+
+
+def isa_summary(flags: Iterable[str], sep: str = ", ") -> str:
+    """``shown_isa`` as one string; "no AVX2" when none of them is there."""
+    return sep.join(shown_isa(flags)) or "no AVX2"
 
 
 @dataclass(frozen=True)
@@ -25,7 +38,7 @@ class TimingPlan:
     """Stop rule: at least ``min_calls`` timed calls AND at least ``min_seconds`` of them, after warm-up."""
 
     warmup: int = 5
-    min_calls: int = 30
+    min_calls: int = field(default=30, metadata={"help": "timed infer calls per backend, at least"})
     min_seconds: float = 1.0
     max_calls: int = 10_000
 

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from harness.errors import ConfigError, ParityError
 from harness.fileio import read_json
+from harness.measure import isa_summary
 from harness.plan import REFERENCE, is_candidate
 
 RUN_SCHEMA = "edgebench.run/2"  # /2: parity gained relative-logit and top-5 figures
@@ -48,10 +49,10 @@ def check_parity(document: dict[str, Any]) -> dict[str, list[str]]:
 
 def summary_table(document: dict[str, Any], reference: str = "tf") -> Table:
     machine = document["machine"]
-    isa = ", ".join(f for f in machine["isa_flags"] if f in ("avx2", "avx512f", "avx512_bf16", "amx_tile"))
     devices = "; ".join(f"{k}: {v}" for k, v in machine.get("openvino_devices", {}).items())
     table = Table(title=f"edgebench {document['run_id']}", caption=f"{machine['cpu_brand']}, "
-                  f"{machine['usable_cpus']} CPUs, {isa or 'no AVX2'}" + (f" | OpenVINO {devices}" if devices else ""))
+                  f"{machine['usable_cpus']} CPUs, {isa_summary(machine['isa_flags'])}"
+                  + (f" | OpenVINO {devices}" if devices else ""))
     table.add_column("backend", no_wrap=True, min_width=13)
     for column in ("device", "prec.", "median ms", "p90 ms", "n", "speedup", "acc.", "val. acc.", "max|Δp|",
                    "top-1", "ops"):

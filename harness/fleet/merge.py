@@ -14,6 +14,7 @@ import numpy as np
 from harness import fileio
 from harness.backends import PRECISIONS, result_label
 from harness.errors import ConfigError
+from harness.measure import shown_isa
 from harness.fleet.publish import FAILURE, MANIFEST, log_tail
 from harness.fleet.results import NOT_A_MODEL, REFERENCE
 
@@ -105,7 +106,7 @@ def node_row(document: dict[str, Any]) -> dict[str, Any]:
     openvino = [ok for backend, ok in verdicts if backend == "openvino"]
     tests = document.get("tests") or {}
     return {"node_id": document.get("node_id"), "cpu": machine.get("cpu_brand", "?"),
-            "isa": [f for f in machine.get("isa_flags", []) if f in ("avx2", "avx512f", "avx512_bf16", "amx_tile")],
+            "isa": shown_isa(machine.get("isa_flags", [])),
             "openvino_device": machine.get("openvino_devices", {}).get("CPU", ""), "ladder": ladder,
             "parity_ok": all(ok for _, ok in verdicts) if verdicts else None,
             "openvino_ok": result_label("openvino", "FP32") in ladder and bool(openvino) and all(openvino),

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.measure import isa_summary
+
 RUN_KIND, BENCH_KIND = "edgebench run", "pytest-benchmark"
 KEY_PACKAGES = (("openvino", ("openvino",)), ("tensorflow", ("tensorflow-cpu", "tensorflow")))
 
@@ -59,8 +61,7 @@ class MachineKey:
                    tuple((name, "unknown") for name, _ in KEY_PACKAGES))
 
     def label(self) -> str:
-        isa = " ".join(f for f in self.isa_flags if f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16",
-                                                          "avx512_fp16", "amx_tile")) or "no AVX2"
+        isa = isa_summary(self.isa_flags, sep=" ")
         devices = "; ".join(f"{k}: {v}" for k, v in self.openvino_devices) or "OpenVINO devices unknown"
         versions = ", ".join(f"{k} {v}" for k, v in self.versions)
         cpus = f"{self.usable_cpus} CPUs" if self.usable_cpus else "CPUs unknown"
