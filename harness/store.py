@@ -42,6 +42,7 @@ RETRIES = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeou
 DOWNLOAD_ATTEMPTS = 3
 UPLOAD_ATTEMPTS = 3
 FAKE_CREDENTIALS = {"aws_access_key_id": "edgebench-offline", "aws_secret_access_key": "edgebench-offline"}
+EMBEDDED_BUCKET = "edgebench-offline"  # the embedded S3's only bucket, created when it starts
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,27 @@ class S3Location:
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
+
+
+def default_region() -> str:
+    """``$AWS_REGION``, else ``$AWS_DEFAULT_REGION``, else us-east-1: what ``--region`` defaults to."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or S3Location.region
+
+
+@contextmanager
+def open_store(location: S3Location | None, embedded_prefix: str = S3Location.prefix) -> Iterator[S3Store]:
+    """The given location (standard credential chain; its bucket must exist), or, while the block lasts, an
+    embedded S3 on 127.0.0.1 (``EMBEDDED_BUCKET`` created, keys under ``embedded_prefix``, dummy credentials)
+    that child processes and local cluster workers reach like any endpoint."""
+    if location is not None:
+        s3 = S3Store(location)
+        s3.ensure_bucket()
+        yield s3
+        return
+    with embedded_s3() as endpoint:
+        s3 = S3Store(S3Location(EMBEDDED_BUCKET, embedded_prefix, endpoint_url=endpoint), FAKE_CREDENTIALS)
+        s3.ensure_bucket(create=True)
+        yield s3
 
 
 @contextmanager
@@ -88,7 +110,7 @@ class S3Store:
 
     def __init__(self, location: S3Location, credentials: dict[str, str] | None = None) -> None:
         """``credentials=None`` uses the standard boto3 chain; pass FAKE_CREDENTIALS for the embedded S3."""
-        self.location = location
+        self.location, self.credentials = location, credentials
         self.session = boto3.session.Session(region_name=location.region, **(credentials or {}))
         self.client = self.client_for("s3")
 
@@ -106,7 +128,8 @@ class S3Store:
 
     def _sibling(self, location: S3Location) -> S3Store:
         other = object.__new__(S3Store)
-        other.location, other.session, other.client = location, self.session, self.client
+        other.location, other.credentials, other.session, other.client = (location, self.credentials, self.session,
+                                                                           self.client)
         return other
 
     def ensure_bucket(self, create: bool = False) -> None:

@@ -44,22 +44,25 @@ CALIBRATION_IMAGES = 300  # NNCF's default subset size
 class RunConfig:
     dataset: Path | None = None  # None: the embedded procedural weather dataset
     generator: data.GeneratorConfig = field(default_factory=data.GeneratorConfig)
-    holdout_per_class: int = 1
+    holdout_per_class: int = field(default=1, metadata={"help": "test images held out per class"})
     split_seed: int = 0
-    model_id: str = train.DEFAULT_MODEL_ID
+    model_id: str = field(default=train.DEFAULT_MODEL_ID, metadata={"help": "JumpStart model id"})
     hyperparameters: train.Hyperparameters = RUN_HYPERPARAMETERS
     s3: store.S3Location | None = None  # None: an embedded moto S3 server on 127.0.0.1
-    trainer: str = "local"  # or "sagemaker": a JumpStart training job (offline: on the embedded fake)
+    trainer: str = field(default="local", metadata={"help": "local Keras trainer, or a SageMaker JumpStart training job "
+                                                         "(offline: on the embedded fake, container played here)"})
     sagemaker: sagemaker_job.SageMakerJob = field(
         default_factory=lambda: sagemaker_job.SageMakerJob(role_arn=sagemaker_job.OFFLINE_ROLE_ARN))
     backends: tuple[str, ...] = (REFERENCE_BACKEND, "openvino")  # the reference is added when a candidate runs
-    device: str = "CPU"
+    device: str = field(default="CPU", metadata={"help": "OpenVINO device"})
     precisions: tuple[str, ...] = ("FP32",)  # for the candidates; the reference runs at FP32
-    ladder: bool = False  # instead of precisions: every precision the OpenVINO device runs natively
+    ladder: bool = field(default=False, metadata={"help": (  # instead of precisions
+        "every precision the OpenVINO device runs natively (FP32, and FP16/BF16/INT8 where its "
+        "OPTIMIZATION_CAPABILITIES list them); report.json lists the skipped ones")})
     validation_per_class: int = 20
     timing: TimingPlan = field(default_factory=TimingPlan)
-    reports_dir: Path = Path("reports")
-    cache_dir: Path = Path(".cache/edgebench")
+    reports_dir: Path = field(default=Path("reports"), metadata={"help": "where run folders go"})
+    cache_dir: Path = field(default=Path(".cache/edgebench"), metadata={"help": "generated datasets are cached here"})
     run_id: str = ""
 
     def __post_init__(self) -> None:
@@ -329,15 +332,7 @@ def load_validation_set(config: RunConfig, classes: tuple[str, ...]) -> data.Dat
 @contextmanager
 def _s3_store(location: store.S3Location | None, run_id: str) -> Iterator[store.S3Store]:
     """This run's folder (``<prefix>/<run-id>/``) in the given bucket, or in an embedded S3 started here."""
-    if location is not None:
-        s3 = store.S3Store(location)
-        s3.ensure_bucket()
-        yield s3.under(run_id)
-        return
-    with store.embedded_s3() as endpoint:
-        s3 = store.S3Store(store.S3Location(bucket="edgebench-offline", endpoint_url=endpoint),
-                           credentials=store.FAKE_CREDENTIALS)
-        s3.ensure_bucket(create=True)
+    with store.open_store(location) as s3:
         yield s3.under(run_id)
 
 

@@ -87,18 +87,12 @@ def upload_results(location: S3Location, run_id: str, node_id: str, files: Mappi
 
 @contextmanager
 def results_store(location: S3Location | None) -> Iterator[tuple[S3Location, Mapping[str, str] | None]]:
-    """The given bucket (standard credential chain), or the embedded offline S3 for as long as the run lasts:
-    a moto server on 127.0.0.1 that the local cluster's workers reach like any endpoint."""
-    from harness.store import FAKE_CREDENTIALS, embedded_s3
+    """The given bucket (standard credential chain), or the embedded offline S3 for as long as the run lasts
+    (runs and artifacts at the top of its bucket): where the nodes publish and the merge reads."""
+    from harness.store import open_store
 
-    if location is not None:
-        S3Store(location).ensure_bucket()
-        yield location, None
-        return
-    with embedded_s3() as endpoint:
-        embedded = S3Location("edgebench", "", "us-east-1", endpoint)
-        S3Store(embedded, FAKE_CREDENTIALS).ensure_bucket(create=True)
-        yield embedded, FAKE_CREDENTIALS
+    with open_store(location, embedded_prefix="") as s3:
+        yield s3.location, s3.credentials
 
 
 def download_run(location: S3Location, run_id: str, dest: Path,
