@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.backends import PRECISIONS, create_backend, result_label
+from harness.backends import PRECISIONS, backend_class, result_label
 from harness.errors import BackendError
 
 REFERENCE = "tf"
@@ -99,7 +99,7 @@ def plan_backends(backends: Sequence[str], precisions: Sequence[str], device: st
         if not is_candidate(name):
             pairs.append(Pair(name, REFERENCE_PRECISION))
             continue
-        supported = create_backend(name).precisions
+        supported = backend_class(name).precisions
         for precision in (PRECISIONS if ladder else wanted):
             if precision not in wanted:
                 skipped.append(_not_native(name, precision, device_rungs))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from harness import cli, plan
-from harness.backends import create_backend
+from harness.backends import backend_class
 from harness.errors import BackendError
 
 
@@ -41,7 +41,7 @@ def test_a_precision_a_candidate_cannot_run_is_skipped_with_its_reason(monkeypat
     class Fp32Only:  # as ovtf, which does not import on most nodes
         precisions = ("FP32",)
 
-    monkeypatch.setattr(plan, "create_backend", lambda name: Fp32Only() if name == "ovtf" else create_backend(name))
+    monkeypatch.setattr(plan, "backend_class", lambda name: Fp32Only if name == "ovtf" else backend_class(name))
     backend_plan = plan.plan_backends(["openvino", "ovtf"], ["FP32", "INT8"], "CPU", native=_every_precision)
     assert _labels(backend_plan) == ["tf", "openvino", "openvino-int8", "ovtf"]
     assert backend_plan.to_json()["skipped"] == [

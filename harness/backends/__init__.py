@@ -33,8 +33,8 @@ class BackendConfig:
     """How to load a model: device, precision, batch (None: one dynamic-batch model for every batch size),
     performance hint, and for INT8 the calibration images (preprocessed training images, never test ones)."""
 
-    device: str = "CPU"
-    precision: str = "FP32"
+    device: str = field(default="CPU", metadata={"help": "device to run on (OpenVINO: CPU, GPU, AUTO, ...)"})
+    precision: str = field(default="FP32", metadata={"help": "inference precision: FP32, FP16, BF16 or INT8"})
     batch: int | None = None
     hint: str = "LATENCY"
     quantization: str = "ptq"
@@ -83,7 +83,9 @@ def result_label(backend: str, precision: str, quantization: str = "ptq") -> str
     return label + ("-ac" if quantization == "accuracy-control" else "")
 
 
-def create_backend(name: str) -> Backend:
+def backend_class(name: str) -> type[Backend]:
+    """The runtime's class, imported on first use: its class attributes (``precisions``) without an instance.
+    A runtime that imports but cannot run on this node says why in an optional ``unavailable_reason()``."""
     if name not in BACKENDS:
         raise BackendError(f"backend {name!r}: unknown; choose one of {', '.join(BACKENDS)}")
     module_name, class_name = BACKENDS[name].split(":")
@@ -91,7 +93,15 @@ def create_backend(name: str) -> Backend:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise BackendError(f"backend {name!r}: cannot import its runtime ({exc}); install it on this node") from None
-    return getattr(module, class_name)()
+    cls: type[Backend] = getattr(module, class_name)
+    reason = getattr(cls, "unavailable_reason", lambda: None)()
+    if reason:
+        raise BackendError(f"backend {name!r}: {reason}")
+    return cls
+
+
+def create_backend(name: str) -> Backend:
+    return backend_class(name)()
 
 
 def check_request(names: tuple[str, ...] | list[str], precision: str) -> None:

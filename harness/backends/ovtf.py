@@ -50,6 +50,7 @@ def parse_ovtf_summary(log_text: str) -> dict[str, int]:
 class OpenVINOTensorFlowBackend(TensorFlowBackend):
     name = "ovtf"
     precisions = ("FP32",)
+    unavailable_reason = staticmethod(unavailable_reason)  # checked by backend_class, before any training
 
     def __init__(self) -> None:
         reason = unavailable_reason()
