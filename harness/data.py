@@ -66,8 +66,8 @@ class Split:
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    images_per_class: int = 50
-    seed: int = 0
+    images_per_class: int = field(default=50, metadata={"help": "generated images per class"})
+    seed: int = field(default=0, metadata={"help": "seed for the generated dataset and the split"})
     min_side: int = 120
     max_side: int = 360
     classes: tuple[str, ...] = field(default=WEATHER_CLASSES)

@@ -42,20 +42,28 @@ QUIET_WORKERS = {
 
 @dataclass(frozen=True)
 class ClusterOptions:
-    kind: str = "local"
-    nodes: int = 2  # local: worker processes; pbs/slurm: jobs (one worker each)
+    """Where the nodes come from; ``metadata["help"]`` is the ``edgebench fleet run`` option's help."""
+
+    kind: str = field(default="local", metadata={"help": "local, ssh, pbs or slurm"})
+    nodes: int = field(default=2, metadata={"help": "local: worker processes; pbs/slurm: jobs (one worker each)"})
     hosts: tuple[str, ...] = ()  # ssh: the scheduler's host first, then one worker per host
-    ssh_port: int = 22
-    ssh_key: str | None = None
-    ssh_known_hosts: str | None = None  # None: do not check host keys (a throwaway fleet); give a file otherwise
-    remote_python: str | None = None  # python on the nodes (default: the same path as here)
-    queue: str | None = None
-    walltime: str = "01:00:00"
-    cores: int = 2
-    memory: str = "8GB"
-    processor: str | None = None  # node property that selects the processor kind (e.g. skylake, icelake)
-    resource_spec: str | None = None  # PBS -l request verbatim (overrides --processor)
-    account: str | None = None
+    ssh_port: int = field(default=22, metadata={"help": "ssh: port on every host"})
+    ssh_key: str | None = field(default=None, metadata={"help": "private key for ssh (default: the ssh agent / "
+                                                                "~/.ssh)"})
+    # None: do not check host keys (a throwaway fleet); give a file otherwise
+    ssh_known_hosts: str | None = field(default=None, metadata={"help": "known_hosts file to check host keys against"})
+    remote_python: str | None = field(default=None, metadata={"help": "python on the nodes (default: this "
+                                                                      "interpreter's path)"})
+    queue: str | None = field(default=None, metadata={"help": "pbs/slurm queue or partition"})
+    walltime: str = field(default="01:00:00", metadata={"help": "pbs/slurm walltime"})
+    cores: int = field(default=2, metadata={"help": "pbs/slurm cores per node"})
+    memory: str = field(default="8GB", metadata={"help": "pbs/slurm memory per node"})
+    processor: str | None = field(default=None, metadata={"help": "node property selecting the processor kind, "
+                                                                  "e.g. skylake (pbs: -l nodes=1:ppn=N:PROP, "
+                                                                  "slurm: --constraint=PROP)"})
+    resource_spec: str | None = field(default=None, metadata={"help": "pbs -l request verbatim (overrides "
+                                                                      "--processor)"})
+    account: str | None = field(default=None, metadata={"help": "pbs/slurm account"})
     job_extra: tuple[str, ...] = field(default_factory=tuple)
     # pbs/slurm: exported in each job script, so the node's environment does not depend on what the
     # scheduler copies from the submitting shell (PBS copies nothing without -V); never real credentials

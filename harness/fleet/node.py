@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,8 @@ class NodeSpec:
     calibration_uri: str | None = None  # INT8 calibration images ({class}/{image} training images) in S3
     suite_dir: str = str(Path(__file__).resolve().parents[2])  # a checkout holding suites/ and conftest.py
     pytest_args: tuple[str, ...] = ()  # extra selection, e.g. ("-k", "latency")
-    timeout_s: float = 1800.0
-    force: bool = False
+    timeout_s: float = field(default=1800.0, metadata={"help": "seconds per node"})
+    force: bool = field(default=False, metadata={"help": "re-run nodes that are already complete"})
     credentials: Mapping[str, str] | None = None  # None: the standard AWS chain on the node
 
 

@@ -52,11 +52,13 @@ class Arm:
 
 @dataclass(frozen=True)
 class ABPlan:
-    backend: str = "openvino"
-    device: str = "CPU"
-    precision: str = "FP32"
-    seconds: float = 10.0  # measurement budget, wall clock, all arms together
-    block: int = 5  # timed calls per arm per turn (after one untimed call)
+    backend: str = field(default="openvino", metadata={"help": "tf or openvino"})
+    device: str = field(default="CPU", metadata={"help": "device to run on (OpenVINO: CPU, GPU, AUTO, ...)"})
+    precision: str = field(default="FP32", metadata={"help": "inference precision: FP32, FP16, BF16 or INT8"})
+    # measurement budget, wall clock, all arms together
+    seconds: float = field(default=10.0, metadata={"help": "measurement budget, both arms"})
+    # timed calls per arm per turn (after one untimed call)
+    block: int = field(default=5, metadata={"help": "timed calls per arm per turn"})
     warmup: int = 20  # untimed calls after loading, per arm and replica
     replicas: int = 2  # loads per arm, timed in rotation: a single load's offset (~0.5 %) averages out
     # fixed reference workloads (harness.gate.drift) timed as extra arms "reference:<name>" by this checkout's worker

@@ -34,7 +34,7 @@ have flagged (the step hidden in run-to-run noise, or spread over several runs).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -82,14 +82,17 @@ def build_series(results: Iterable[StoredResult]) -> list[Series]:
 class HistoryOptions:
     """How sure and how large; see the module docstring."""
 
-    max_pvalue: float = 0.001  # Otava's default: a change point's t-test p-value must be below it
+    # Otava's default: a change point's t-test p-value must be below it
+    max_pvalue: float = field(default=0.001, metadata={"help": "change-point significance (Otava)"})
     min_magnitude: float = 0.0  # Otava: drop change points smaller than this relative change
     window_len: int = 30  # Otava's sliding window (runs)
-    threshold: float = GateOptions.threshold  # the pairwise gate's minimum effect
+    threshold: float = field(default=GateOptions.threshold, metadata={
+        "help": "the pairwise gate's minimum effect, for creep and missed steps"})
     creep_window: int = 15  # runs at the end of a series tested for a trend
     creep_alpha: float = 0.01  # Kendall's tau p-value below which a trend counts
     min_points: int = 6  # fewer runs: too short to analyse
-    metric: str = "auto"  # auto | raw | compensated
+    metric: str = field(default="auto", metadata={  # auto | raw | compensated
+        "help": "series to analyse: drift-compensated where every run has it (auto), or raw medians"})
 
     def __post_init__(self) -> None:
         if self.metric not in ("auto", "raw", "compensated"):

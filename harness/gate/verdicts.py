@@ -72,17 +72,23 @@ def format_fail_on(verdicts: Iterable[Verdict]) -> str:
 class GateOptions:
     """How sure and how large: see :mod:`harness.gate.compare` for the rule these feed."""
 
-    threshold: float = 0.05  # minimum effect: a regression is NEW at least (1 + threshold) × BASE
+    # minimum effect: a regression is NEW at least (1 + threshold) × BASE
+    threshold: float = field(default=0.05, metadata={"help": "minimum slowdown that counts"})
     thresholds: Mapping[str, float] = field(default_factory=dict)  # per benchmark: exact name or glob (* ?)
-    alpha: float = 0.05  # significance of the rank test; the confidence interval is (1 − alpha)
+    # significance of the rank test; the confidence interval is (1 − alpha)
+    alpha: float = field(default=0.05, metadata={"help": "significance level"})
     min_samples: int = 10  # raw samples needed on each side
     resamples: int = 2000  # bootstrap resamples
     seed: int = 0  # bootstrap seed: the same inputs always give the same verdicts
-    allow_different_machines: bool = False
+    allow_different_machines: bool = field(default=False, metadata={
+        "help": "compare results from different processors anyway"})
     # verdicts that fail the gate besides regression (a comma string or names are accepted and normalised)
     fail_on: frozenset[Verdict] = frozenset()
-    power: float = 0.8  # for the minimum detectable effect printed with every comparison
-    compensate: bool = True  # judge on model/reference per turn where both sides carry the drift series
+    power: float = field(default=0.8, metadata={
+        "help": "power for the smallest detectable slowdown printed per benchmark"})
+    # judge on model/reference per turn where both sides carry the drift series
+    compensate: bool = field(default=True, metadata={
+        "help": "judge raw per-call samples even where both files carry the drift reference series"})
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fail_on", parse_fail_on(self.fail_on))

@@ -16,7 +16,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,7 +39,7 @@ TERMINAL_STATUSES = ("Completed", "Failed", "Stopped")
 @dataclass(frozen=True)
 class SageMakerJob:
     role_arn: str
-    instance_type: str = DEFAULT_INSTANCE_TYPE
+    instance_type: str = field(default=DEFAULT_INSTANCE_TYPE, metadata={"help": "SageMaker training instance type"})
     volume_gb: int = 30
     max_runtime_seconds: int = 6 * 3600
     poll_seconds: float = 30.0
