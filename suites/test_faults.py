@@ -18,11 +18,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import skip_unless_native
 from harness import parity
 from harness.backends import BackendConfig
 from harness.backends.faulty import Fault, FaultyBackend
 from harness.errors import ConfigError
+from harness.pytest_plugin.helpers import skip_unless_native
 
 REQUIRED = ("class-swap", "channel-swap", "constant", "flip:10")
 REQUIRED_AT = {"FP32": REQUIRED + ("scale:1.01",)}

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import skip_unless_native
 from harness.backends import BackendConfig, result_label
 from harness.gate import drift
 from harness.measure import TimingPlan, time_infer
+from harness.pytest_plugin.helpers import skip_unless_native
 
 pytestmark = pytest.mark.latency  # the node's benchmarks are also marked edge; the benchmark_app check is slow
 

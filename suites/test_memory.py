@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EDGE_MODEL, SUITE_MODELS, run_measured
+from harness.pytest_plugin.cases import EDGE_MODEL, SUITE_MODELS
+from harness.pytest_plugin.helpers import run_measured
 
 pytestmark = pytest.mark.slow
 

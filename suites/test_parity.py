@@ -8,10 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import EDGE_MODEL, GIVEN, SUITE_MODELS, skip_unless_native
 from harness import parity
 from harness.backends import BackendConfig, BackendError
 from harness.backends import infer_each
+from harness.pytest_plugin.cases import EDGE_MODEL, GIVEN, SUITE_MODELS
+from harness.pytest_plugin.helpers import skip_unless_native
 
 
 def test_parity(parity_case, models_under_test, record_property):

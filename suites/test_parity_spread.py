@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import LADDER, SUITE_MODELS, known_limits, skip_unless_native
 from harness import parity
 from harness.backends import BackendConfig
+from harness.pytest_plugin.cases import LADDER, SUITE_MODELS, known_limits
+from harness.pytest_plugin.helpers import skip_unless_native
 
 pytestmark = pytest.mark.slow
 
