@@ -56,7 +56,7 @@ BOUNDS: dict[str, Bounds] = {
     # up to 12 % of the decisions). measured (MobileNetV2 x 14, ResNet50-V2 x 5): top-1 0.96-1.0, decisive
     # 0.979-1.0, accuracy ratio 0.995-1.028, mean KL <= 2.0e-02; with a channel swap the least sensitive
     # training still fell to top-1 0.935, decisive 0.944, KL 0.097, with 10 % flipped decisions to 0.90 / 0.907 /
-    # 0.29: the bounds sit between. EfficientNetV2-B0 down to 0.745 (an xfail in conftest.known_limits).
+    # 0.29: the bounds sit between. EfficientNetV2-B0 down to 0.745 (an xfail in pytest_plugin.cases.known_limits).
     "INT8": Bounds(min_top1_agreement=0.94, min_decisive_agreement=0.96, min_accuracy_ratio=0.97, max_mean_kl=0.05),
     # Accuracy-aware INT8 (NNCF keeps the most harmful layers in float until agreement with FP32 on the
     # validation images drops <= 1 %). measured (MobileNetV2, ResNet50-V2): top-1 0.975-1.0, decisive

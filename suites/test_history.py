@@ -404,22 +404,12 @@ def test_infer_latency_batch1(benchmark):
     benchmark.pedantic(backend.infer, args=(np.zeros((1, 4), np.float32),), warmup_rounds=5, rounds=100, iterations=1)
 '''
 
-_MACHINE_HOOK = '''
-import pytest
-from harness.measure import processor_identity
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_benchmark_update_machine_info(config, machine_info):
-    machine_info["edgebench"] = processor_identity()
-'''
-
-
 def test_real_runs_written_by_pytest_benchmark(pytester, tmp_path, monkeypatch):
     """Three real pytest-benchmark sessions (the null backend timed as the latency suite times it, this
-    machine's identity put in machine_info by the same hook as conftest.py), each writing --benchmark-json and
-    an autosave under .benchmarks/: history reads 3 runs of one series keyed by this machine."""
+    machine's identity put in machine_info by the edgebench pytest plugin, which its entry point loads), each
+    writing --benchmark-json and an autosave under .benchmarks/: history reads 3 runs of one series keyed by
+    this machine."""
     pytest.importorskip("pytest_benchmark", reason="pytest-benchmark is not installed (the [test] extra)")
-    pytester.makeconftest(_MACHINE_HOOK)
     pytester.makepyfile(test_null=_NULL_BENCH)
     for run in range(3):
         # pytest-benchmark disables itself wherever PYTEST_XDIST_WORKER is set (make test runs this under -n 2).

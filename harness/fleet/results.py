@@ -1,6 +1,7 @@
-"""A node's results, summarised where they were measured: the node report conftest writes (``node_summary``),
-and ``report.json`` as published (``complete_report``: that summary plus latency per backend x precision
-from the pytest-benchmark JSON, read from the structured ``extra_info`` fields, and speedup intervals)."""
+"""A node's results, summarised where they were measured: the node report the pytest plugin writes
+(``node_summary``), and ``report.json`` as published (``complete_report``: that summary plus latency per
+backend x precision from the pytest-benchmark JSON, read from the structured ``extra_info`` fields, and
+speedup intervals)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ MIN_CI_SAMPLES = 10  # raw latency samples per side below which a node's speedup
 
 def node_summary(processor: dict[str, Any], parity: list[dict], outcomes: Mapping[str, list[dict]],
                  exitstatus: int) -> dict[str, Any]:
-    """What conftest writes with --edgebench-node-report: the part of report.json pytest knows.
+    """What the pytest plugin writes with --edgebench-node-report: the part of report.json pytest knows.
 
     ``parity``: the figures parity tests recorded (``ParityResult.to_json()`` plus ``backend``, ``precision``
     and ``case``, an opaque id). ``outcomes``: ``passed``/``failed``/``skipped`` -> ``[{"test", "reason"}]``.
