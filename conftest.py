@@ -18,6 +18,14 @@ from hypothesis import settings as _hypothesis_settings
 from harness import store
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The suites need the plugin: a virtualenv installed before it had an entry point says so here, in one
+    line, instead of in a "fixture not found" error per test."""
+    if not config.pluginmanager.has_plugin("edgebench") and not config.pluginmanager.is_blocked("edgebench"):
+        raise pytest.UsageError("edgebench's pytest plugin is not loaded: run `make install` or `pip install -e .` "
+                                "(its pytest11 entry point); with PYTEST_DISABLE_PLUGIN_AUTOLOAD, pass -p edgebench")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("edgebench")
     group.addoption("--edgebench-spread-trainings", type=int, default=5, metavar="N",
