@@ -99,22 +99,34 @@ def read_json_file(path: Path) -> dict[str, Any]:
     return document
 
 
+_TAR_ERRORS = (tarfile.TarError, OSError, EOFError, OverflowError, zlib.error, lzma.LZMAError)
+
+
 def extract_safely(tarball: Path, dest: Path) -> None:
     """Extract a tarball from elsewhere (an artifact, a JumpStart channel) without trusting its member names."""
     try:
         with tarfile.open(tarball, "r:*") as tar:
             tar.extractall(dest, filter=_StrictDataFilter(MAX_EXTRACTED_BYTES))
-    except (tarfile.TarError, OSError, EOFError, OverflowError, zlib.error, lzma.LZMAError) as exc:
-        raise ArtifactError(f"{tarball}: not a safe, readable tarball ({_tar_reason(exc, tarball)}); re-download or "
-                            "re-export it") from None
+    except _TAR_ERRORS as exc:
+        raise _unreadable(tarball, exc) from None
 
 
-def _tar_reason(exc: BaseException, tarball: Path) -> str:
+def check_tarball(tarball: Path) -> None:
+    """``extract_safely``'s one-line error, early, for a file that is no readable archive (reads one member)."""
+    try:
+        with tarfile.open(tarball, "r:*") as tar:
+            tar.next()
+    except _TAR_ERRORS as exc:
+        raise _unreadable(tarball, exc) from None
+
+
+def _unreadable(tarball: Path, exc: BaseException) -> ArtifactError:
     """One short line: tarfile's "r:*" lists every compression it tried, one per line, when none fits."""
-    if isinstance(exc, tarfile.ReadError) and str(exc).startswith("file could not be opened successfully"):
+    reason = " ".join(str(exc).split())
+    if isinstance(exc, tarfile.ReadError) and reason.startswith("file could not be opened successfully"):
         empty = Path(tarball).is_file() and Path(tarball).stat().st_size == 0
-        return "empty file" if empty else "not a tar archive, plain or gzip/bzip2/xz-compressed"
-    return " ".join(str(exc).split())
+        reason = "empty file" if empty else "not a tar archive, plain or gzip/bzip2/xz-compressed"
+    return ArtifactError(f"{tarball}: not a safe, readable tarball ({reason}); re-download or re-export it")
 
 
 class _StrictDataFilter:

@@ -11,10 +11,10 @@ import pytest
 
 from harness import data, edge
 from harness.training import jumpstart, sagemaker_job, train, trainers
-from harness.store import S3Location, S3Store
+from harness.store import S3Location, S3Store, default_region
 
 pytestmark = pytest.mark.cloud
-REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+REGION = default_region()
 
 
 @pytest.fixture

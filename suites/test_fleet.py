@@ -281,20 +281,21 @@ def test_fleet_run_uploads_a_capped_calibration_subset_beside_the_artifact(s3_lo
     """A local --calibration-images folder: validated before anything is uploaded, then at most
     CALIBRATION_IMAGES of it, the classes taking turns, under artifacts/<run-id>/calibration/; the nodes get
     that prefix with --edgebench-calibration."""
-    from rich.console import Console
-
-    from harness.cli import _fleet_inputs, build_parser
+    import tarfile
 
     per_class = fleet.CALIBRATION_IMAGES // len(data.WEATHER_CLASSES) + 3  # more than the cap allows
     training = data.generate_weather_dataset(tmp_path / "training", data.GeneratorConfig(images_per_class=per_class))
-    artifact = fileio.write_text(tmp_path / "model.tar.gz", "stands in for a model; the nodes are not run here\n")
-    console = Console(record=True, width=200)
+    readme = fileio.write_text(tmp_path / "README.txt", "stands in for a model; the nodes are not run here\n")
+    with tarfile.open(tmp_path / "model.tar.gz", "w:gz") as tar:
+        tar.add(readme, "README.txt")
+    notes: list[str] = []
 
-    def inputs(*options: str, run_id: str = "run-c"):
-        args = build_parser().parse_args(["fleet", "run", "--artifact", str(artifact), *options])
-        return _fleet_inputs(args, s3_location, None, run_id, console)
+    def inputs(calibration: str, run_id: str = "run-c"):
+        given = fleet.FleetInputs(str(tmp_path / "model.tar.gz"), calibration_images=calibration)
+        staged = fleet.stage_inputs(store.S3Store(s3_location), run_id, given, train=pytest.fail, note=notes.append)
+        return staged.artifact_uri, staged.test_uri, staged.calibration_uri
 
-    artifact_uri, test_uri, calibration_uri = inputs("--calibration-images", str(training))
+    artifact_uri, test_uri, calibration_uri = inputs(str(training))
     s3 = store.S3Store(s3_location)
     prefix = s3_location.key("artifacts", "run-c", "calibration")
     assert calibration_uri == s3_location.uri(prefix) and test_uri is None
@@ -302,15 +303,15 @@ def test_fleet_run_uploads_a_capped_calibration_subset_beside_the_artifact(s3_lo
     per_class_uploaded = {c: sum(1 for k in keys if k.startswith(f"{prefix}/{c}/")) for c in data.WEATHER_CLASSES}
     assert len(keys) == fleet.CALIBRATION_IMAGES
     assert set(per_class_uploaded.values()) == {fleet.CALIBRATION_IMAGES // len(data.WEATHER_CLASSES)}
-    assert f"{fleet.CALIBRATION_IMAGES} of the {per_class * 5} images" in console.export_text()
+    assert any(f"{fleet.CALIBRATION_IMAGES} of the {per_class * 5} images" in line for line in notes)
     spec = fleet.NodeSpec("run-c", "n", artifact_uri, s3_location, test_uri, calibration_uri)
     assert f"--edgebench-calibration={calibration_uri}" in fleet.suite_command(spec, tmp_path)
 
     fileio.write_text(training / "README.txt", "a stray file\n")
     with pytest.raises(DatasetError, match=f"calibration images: dataset {training}: file 'README.txt'"):
-        inputs("--calibration-images", str(training), run_id="run-bad")
+        inputs(str(training), run_id="run-bad")
     assert not s3.list_keys(s3_location.key("artifacts", "run-bad"))  # refused before any upload
-    assert inputs("--calibration-images", "s3://elsewhere/calibration")[2] == "s3://elsewhere/calibration"
+    assert inputs("s3://elsewhere/calibration")[2] == "s3://elsewhere/calibration"
 
 
 def test_fleet_run_refuses_local_images_with_an_s3_artifact_in_one_line(tmp_path, capsys):

@@ -102,12 +102,13 @@ def test_ladder_on_a_missing_device_is_a_one_line_error():
 
 
 def test_cli_ladder_option_reaches_the_run_config_and_excludes_precision(capsys):
+    from harness.cli.run import run_config
     from harness.workflow import RunConfig
 
     parser = cli.build_parser()
-    config = cli._run_config(parser.parse_args(["run", "--ladder", "--backend", "openvino"]))
+    config = run_config(parser.parse_args(["run", "--ladder", "--backend", "openvino"]))
     assert config.ladder and config.backends == ("openvino",)
-    default = cli._run_config(parser.parse_args(["run"]))
+    default = run_config(parser.parse_args(["run"]))
     assert (default.ladder, default.precisions, default.backends) == (RunConfig.ladder, RunConfig.precisions,
                                                                       RunConfig.backends)
     with pytest.raises(SystemExit):

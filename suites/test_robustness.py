@@ -232,6 +232,63 @@ def test_cli_rejects_bad_hp_syntax(capsys, tmp_path):
     assert "expected NAME=VALUE" in capsys.readouterr().err
 
 
+# -- every command names the input the user gave ---------------------------------------------------
+
+@pytest.fixture
+def bad_inputs(tmp_path, monkeypatch) -> Path:
+    """A working directory of bad inputs, each given to the CLI by its relative name."""
+    monkeypatch.chdir(tmp_path)
+    _image(tmp_path / "img.png")
+    (tmp_path / "empty.tar.gz").write_bytes(b"")
+    (tmp_path / "notatar.tar.gz").write_bytes(b"plain text, no archive")
+    _tarball(tmp_path / "nolabels.tar.gz", {"1/saved_model.pb": b"x"})
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "empty.json").write_text("")
+    return tmp_path
+
+
+@pytest.mark.parametrize("argv,named", [
+    (["predict", "--model", "empty.tar.gz", "img.png"], "empty.tar.gz: not a safe, readable tarball (empty file)"),
+    (["predict", "--model", "notatar.tar.gz", "img.png"], "notatar.tar.gz: not a safe, readable tarball (not a tar"),
+    (["predict", "--model", "nolabels.tar.gz", "img.png"], "nolabels.tar.gz: found neither"),
+    (["predict", "--model", "missing.tar.gz", "img.png"], "missing.tar.gz: no such model.tar.gz"),
+    (["predict", "--model", "s3://", "img.png"], "'s3://': not an S3 URI"),
+    (["predict", "--model", "empty.tar.gz", "missing.png"], "missing.png: no such image file"),
+    (["gate", "missing.json", "bad.json"], "missing.json: not a readable JSON result"),
+    (["gate", "bad.json", "bad.json"], "bad.json: not a readable JSON result"),
+    (["gate", "empty.json", "bad.json"], "empty.json: not a readable JSON result"),
+    (["gate", "s3://bucket/base.json", "bad.json"], "s3://bucket/base.json: the gate reads local files"),
+    (["report", "missing"], "missing: no report.json here"),
+    (["report", "bad.json"], "bad.json: not a readable report"),
+    (["report", "s3://bucket/base"], "s3://bucket/base: expected s3://BUCKET/runs/<run-id>/"),
+    (["history", "missing"], "missing: no such folder or file"),
+    (["history", "bad.json"], "bad.json: no stored results in it"),
+    (["history", "s3://"], "'s3://': not an S3 URI"),
+    (["run", "--dataset", "missing"], "dataset missing: not a directory"),
+    (["train", "--dataset", "bad.json"], "dataset bad.json: not a directory"),
+    (["fleet", "run", "--artifact", "missing.tar.gz"], "--artifact missing.tar.gz: no such file"),
+    (["fleet", "run", "--artifact", "empty.tar.gz"], "empty.tar.gz: not a safe, readable tarball (empty file)"),
+    (["fleet", "run", "--artifact", "s3://"], "--artifact 's3://': not an S3 URI"),
+    (["fleet", "run", "--artifact", "nolabels.tar.gz", "--test-images", "missing"],
+     "test images: dataset missing: not a directory"),
+    (["fleet", "run", "--artifact", "nolabels.tar.gz", "--calibration-images", "bad.json"],
+     "calibration images: dataset bad.json: not a directory"),
+    (["upload", "--run-id", "r", "--bucket", "b", "--benchmark", "missing.json"], "missing.json: no such file"),
+    (["upload", "--run-id", "r", "--bucket", "b", "--benchmark", "bad.json"], "bad.json: not readable JSON"),
+    (["ab", "missing.tar.gz", "--seconds", "1"], "missing.tar.gz: no such model.tar.gz"),
+], ids=lambda value: "-".join(value) if isinstance(value, list) else None)
+def test_every_command_names_the_users_input_in_one_line(bad_inputs, capsys, argv, named):
+    """Each bad input (missing, empty, not a tarball, bad JSON, a bad s3:// URI) ends in exactly one stderr line
+    naming it as the user typed it: no traceback, no temporary copy (``/tmp/edgebench-predict-…/edge/…``), no
+    absolute path the user did not give."""
+    code = cli.main(argv)
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert code in (1, 2) and len(lines) == 1, captured.err
+    assert lines[0].startswith("edgebench: error: ") and named in lines[0], lines[0]
+    assert "Traceback" not in captured.err and str(bad_inputs) not in lines[0] and "/edge/" not in lines[0]
+
+
 # -- the node command ----------------------------------------------------------------------------
 
 def test_an_undecodable_test_image_stops_the_node_run_once_naming_the_file(suite_artifact, tmp_path, pytestconfig):

@@ -17,7 +17,8 @@ The merge (:func:`merge.merge_run`) reads a run folder (downloaded from S3, or w
 it does not care how results arrived.
 
 Modules, in the order a run goes through them:
-- ``orchestrate``: the parent (calibration images beside the artifact, one task per worker, outcomes);
+- ``inputs``: the artifact, test and calibration images checked, then in S3 beside each other;
+- ``orchestrate``: the parent (one task per worker, outcomes);
 - ``node``: what one node runs (the edge suite in a child process) and its environment;
 - ``results``: the node report and ``report.json`` as published (latency from structured ``extra_info``);
 - ``publish``: files then manifest to S3, failures, and downloading a run back;
@@ -38,6 +39,16 @@ from harness.fleet.merge import (
                                        node_row,
                                        node_verdict,
 )
+from harness.fleet.inputs import (
+                                       CALIBRATION_IMAGES,
+                                       CalibrationSubset,
+                                       FleetInputs,
+                                       StagedInputs,
+                                       TrainedInputs,
+                                       calibration_subset,
+                                       stage_inputs,
+                                       upload_images,
+)
 from harness.fleet.node import (
                                        NodeOutcome,
                                        NodeSpec,
@@ -47,13 +58,9 @@ from harness.fleet.node import (
                                        suite_command,
 )
 from harness.fleet.orchestrate import (
-                                       CALIBRATION_IMAGES,
-                                       CalibrationSubset,
                                        FleetResult,
-                                       calibration_subset,
                                        node_id_for,
                                        run_fleet,
-                                       upload_images,
 )
 from harness.fleet.present import (
                                        fleet_table,
@@ -86,10 +93,11 @@ from harness.fleet.results import (
 
 __all__ = [
     "CALIBRATION_IMAGES", "FAILURE", "FLEET_SCHEMA", "MANIFEST", "NODE_FILES", "NODE_SCHEMA", "REFERENCE", "VERDICTS",
-    "CalibrationSubset", "FleetResult", "MergedRun", "NodeOutcome", "NodeSpec", "calibration_subset",
+    "CalibrationSubset", "FleetInputs", "FleetResult", "MergedRun", "NodeOutcome", "NodeSpec", "calibration_subset",
     "complete_report", "download_run", "fleet_table", "has_manifest", "headline", "job_environment",
     "manifest_for", "merge_run", "node_environment", "node_id_for", "node_results", "node_row", "node_summary",
     "node_verdict", "openvino_headline", "parse_run_uri", "publish_failure", "publish_node", "report_tables",
-    "results_store", "run_fleet", "run_node", "run_prefix", "suite_command", "upload_images", "upload_results",
+    "results_store", "run_fleet", "run_node", "run_prefix", "StagedInputs", "stage_inputs", "suite_command",
+    "TrainedInputs", "upload_images", "upload_results",
     "write_merged",
 ]

@@ -45,7 +45,7 @@ class ClusterOptions:
     """Where the nodes come from; ``metadata["help"]`` is the ``edgebench fleet run`` option's help."""
 
     kind: str = field(default="local", metadata={"help": "local, ssh, pbs or slurm"})
-    nodes: int = field(default=2, metadata={"help": "local: worker processes; pbs/slurm: jobs (one worker each)"})
+    nodes: int = field(default=2, metadata={"help": "local: worker processes; pbs/slurm: jobs, one worker each"})
     hosts: tuple[str, ...] = ()  # ssh: the scheduler's host first, then one worker per host
     ssh_port: int = field(default=22, metadata={"help": "ssh: port on every host"})
     ssh_key: str | None = field(default=None, metadata={"help": "private key for ssh (default: the ssh agent / "

@@ -1,4 +1,4 @@
-"""The parent of a fleet run: the INT8 calibration images uploaded beside the artifact, then one task per
+"""The parent of a fleet run (its inputs staged by :mod:`harness.fleet.inputs`): one task per
 Dask worker (``run_fleet``), each node's outcome collected as it ends; a node whose worker dies or whose
 batch job ends is recorded as failed (with the scheduler's reason), the others' results stay."""
 
@@ -11,54 +11,11 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from harness import data, edge
 from harness.errors import ConfigError, EdgebenchError, StoreError
 from harness.fleet.node import NodeOutcome, NodeSpec, node_store, run_node
 from harness.fleet.publish import publish_failure
-from harness.store import S3Store
-
-# INT8 calibration images a fleet run uploads from a local folder (the training split by default), the classes
-# taking turns. Measured on the suite MobileNetV2 (5 classes, 200 parity images), 3 balanced subsets per size:
-# INT8 top-1 agreement with TF FP32 was 0.955-0.965 at 5 images, 0.955-0.98 at 25, 0.96-0.975 at 100, 0.965-0.97
-# at 200 (0.985 for one set of 300): the spread between subsets of one size is as wide as any trend from 10 to
-# 200. Quantizing took 12 s at 25, 20 s at 100 and 34 s at NNCF's default of 300 (2 cores), per node and per
-# INT8 model. 100 is 20 images per class here, at under two thirds of the 300-image time.
-CALIBRATION_IMAGES = 100
-
-
-@dataclass(frozen=True)
-class CalibrationSubset:
-    """Training images to calibrate INT8 with on every node: a capped subset of a local folder."""
-
-    folder: Path
-    images: tuple[data.LabeledImage, ...]
-    available: int
-
-    def describe(self) -> str:
-        classes = len({image.label for image in self.images})
-        return f"{len(self.images)} of the {self.available} images in {self.folder}, spread over {classes} classes"
-
-
-def calibration_subset(folder: Path, limit: int = CALIBRATION_IMAGES) -> CalibrationSubset:
-    """A local ``{class}/{image}`` folder of training images, validated (a one-line DatasetError naming it),
-    and at most ``limit`` of its images, the classes taking turns."""
-    edge.import_calibration(str(folder), folder)  # validation only: a local folder stays where it is
-    images = data.load_dataset(folder, check_images=False).images
-    return CalibrationSubset(Path(folder), data.spread_over_classes(images, limit), len(images))
-
-
-def upload_images(s3: S3Store, images: tuple[data.LabeledImage, ...], key_prefix: str) -> str:
-    """Upload labelled images as ``<key_prefix>/<class>/<file name>``; returns the prefix's s3:// URI."""
-    for image in images:
-        s3.upload_file(image.path, f"{key_prefix}/{image.label}/{image.path.name}")
-    return s3.location.uri(key_prefix)
-
-
-# ------------------------------------------------------------------------------------------------
-# The parent: one task per worker
 
 
 @dataclass

@@ -86,13 +86,14 @@ def upload_results(location: S3Location, run_id: str, node_id: str, files: Mappi
 
 
 @contextmanager
-def results_store(location: S3Location | None) -> Iterator[tuple[S3Location, Mapping[str, str] | None]]:
+def results_store(location: S3Location | None) -> Iterator[S3Store]:
     """The given bucket (standard credential chain), or the embedded offline S3 for as long as the run lasts
-    (runs and artifacts at the top of its bucket): where the nodes publish and the merge reads."""
+    (runs and artifacts at the top of its bucket): where the nodes publish and the merge reads. The nodes
+    reach it with ``.location`` and ``.credentials`` (None: their own credential chain)."""
     from harness.store import open_store
 
     with open_store(location, embedded_prefix="") as s3:
-        yield s3.location, s3.credentials
+        yield s3
 
 
 def download_run(location: S3Location, run_id: str, dest: Path,

@@ -95,7 +95,10 @@ class CheckoutWorker:
         if checkout is not None and not (Path(checkout) / "harness" / "__init__.py").is_file():
             raise ConfigError(f"{checkout}: not an edgebench checkout (no harness/__init__.py); pass the folder "
                               "that holds harness/ and pyproject.toml")
-        self.root = Path(checkout).resolve() if checkout else Path(__file__).resolve().parent.parent
+        self.root = Path(checkout).resolve() if checkout else Path(__file__).resolve().parents[2]  # holds harness/
+        self.shown = f" (checkout {checkout})" if checkout else ""
+        # errors name the artifact as the user gave it, not the absolute path the worker was handed
+        self.given = {str(Path(arm.artifact).resolve()): str(arm.artifact) for arm in arms}
         spec = {"backend": plan.backend, "device": plan.device, "precision": plan.precision,
                 "batch_file": str(batch_file), "warmup": plan.warmup, "replicas": plan.replicas,
                 "references": list(references),
@@ -136,7 +139,10 @@ class CheckoutWorker:
                               f"before answering; see {self.log}: {_tail(self.log)}")
         message = json.loads(line)
         if "error" in message:
-            raise ConfigError(f"A/B arm {message.get('arm')!r} could not load ({self.root}): {message['error']}")
+            error = str(message["error"])
+            for resolved, given in self.given.items():
+                error = error.replace(resolved, given)
+            raise ConfigError(f"A/B arm {message.get('arm')!r} could not load{self.shown}: {error}")
         return message
 
 

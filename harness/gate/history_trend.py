@@ -83,7 +83,7 @@ class HistoryOptions:
     """How sure and how large; see the module docstring."""
 
     # Otava's default: a change point's t-test p-value must be below it
-    max_pvalue: float = field(default=0.001, metadata={"help": "change-point significance (Otava)"})
+    max_pvalue: float = field(default=0.001, metadata={"help": "Otava's change-point significance"})
     min_magnitude: float = 0.0  # Otava: drop change points smaller than this relative change
     window_len: int = 30  # Otava's sliding window (runs)
     threshold: float = field(default=GateOptions.threshold, metadata={
