@@ -232,6 +232,34 @@ def test_cli_rejects_bad_hp_syntax(capsys, tmp_path):
     assert "expected NAME=VALUE" in capsys.readouterr().err
 
 
+def test_cli_defaults_are_the_dataclass_defaults(capsys):
+    """One source for every default: what argparse fills in is the field default of the dataclass the option
+    feeds, and the help says so."""
+    from harness.data import GeneratorConfig
+    from harness.fleet import NodeSpec
+    from harness.fleet.clusters import ClusterOptions
+    from harness.gate.ab import ABPlan
+    from harness.measure import TimingPlan
+    from harness.training.sagemaker_job import SageMakerJob
+    from harness.workflow import RunConfig
+
+    parser = cli.build_parser()
+    run, fleet_run = parser.parse_args(["run"]), parser.parse_args(["fleet", "run"])
+    ab = parser.parse_args(["ab", "base.tar.gz"])
+    assert (run.min_calls, run.device, run.holdout, run.images_per_class, run.instance_type, run.reports_dir) == (
+        TimingPlan.min_calls, RunConfig.device, RunConfig.holdout_per_class, GeneratorConfig.images_per_class,
+        SageMakerJob.instance_type, RunConfig.reports_dir)
+    assert (ab.seconds, ab.block, ab.backend, ab.device, ab.precision) == (
+        ABPlan.seconds, ABPlan.block, ABPlan.backend, ABPlan.device, ABPlan.precision)
+    assert (fleet_run.nodes, fleet_run.walltime, fleet_run.cores, fleet_run.memory, fleet_run.cluster,
+            fleet_run.node_timeout, fleet_run.min_calls) == (
+        ClusterOptions.nodes, ClusterOptions.walltime, ClusterOptions.cores, ClusterOptions.memory,
+        ClusterOptions.kind, NodeSpec.timeout_s, TimingPlan.min_calls)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["fleet", "run", "--help"])
+    assert f"pbs/slurm walltime (default {ClusterOptions.walltime})" in " ".join(capsys.readouterr().out.split())
+
+
 # -- every command names the input the user gave ---------------------------------------------------
 
 @pytest.fixture

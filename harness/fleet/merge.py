@@ -14,9 +14,9 @@ import numpy as np
 from harness import fileio
 from harness.backends import PRECISIONS, result_label
 from harness.errors import ConfigError
-from harness.measure import shown_isa
 from harness.fleet.publish import FAILURE, MANIFEST, log_tail
 from harness.fleet.results import NOT_A_MODEL, REFERENCE
+from harness.measure import shown_isa
 
 FLEET_SCHEMA = "edgebench.fleet/2"
 VERDICTS = ("pass", "not run", "fail")  # per node; it passes only if everything ran and every check held
