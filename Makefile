@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 RUN_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-parallel test-latency test-slurm slurm-up slurm-down clean
+.PHONY: install run lint test test-parallel test-latency test-slurm slurm-up slurm-down clean
 
 install: $(STAMP)
 
@@ -19,12 +19,19 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/edgebench run $(RUN_ARGS)
 
-# Parity (the node's cases and the `matrix`: three model families, AUTO, batch 4), fault injection, workflow,
-# robustness and property tests in parallel; latency benchmarks afterwards, serially (pytest-benchmark
-# disables itself under xdist). The trained suite models are cached between the two. `slow` is left out.
+# ruff (rules and formatting) and mypy (strict on harness/), configured in pyproject.toml. `make test` runs it
+# first, so a lint or type error fails in seconds, before any model is trained. `ruff format .` fixes formatting.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# Lint first (above). Then parity (the node's cases and the `matrix`: three model families, AUTO, batch 4), fault
+# injection, workflow, robustness and property tests in parallel; latency benchmarks afterwards, serially
+# (pytest-benchmark disables itself under xdist). The trained suite models are cached between the two. `slow` is left out.
 # Then the fleet through a real one-machine Slurm (`slurm`, serial: one cluster for the session; skips, saying
 # why, where slurmctld/slurmd/munge are not installed).
-test: test-parallel test-latency test-slurm
+test: lint test-parallel test-latency test-slurm
 
 test-parallel: install
 	$(BIN)/python -m pytest -n 2 -p no:benchmark -m "not latency and not slow and not slurm" $(PYTEST_ARGS)
