@@ -40,8 +40,10 @@ def tar_model_dir(model_dir: Path, tarball: Path) -> Path:
 def check_saved_model(model_dir: Path, shown_as: Path | str) -> None:
     """The SavedModel must be where the contract puts it; the error names ``shown_as`` (the user's tarball)."""
     if not (Path(model_dir) / SAVED_MODEL_DIR / "saved_model.pb").is_file():
-        raise ArtifactError(f"{shown_as}: no {SAVED_MODEL_DIR}/saved_model.pb inside; expected the layout a "
-                            "JumpStart TF image-classification training job writes")
+        raise ArtifactError(
+            f"{shown_as}: no {SAVED_MODEL_DIR}/saved_model.pb inside; expected the layout a "
+            "JumpStart TF image-classification training job writes"
+        )
 
 
 def load_label_map(model_dir: Path) -> tuple[str, ...]:
@@ -49,16 +51,22 @@ def load_label_map(model_dir: Path) -> tuple[str, ...]:
     present = [name for name in (LABEL_MAP_FILE, LABELS_INFO_FILE) if (model_dir / name).is_file()]
     if len(present) != 1:
         found = "neither" if not present else "both"
-        raise ArtifactError(f"{model_dir}: found {found} of {LABEL_MAP_FILE} and {LABELS_INFO_FILE}; the "
-                            "artifact needs exactly one label map")
+        raise ArtifactError(
+            f"{model_dir}: found {found} of {LABEL_MAP_FILE} and {LABELS_INFO_FILE}; the "
+            "artifact needs exactly one label map"
+        )
     path = model_dir / present[0]
     content = read_json(path, ArtifactError, "not valid JSON", hint="", object_pairs_hook=_unique_keys)
     if present[0] == LABEL_MAP_FILE:
         return _folder_names(path, _from_index_map(path, content))
     labels = content.get("labels") if isinstance(content, dict) else None
-    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels) \
-            or len(set(labels)) != len(labels):
-        raise ArtifactError(f"{path}: expected {{\"labels\": [unique class names in output order]}}")
+    if (
+        not isinstance(labels, list)
+        or not labels
+        or not all(isinstance(x, str) for x in labels)
+        or len(set(labels)) != len(labels)
+    ):
+        raise ArtifactError(f'{path}: expected {{"labels": [unique class names in output order]}}')
     return _folder_names(path, tuple(labels))
 
 
@@ -77,8 +85,10 @@ def _folder_names(path: Path, classes: tuple[str, ...]) -> tuple[str, ...]:
     test-image match."""
     for name in classes:
         if name in ("", ".", "..") or "/" in name or "\0" in name or not 0 < _utf8_length(name) <= 255:
-            raise ArtifactError(f"{path}: class name {name!r} cannot be a class folder name; the label map does "
-                                "not come from a training job's class folders")
+            raise ArtifactError(
+                f"{path}: class name {name!r} cannot be a class folder name; the label map does "
+                "not come from a training job's class folders"
+            )
     return classes
 
 

@@ -76,8 +76,10 @@ class GeneratorConfig:
         if self.seed < 0:
             raise DatasetError(f"seed={self.seed}: must be an integer >= 0")
         if not 2 <= self.images_per_class <= MAX_GENERATED_PER_CLASS:
-            raise DatasetError(f"images_per_class={self.images_per_class}: generate 2 to {MAX_GENERATED_PER_CLASS:,} "
-                               "per class (one is held out for testing); for more, pass your own --dataset")
+            raise DatasetError(
+                f"images_per_class={self.images_per_class}: generate 2 to {MAX_GENERATED_PER_CLASS:,} "
+                "per class (one is held out for testing); for more, pass your own --dataset"
+            )
         if not 16 <= self.min_side <= self.max_side:
             raise DatasetError(f"image sides {self.min_side}..{self.max_side}: need 16 <= min_side <= max_side")
         unknown = sorted(set(self.classes) - set(WEATHER_CLASSES))
@@ -94,8 +96,10 @@ def decode_image(path: Path) -> Image.Image:
     try:
         with Image.open(path) as opened:
             if opened.width * opened.height > MAX_PIXELS:  # checked before decoding a single pixel
-                raise DatasetError(f"{path}: {opened.width}x{opened.height} pixels is over the "
-                                   f"{MAX_PIXELS}-pixel limit; downscale the image")
+                raise DatasetError(
+                    f"{path}: {opened.width}x{opened.height} pixels is over the "
+                    f"{MAX_PIXELS}-pixel limit; downscale the image"
+                )
             opened.load()
             image = ImageOps.exif_transpose(opened)
     except DatasetError:
@@ -175,13 +179,14 @@ def load_dataset(root: Path, check_images: bool = True) -> Dataset:
         raise DatasetError(f"dataset {root}: not a directory; pass a folder laid out as {{root}}/{{class}}/{{images}}")
     stray = sorted(p.name for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
     if stray:
-        raise DatasetError(f"dataset {root}: file {stray[0]!r} at the top level; images belong in "
-                           "{root}/{class}/ folders")
-    class_dirs = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                        key=lambda p: p.name)
+        raise DatasetError(
+            f"dataset {root}: file {stray[0]!r} at the top level; images belong in {{root}}/{{class}}/ folders"
+        )
+    class_dirs = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
     if len(class_dirs) < 2:
-        raise DatasetError(f"dataset {root}: found {len(class_dirs)} class folder(s); need at least 2 "
-                           "({root}/{class}/{images})")
+        raise DatasetError(
+            f"dataset {root}: found {len(class_dirs)} class folder(s); need at least 2 ({{root}}/{{class}}/{{images}})"
+        )
     images: list[LabeledImage] = []
     for class_dir in class_dirs:
         images.extend(_class_images(class_dir, check_images))
@@ -192,14 +197,16 @@ def _class_images(class_dir: Path, check_images: bool) -> list[LabeledImage]:
     entries = sorted(p for p in class_dir.iterdir() if not p.name.startswith("."))
     for entry in entries:
         if entry.is_dir():
-            raise DatasetError(f"{entry}: nested folder in class {class_dir.name!r}; a class folder holds "
-                               "images only")
+            raise DatasetError(f"{entry}: nested folder in class {class_dir.name!r}; a class folder holds images only")
         if not entry.is_file():  # a pipe would block the decoder forever; a device or dangling link is no image
-            raise DatasetError(f"{entry}: not a regular file (a pipe, device or broken link); a class folder "
-                               "holds image files only")
+            raise DatasetError(
+                f"{entry}: not a regular file (a pipe, device or broken link); a class folder holds image files only"
+            )
         if entry.suffix.lower() not in IMAGE_SUFFIXES:
-            raise DatasetError(f"{entry}: not an image file (expected one of "
-                               f"{', '.join(sorted(IMAGE_SUFFIXES))}); remove it from the dataset")
+            raise DatasetError(
+                f"{entry}: not an image file (expected one of "
+                f"{', '.join(sorted(IMAGE_SUFFIXES))}); remove it from the dataset"
+            )
     if not entries:
         raise DatasetError(f"{class_dir}: class {class_dir.name!r} has no images; add images or remove the folder")
     if check_images:
@@ -220,8 +227,10 @@ def split_holdout(dataset: Dataset, out_dir: Path, per_class: int = 1, seed: int
     for label in dataset.classes:
         members = [image for image in dataset.images if image.label == label]
         if len(members) <= per_class:
-            raise DatasetError(f"class {label!r} in {dataset.root} has {len(members)} image(s); need more "
-                               f"than the {per_class} held out for testing")
+            raise DatasetError(
+                f"class {label!r} in {dataset.root} has {len(members)} image(s); need more "
+                f"than the {per_class} held out for testing"
+            )
         held = set(rng.choice(len(members), size=per_class, replace=False).tolist())
         for index, image in enumerate(members):
             (test if index in held else train).append(image)
@@ -229,8 +238,9 @@ def split_holdout(dataset: Dataset, out_dir: Path, per_class: int = 1, seed: int
     return Split(training_dir, test_dir, _materialize(train, training_dir), _materialize(test, test_dir))
 
 
-def spread_over_classes(images: tuple[LabeledImage, ...] | list[LabeledImage], limit: int,
-                        seed: int = 0) -> tuple[LabeledImage, ...]:
+def spread_over_classes(
+    images: tuple[LabeledImage, ...] | list[LabeledImage], limit: int, seed: int = 0
+) -> tuple[LabeledImage, ...]:
     """At most ``limit`` of ``images``, the classes taking turns (each class's images in an order shuffled by
     ``seed``): a capped subset that covers every class as evenly as the images allow, e.g. INT8 calibration
     images from a training split."""
@@ -239,8 +249,9 @@ def spread_over_classes(images: tuple[LabeledImage, ...] | list[LabeledImage], l
     rng = np.random.default_rng(seed)
     queues = [[image for image in images if image.label == label] for label in sorted({i.label for i in images})]
     queues = [[queue[i] for i in rng.permutation(len(queue))] for queue in queues]
-    turns = (queue[depth] for depth in range(max(map(len, queues), default=0))
-             for queue in queues if depth < len(queue))
+    turns = (
+        queue[depth] for depth in range(max(map(len, queues), default=0)) for queue in queues if depth < len(queue)
+    )
     return tuple(image for image, _ in zip(turns, range(limit)))
 
 
@@ -321,8 +332,7 @@ def _jitter(rng: np.random.Generator, rgb: tuple[int, int, int], amount: int = 1
     return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in rgb)  # type: ignore
 
 
-def _sky_and_ground(width: int, height: int, horizon: int, top: tuple, bottom: tuple,
-                    ground: tuple) -> Image.Image:
+def _sky_and_ground(width: int, height: int, horizon: int, top: tuple, bottom: tuple, ground: tuple) -> Image.Image:
     t = np.linspace(0.0, 1.0, horizon)[:, None, None]
     sky = (1 - t) * np.array(top) + t * np.array(bottom)
     rows = np.concatenate([sky, np.broadcast_to(np.array(ground, dtype=float), (height - horizon, 1, 3))])
@@ -330,19 +340,28 @@ def _sky_and_ground(width: int, height: int, horizon: int, top: tuple, bottom: t
 
 
 def _paint_sunny(width: int, height: int, horizon: int, rng: np.random.Generator) -> Image.Image:
-    image = _sky_and_ground(width, height, horizon, _jitter(rng, (40, 110, 220)), _jitter(rng, (140, 195, 245)),
-                            _jitter(rng, (70, 150, 60)))
+    image = _sky_and_ground(
+        width, height, horizon, _jitter(rng, (40, 110, 220)), _jitter(rng, (140, 195, 245)), _jitter(rng, (70, 150, 60))
+    )
     draw = ImageDraw.Draw(image)
     radius = int(min(width, height) * rng.uniform(0.08, 0.16))
     cx, cy = int(rng.uniform(radius, width - radius)), int(rng.uniform(radius, max(radius + 1, horizon - radius)))
-    draw.ellipse((cx - 2 * radius, cy - 2 * radius, cx + 2 * radius, cy + 2 * radius), fill=_jitter(rng, (250, 230, 150)))
+    draw.ellipse(
+        (cx - 2 * radius, cy - 2 * radius, cx + 2 * radius, cy + 2 * radius), fill=_jitter(rng, (250, 230, 150))
+    )
     draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=_jitter(rng, (255, 240, 60), 10))
     return image.filter(ImageFilter.GaussianBlur(1.5))
 
 
 def _paint_cloudy(width: int, height: int, horizon: int, rng: np.random.Generator) -> Image.Image:
-    image = _sky_and_ground(width, height, horizon, _jitter(rng, (120, 140, 170)), _jitter(rng, (175, 185, 200)),
-                            _jitter(rng, (80, 110, 70)))
+    image = _sky_and_ground(
+        width,
+        height,
+        horizon,
+        _jitter(rng, (120, 140, 170)),
+        _jitter(rng, (175, 185, 200)),
+        _jitter(rng, (80, 110, 70)),
+    )
     draw = ImageDraw.Draw(image)
     for _ in range(int(rng.integers(4, 10))):
         w, h = width * rng.uniform(0.2, 0.5), horizon * rng.uniform(0.12, 0.3)
@@ -354,8 +373,14 @@ def _paint_cloudy(width: int, height: int, horizon: int, rng: np.random.Generato
 
 def _paint_foggy(width: int, height: int, horizon: int, rng: np.random.Generator) -> Image.Image:
     grey = int(rng.integers(175, 215))
-    image = _sky_and_ground(width, height, horizon, (grey, grey, grey + 5), (grey - 10, grey - 8, grey - 5),
-                            _jitter(rng, (grey - 40, grey - 30, grey - 40), 10))
+    image = _sky_and_ground(
+        width,
+        height,
+        horizon,
+        (grey, grey, grey + 5),
+        (grey - 10, grey - 8, grey - 5),
+        _jitter(rng, (grey - 40, grey - 30, grey - 40), 10),
+    )
     draw = ImageDraw.Draw(image)
     for _ in range(int(rng.integers(2, 6))):  # faint silhouettes (trees, posts) behind the fog
         x = rng.uniform(0, width)
@@ -365,8 +390,9 @@ def _paint_foggy(width: int, height: int, horizon: int, rng: np.random.Generator
 
 
 def _paint_rainy(width: int, height: int, horizon: int, rng: np.random.Generator) -> Image.Image:
-    image = _sky_and_ground(width, height, horizon, _jitter(rng, (60, 65, 80)), _jitter(rng, (100, 105, 115)),
-                            _jitter(rng, (45, 60, 50)))
+    image = _sky_and_ground(
+        width, height, horizon, _jitter(rng, (60, 65, 80)), _jitter(rng, (100, 105, 115)), _jitter(rng, (45, 60, 50))
+    )
     draw = ImageDraw.Draw(image)
     slant, length = rng.uniform(-0.4, 0.4), height * rng.uniform(0.04, 0.1)
     for _ in range(int(width * height / rng.uniform(90, 160))):
@@ -376,8 +402,14 @@ def _paint_rainy(width: int, height: int, horizon: int, rng: np.random.Generator
 
 
 def _paint_snowy(width: int, height: int, horizon: int, rng: np.random.Generator) -> Image.Image:
-    image = _sky_and_ground(width, height, horizon, _jitter(rng, (150, 155, 165)), _jitter(rng, (200, 205, 210)),
-                            _jitter(rng, (240, 242, 248), 8))
+    image = _sky_and_ground(
+        width,
+        height,
+        horizon,
+        _jitter(rng, (150, 155, 165)),
+        _jitter(rng, (200, 205, 210)),
+        _jitter(rng, (240, 242, 248), 8),
+    )
     draw = ImageDraw.Draw(image)
     for _ in range(int(width * height / rng.uniform(120, 250))):
         x, y, r = rng.uniform(0, width), rng.uniform(0, height), rng.uniform(0.8, 2.6)
@@ -385,5 +417,10 @@ def _paint_snowy(width: int, height: int, horizon: int, rng: np.random.Generator
     return image.filter(ImageFilter.GaussianBlur(0.5))
 
 
-_PAINTERS = {"sunny": _paint_sunny, "cloudy": _paint_cloudy, "foggy": _paint_foggy, "rainy": _paint_rainy,
-             "snowy": _paint_snowy}
+_PAINTERS = {
+    "sunny": _paint_sunny,
+    "cloudy": _paint_cloudy,
+    "foggy": _paint_foggy,
+    "rainy": _paint_rainy,
+    "snowy": _paint_snowy,
+}

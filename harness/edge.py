@@ -29,8 +29,12 @@ class EdgeModel:
     source: str
 
     def summary(self) -> dict:
-        return {"source": self.source, "root": str(self.root), "classes": list(self.classes),
-                "test_images": [str(image.path.relative_to(self.root)) for image in self.test_images]}
+        return {
+            "source": self.source,
+            "root": str(self.root),
+            "classes": list(self.classes),
+            "test_images": [str(image.path.relative_to(self.root)) for image in self.test_images],
+        }
 
 
 def import_from_s3(s3: S3Store, artifact_uri: str, test_uri: str | None, edge_dir: Path) -> EdgeModel:
@@ -58,8 +62,13 @@ def import_local(artifact: Path, edge_dir: Path, test_dir: Path | None = None) -
     shutil.copyfile(artifact, tarball)
     if test_dir is not None:
         shutil.copytree(test_dir, edge_dir / "test")
-    return _open(edge_dir, tarball, edge_dir / "test" if test_dir is not None else None, str(artifact),
-                 str(test_dir) if test_dir is not None else None)
+    return _open(
+        edge_dir,
+        tarball,
+        edge_dir / "test" if test_dir is not None else None,
+        str(artifact),
+        str(test_dir) if test_dir is not None else None,
+    )
 
 
 def import_calibration(source: str, dest: Path, s3: S3Store | None = None) -> Path:
@@ -99,8 +108,11 @@ def jumpstart_verbose(classes: tuple[str, ...], logits: np.ndarray) -> dict[str,
     """One prediction in the JumpStart TF IC endpoint's ``application/json;verbose`` shape, so edge and cloud
     predictions compare directly."""
     probabilities = softmax(np.asarray(logits))
-    return {"probabilities": [float(p) for p in probabilities], "labels": list(classes),
-            "predicted_label": classes[int(np.argmax(probabilities))]}
+    return {
+        "probabilities": [float(p) for p in probabilities],
+        "labels": list(classes),
+        "predicted_label": classes[int(np.argmax(probabilities))],
+    }
 
 
 def _fresh_dir(path: Path) -> Path:
@@ -111,8 +123,9 @@ def _fresh_dir(path: Path) -> Path:
     return path
 
 
-def _open(edge_dir: Path, tarball: Path, test_dir: Path | None, source: str,
-          test_source: str | None = None) -> EdgeModel:
+def _open(
+    edge_dir: Path, tarball: Path, test_dir: Path | None, source: str, test_source: str | None = None
+) -> EdgeModel:
     """``source`` and ``test_source`` are the user's names for the artifact and the test folder (path or URI):
     errors name them, not our copies."""
     model_dir = edge_dir / "model"
@@ -132,8 +145,10 @@ def _open(edge_dir: Path, tarball: Path, test_dir: Path | None, source: str,
             raise ArtifactError(f"test images for {source}: {str(exc).replace(str(test_dir), theirs)}") from None
         unknown = sorted(set(test_set.classes) - set(classes))
         if unknown:
-            raise ArtifactError(f"test images in {theirs}: classes {unknown} are not in the model's label map "
-                                f"{list(classes)}; the test set does not belong to this model")
+            raise ArtifactError(
+                f"test images in {theirs}: classes {unknown} are not in the model's label map "
+                f"{list(classes)}; the test set does not belong to this model"
+            )
         test_images = test_set.images
     return EdgeModel(edge_dir, model_dir / SAVED_MODEL_DIR, classes, test_images, source)
 

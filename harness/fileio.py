@@ -80,9 +80,13 @@ def stale_staging(dest: Path) -> list[Path]:
     return [path for path in dest.parent.glob(f".{dest.name}-*") if len(path.name) == len(dest.name) + 10]
 
 
-def read_json(path: Path, error: Callable[[str], Exception] = ConfigError, problem: str = "not readable JSON",
-              hint: str = "re-create or re-download it",
-              object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None) -> Any:
+def read_json(
+    path: Path,
+    error: Callable[[str], Exception] = ConfigError,
+    problem: str = "not readable JSON",
+    hint: str = "re-create or re-download it",
+    object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None,
+) -> Any:
     """The JSON in ``path``, or one line ``{path}: {problem} ({reason}); {hint}`` raised as ``error``.
     ValueError covers bad JSON (and a hook's refusal), RecursionError arrays nested thousands deep."""
     try:

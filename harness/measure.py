@@ -16,8 +16,23 @@ import numpy as np
 from harness.backends import Backend
 
 # ISA flags that decide which kernels TF and OpenVINO pick (py-cpuinfo spellings).
-ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512vnni",
-             "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_int8", "amx_bf16")
+ISA_FLAGS = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+)
 # The subset shown to people (tables, captions, the fleet report): what separates the precisions' kernels.
 ISA_SHOWN = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile")
 PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "openvino", "numpy", "pillow", "boto3", "moto", "nncf")
@@ -54,9 +69,16 @@ class LatencyStats:
 
     def summary(self) -> dict[str, float]:
         ms = self.samples_ms
-        return {"n": int(ms.size), "median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)),
-                "mean_ms": float(ms.mean()), "min_ms": float(ms.min()), "max_ms": float(ms.max()),
-                "stdev_ms": float(ms.std(ddof=1)) if ms.size > 1 else 0.0, "first_call_ms": self.first_call_ms}
+        return {
+            "n": int(ms.size),
+            "median_ms": float(np.median(ms)),
+            "p90_ms": float(np.percentile(ms, 90)),
+            "mean_ms": float(ms.mean()),
+            "min_ms": float(ms.min()),
+            "max_ms": float(ms.max()),
+            "stdev_ms": float(ms.std(ddof=1)) if ms.size > 1 else 0.0,
+            "first_call_ms": self.first_call_ms,
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {**self.summary(), "samples_ns": list(self.samples_ns)}
@@ -114,4 +136,3 @@ def _version(package: str) -> str:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return ""
-

@@ -45,8 +45,14 @@ class Bounds:
 # bound; suites/test_parity_spread.py re-measures it, suites/test_faults.py proves each bound can fail.
 BOUNDS: dict[str, Bounds] = {
     # measured: |dp| <= 2.3e-05, rel dlogit <= 1.6e-05, mean KL <= 1e-11, every decision the same
-    "FP32": Bounds(min_top1_agreement=1.0, min_decisive_agreement=1.0, max_abs_prob=1e-4, max_rel_logit=2e-4,
-                   min_accuracy_ratio=1.0, max_mean_kl=1e-6),
+    "FP32": Bounds(
+        min_top1_agreement=1.0,
+        min_decisive_agreement=1.0,
+        max_abs_prob=1e-4,
+        max_rel_logit=2e-4,
+        min_accuracy_ratio=1.0,
+        max_mean_kl=1e-6,
+    ),
     # FP16 runs only where the device has it natively (not measured here: held to BF16's bounds, the coarser
     # format)
     "FP16": Bounds(min_top1_agreement=0.95, min_decisive_agreement=0.98, min_accuracy_ratio=0.96, max_mean_kl=0.02),
@@ -96,12 +102,13 @@ class ParityResult:
         """Each bound this result breaks, as ``metric value vs bound``; empty when within bounds."""
         b, failed = self.bounds, []
         for name, value, bound, worse in (
-                ("top-1 agreement", self.top1_agreement, b.min_top1_agreement, _below),
-                ("decisive agreement", self.decisive_agreement, b.min_decisive_agreement, _below),
-                ("max |Δp|", self.max_abs_prob, b.max_abs_prob, _above),
-                ("max rel Δlogit", self.max_rel_logit, b.max_rel_logit, _above),
-                ("accuracy ratio", self.accuracy_ratio, b.min_accuracy_ratio, _below),
-                ("mean KL", self.mean_kl, b.max_mean_kl, _above)):
+            ("top-1 agreement", self.top1_agreement, b.min_top1_agreement, _below),
+            ("decisive agreement", self.decisive_agreement, b.min_decisive_agreement, _below),
+            ("max |Δp|", self.max_abs_prob, b.max_abs_prob, _above),
+            ("max rel Δlogit", self.max_rel_logit, b.max_rel_logit, _above),
+            ("accuracy ratio", self.accuracy_ratio, b.min_accuracy_ratio, _below),
+            ("mean KL", self.mean_kl, b.max_mean_kl, _above),
+        ):
             if bound is not None and value is not None and worse(value, bound):
                 failed.append(f"{name} {value:.4g} {'<' if worse is _below else '>'} {bound:.4g}")
         return failed
@@ -111,8 +118,12 @@ class ParityResult:
         return not self.failures
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "accuracy_ratio": self.accuracy_ratio, "failures": self.failures,
-                "within_tolerance": self.within_tolerance}
+        return {
+            **asdict(self),
+            "accuracy_ratio": self.accuracy_ratio,
+            "failures": self.failures,
+            "within_tolerance": self.within_tolerance,
+        }
 
 
 def _below(value: float, bound: float) -> bool:
@@ -129,8 +140,12 @@ def margins(logits: np.ndarray) -> np.ndarray:
     return top2[:, 1] - top2[:, 0]
 
 
-def compare(reference_logits: np.ndarray, candidate_logits: np.ndarray, precision: str = "FP32",
-            labels: np.ndarray | None = None) -> ParityResult:
+def compare(
+    reference_logits: np.ndarray,
+    candidate_logits: np.ndarray,
+    precision: str = "FP32",
+    labels: np.ndarray | None = None,
+) -> ParityResult:
     """Compare candidate logits with reference logits (same images, same order) under the bounds of
     ``precision`` (a rung: FP32, FP16, BF16, INT8 or INT8-AC); ``labels`` (class indices) add accuracy
     against the truth."""
@@ -156,8 +171,9 @@ def compare(reference_logits: np.ndarray, candidate_logits: np.ndarray, precisio
         top1_agreement=float(np.mean(agree)),
         decisive_images=int(decisive.sum()),
         decisive_agreement=float(np.mean(agree[decisive])) if decisive.any() else 1.0,
-        mean_kl=float(np.mean(np.sum(p_reference * (np.log(p_reference + 1e-12) - np.log(p_candidate + 1e-12)),
-                                     axis=1))),
+        mean_kl=float(
+            np.mean(np.sum(p_reference * (np.log(p_reference + 1e-12) - np.log(p_candidate + 1e-12)), axis=1))
+        ),
         reference_accuracy=None if labels is None else float(np.mean(reference.argmax(axis=1) == labels)),
         candidate_accuracy=None if labels is None else float(np.mean(candidate.argmax(axis=1) == labels)),
         bounds=BOUNDS[precision],
@@ -171,26 +187,34 @@ def compare(reference_logits: np.ndarray, candidate_logits: np.ndarray, precisio
 def margin_figure(model: str, reference_logits: np.ndarray, labels: np.ndarray | None) -> dict[str, Any]:
     """How decisive and how right the reference is: decisions on near-ties say little about a candidate."""
     m = margins(reference_logits)
-    return {"model": model, "images": len(m), "decisive": float(np.mean(m >= DECISIVE_MARGIN)),
-            "margin_quantiles": {q: float(np.quantile(m, q / 100)) for q in (10, 25, 50, 75, 90)},
-            "reference_accuracy": None if labels is None else float(np.mean(reference_logits.argmax(1) == labels))}
+    return {
+        "model": model,
+        "images": len(m),
+        "decisive": float(np.mean(m >= DECISIVE_MARGIN)),
+        "margin_quantiles": {q: float(np.quantile(m, q / 100)) for q in (10, 25, 50, 75, 90)},
+        "reference_accuracy": None if labels is None else float(np.mean(reference_logits.argmax(1) == labels)),
+    }
 
 
 def margin_line(figure: dict[str, Any]) -> str:
     q = figure["margin_quantiles"]
     accuracy = figure["reference_accuracy"]
-    return (f"{figure['model']}: {figure['images']} images, TF FP32 accuracy "
-            f"{'n/a (no labels)' if accuracy is None else f'{accuracy:.3f}'}, margin quantiles 10/25/50/75/90 % "
-            f"{' '.join(f'{q[k]:.2f}' for k in sorted(q, key=float))}, decisive (>= {DECISIVE_MARGIN}) "
-            f"{figure['decisive']:.0%}")
+    return (
+        f"{figure['model']}: {figure['images']} images, TF FP32 accuracy "
+        f"{'n/a (no labels)' if accuracy is None else f'{accuracy:.3f}'}, margin quantiles 10/25/50/75/90 % "
+        f"{' '.join(f'{q[k]:.2f}' for k in sorted(q, key=float))}, decisive (>= {DECISIVE_MARGIN}) "
+        f"{figure['decisive']:.0%}"
+    )
 
 
-_WORST = (("top1_agreement", min, "min_top1_agreement", "top-1 {:.3f}"),
-          ("decisive_agreement", min, "min_decisive_agreement", "decisive {:.3f}"),
-          ("accuracy_ratio", min, "min_accuracy_ratio", "acc ratio {:.3f}"),
-          ("mean_kl", max, "max_mean_kl", "mean KL {:.1e}"),
-          ("max_abs_prob", max, "max_abs_prob", "max|dp| {:.1e}"),
-          ("max_rel_logit", max, "max_rel_logit", "rel dlogit {:.1e}"))
+_WORST = (
+    ("top1_agreement", min, "min_top1_agreement", "top-1 {:.3f}"),
+    ("decisive_agreement", min, "min_decisive_agreement", "decisive {:.3f}"),
+    ("accuracy_ratio", min, "min_accuracy_ratio", "acc ratio {:.3f}"),
+    ("mean_kl", max, "max_mean_kl", "mean KL {:.1e}"),
+    ("max_abs_prob", max, "max_abs_prob", "max|dp| {:.1e}"),
+    ("max_rel_logit", max, "max_rel_logit", "rel dlogit {:.1e}"),
+)
 
 
 def worst_case_lines(figures: list[dict[str, Any]]) -> list[str]:
@@ -204,8 +228,10 @@ def worst_case_lines(figures: list[dict[str, Any]]) -> list[str]:
             bound = asdict(BOUNDS[precision])[bound_key]
             if values:
                 best = min if worst is max else max
-                parts.append(f"{fmt.format(best(values))}..{fmt.split()[-1].format(worst(values))}"
-                             f" [{'-' if bound is None else f'{bound:g}'}]")
+                parts.append(
+                    f"{fmt.format(best(values))}..{fmt.split()[-1].format(worst(values))}"
+                    f" [{'-' if bound is None else f'{bound:g}'}]"
+                )
         failed = sum(not r["within_tolerance"] for r in rows)
         lines.append(f"{precision}: {len(rows)} cases, {failed} outside bounds; " + ", ".join(parts))
     return lines
@@ -233,6 +259,8 @@ def sensitivity_lines(faults: list[dict[str, Any]]) -> list[str]:
             else:
                 cells.append("~" if any(f.get("harmless") for f in hits) else ".")
         lines.append(f"{name:<14}" + "".join(f"{c:>{width}}" for c in cells))
-    lines.append("x caught   . passes (allowed at that precision)   ~ passes, and is no wrong answer on this model "
-                 "(the reference's own answers under it stay within bounds)   ! required catch missed   - not run")
+    lines.append(
+        "x caught   . passes (allowed at that precision)   ~ passes, and is no wrong answer on this model "
+        "(the reference's own answers under it stay within bounds)   ! required catch missed   - not run"
+    )
     return lines

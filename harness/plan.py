@@ -67,23 +67,34 @@ class BackendPlan:
         """One line each, for the console: what the run adds or leaves out on its own."""
         lines = []
         if self.reference_added:
-            lines.append(f"Reference {REFERENCE} {REFERENCE_PRECISION} added: every candidate is compared with it "
-                         f"(parity, speedup)")
+            lines.append(
+                f"Reference {REFERENCE} {REFERENCE_PRECISION} added: every candidate is compared with it "
+                f"(parity, speedup)"
+            )
         if self.ladder is not None:
             lines.append(f"Precision ladder on {self.ladder.device}: {', '.join(self.ladder.precisions)}")
         lines += [f"Skipped {s.backend} {s.precision}: {s.reason}" for s in self.skipped]
         return lines
 
     def to_json(self) -> dict[str, Any]:
-        return {"runs": [p.label for p in self.pairs], "reference": result_label(REFERENCE, REFERENCE_PRECISION),
-                "reference_added": self.reference_added,
-                "ladder": None if self.ladder is None else {**asdict(self.ladder),
-                                                            "precisions": list(self.ladder.precisions)},
-                "skipped": [asdict(s) for s in self.skipped]}
+        return {
+            "runs": [p.label for p in self.pairs],
+            "reference": result_label(REFERENCE, REFERENCE_PRECISION),
+            "reference_added": self.reference_added,
+            "ladder": None
+            if self.ladder is None
+            else {**asdict(self.ladder), "precisions": list(self.ladder.precisions)},
+            "skipped": [asdict(s) for s in self.skipped],
+        }
 
 
-def plan_backends(backends: Sequence[str], precisions: Sequence[str], device: str, ladder: bool = False,
-                  native: NativePrecisions | None = None) -> BackendPlan:
+def plan_backends(
+    backends: Sequence[str],
+    precisions: Sequence[str],
+    device: str,
+    ladder: bool = False,
+    native: NativePrecisions | None = None,
+) -> BackendPlan:
     """The pairs to measure, in order (the reference first), and the skipped ones with their reasons.
     ``native`` (default: OpenVINO's answer) gives the precisions a device runs natively: the ladder's rungs,
     and what an asked-for OpenVINO precision is checked against (the plugin would silently run FP16 as BF16
@@ -100,7 +111,7 @@ def plan_backends(backends: Sequence[str], precisions: Sequence[str], device: st
             pairs.append(Pair(name, REFERENCE_PRECISION))
             continue
         supported = backend_class(name).precisions
-        for precision in (PRECISIONS if ladder else wanted):
+        for precision in PRECISIONS if ladder else wanted:
             if precision not in wanted:
                 skipped.append(_not_native(name, precision, device_rungs))
             elif precision not in supported:
@@ -110,16 +121,22 @@ def plan_backends(backends: Sequence[str], precisions: Sequence[str], device: st
             else:
                 pairs.append(Pair(name, precision))
     if candidates and not any(is_candidate(p.backend) for p in pairs):
-        raise BackendError(f"nothing to compare with {REFERENCE}: " + "; ".join(
-            f"{s.backend} {s.precision} {s.reason}" for s in skipped) + "; ask for a precision the device runs")
+        raise BackendError(
+            f"nothing to compare with {REFERENCE}: "
+            + "; ".join(f"{s.backend} {s.precision} {s.reason}" for s in skipped)
+            + "; ask for a precision the device runs"
+        )
     pairs.sort(key=lambda p: p.backend != REFERENCE)
     return BackendPlan(tuple(pairs), tuple(skipped), reference_added, device_rungs if ladder else None)
 
 
 def _not_native(backend: str, precision: str, rungs: Ladder | None) -> Skipped:
     assert rungs is not None
-    return Skipped(backend, precision, f"not native on {rungs.device}: {rungs.capabilities_of}'s "
-                                       f"OPTIMIZATION_CAPABILITIES list no {precision}")
+    return Skipped(
+        backend,
+        precision,
+        f"not native on {rungs.device}: {rungs.capabilities_of}'s OPTIMIZATION_CAPABILITIES list no {precision}",
+    )
 
 
 def read_ladder(device: str, native: NativePrecisions) -> Ladder:
@@ -127,8 +144,10 @@ def read_ladder(device: str, native: NativePrecisions) -> Ladder:
     if not precisions:
         from harness.measure import processor_identity
 
-        raise BackendError(f"OpenVINO device {device!r} is not available on this node; it has "
-                           f"{', '.join(processor_identity()['openvino_devices']) or 'none'}")
+        raise BackendError(
+            f"OpenVINO device {device!r} is not available on this node; it has "
+            f"{', '.join(processor_identity()['openvino_devices']) or 'none'}"
+        )
     from harness.backends.openvino import VIRTUAL_DEVICES
 
     return Ladder(device, "CPU" if device.split(":")[0] in VIRTUAL_DEVICES else device, precisions)
@@ -140,6 +159,6 @@ def _openvino_native(device: str) -> tuple[str, ...]:
     try:
         return native_precisions(device)
     except ImportError as exc:
-        raise BackendError(f"reading the OpenVINO device's capabilities: cannot import openvino ({exc}); "
-                           f"install it on this node") \
-            from None
+        raise BackendError(
+            f"reading the OpenVINO device's capabilities: cannot import openvino ({exc}); install it on this node"
+        ) from None

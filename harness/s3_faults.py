@@ -33,8 +33,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 log = logging.getLogger(__name__)
 
 KINDS = ("500", "503", "reset", "truncate", "flip", "delay")
-ERRORS = {"500": ("InternalError", "We encountered an internal error. Please try again."),
-          "503": ("SlowDown", "Please reduce your request rate.")}
+ERRORS = {
+    "500": ("InternalError", "We encountered an internal error. Please try again."),
+    "503": ("SlowDown", "Please reduce your request rate."),
+}
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "expect", "proxy-connection", "upgrade", "te"}
 
 
@@ -61,7 +63,8 @@ class Fault:
 
     def matches(self, operation: str, key: str) -> bool:
         return ("*" in self.operations or operation in self.operations) and (
-            self.key_contains is None or self.key_contains in key)
+            self.key_contains is None or self.key_contains in key
+        )
 
     def fires(self) -> bool:
         """Count one matching request; whether this one is faulted."""
@@ -88,12 +91,17 @@ def s3_operation(method: str, path: str, query: str, headers: dict[str, str]) ->
     if not bucket:
         return "ListBuckets", ""
     if not key:
-        return {"GET": "ListObjectsV2" if "list-type" in params else "ListObjects", "HEAD": "HeadBucket",
-                "PUT": "CreateBucket", "DELETE": "DeleteBucket",
-                "POST": "DeleteObjects" if "delete" in params else "PostBucket"}.get(method, method), ""
+        return {
+            "GET": "ListObjectsV2" if "list-type" in params else "ListObjects",
+            "HEAD": "HeadBucket",
+            "PUT": "CreateBucket",
+            "DELETE": "DeleteBucket",
+            "POST": "DeleteObjects" if "delete" in params else "PostBucket",
+        }.get(method, method), ""
     if method == "PUT":
-        operation = ("UploadPart" if "uploadId" in params else
-                     "CopyObject" if "x-amz-copy-source" in headers else "PutObject")
+        operation = (
+            "UploadPart" if "uploadId" in params else "CopyObject" if "x-amz-copy-source" in headers else "PutObject"
+        )
     elif method == "POST":
         operation = "CreateMultipartUpload" if "uploads" in params else "CompleteMultipartUpload"
     elif method == "DELETE":
@@ -211,8 +219,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         for name, value in response_headers:
             if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
                 self.send_header(name, value)
-        announced = len(payload) if self.command != "HEAD" else int(dict(
-            (k.lower(), v) for k, v in response_headers).get("content-length", 0))
+        announced = (
+            len(payload)
+            if self.command != "HEAD"
+            else int(dict((k.lower(), v) for k, v in response_headers).get("content-length", 0))
+        )
         self.send_header("Content-Length", str(announced))
         self.end_headers()
         if self.command == "HEAD":
@@ -252,8 +263,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             connection.close()
 
     def _error(self, status: int, code: str, message: str) -> None:
-        payload = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}'
-                   f"</Message><RequestId>edgebench-fault</RequestId></Error>").encode()
+        payload = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}'
+            f"</Message><RequestId>edgebench-fault</RequestId></Error>"
+        ).encode()
         self.send_response_only(status)
         self.send_header("Content-Type", "application/xml")
         self.send_header("Content-Length", str(len(payload) if self.command != "HEAD" else 0))
@@ -274,7 +287,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 def _flipped(data: bytes) -> bytes:
     """One bit of one byte in the middle inverted: what a bad NIC, cable or cache does."""
     middle = len(data) // 2
-    return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1:]
+    return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -295,12 +308,18 @@ def figure_lines(records: list[dict]) -> list[str]:
     lines = [" " * width + " ".join(f"{op:>15}" for op in operations)]
     for fault in faults:
         row = [cells.get((fault, op)) for op in operations]
-        lines.append(f"{fault:<{width}}" + " ".join(
-            f"{(OUTCOMES[c['outcome']] + ' ' + str(c['injected']) + 'x') if c else '-':>15}" for c in row))
+        lines.append(
+            f"{fault:<{width}}"
+            + " ".join(f"{(OUTCOMES[c['outcome']] + ' ' + str(c['injected']) + 'x') if c else '-':>15}" for c in row)
+        )
     count = {name: sum(r["outcome"] == name for r in records) for name in OUTCOMES}
-    lines.append(f"{len(records)} faults x operations ({len(faults)} faults, {len(operations)} operations), "
-                 f"{sum(r['injected'] for r in records)} faults injected: {count['retried']} succeeded after "
-                 f"retry, {count['clean']} failed cleanly, {count['lost']} lost or corrupted")
-    lines.append("r succeeded after retry   f failed cleanly (one line naming the object)   "
-                 "LOST lost or corrupted   Nx times injected   - not run")
+    lines.append(
+        f"{len(records)} faults x operations ({len(faults)} faults, {len(operations)} operations), "
+        f"{sum(r['injected'] for r in records)} faults injected: {count['retried']} succeeded after "
+        f"retry, {count['clean']} failed cleanly, {count['lost']} lost or corrupted"
+    )
+    lines.append(
+        "r succeeded after retry   f failed cleanly (one line naming the object)   "
+        "LOST lost or corrupted   Nx times injected   - not run"
+    )
     return lines

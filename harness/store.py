@@ -20,8 +20,13 @@ import boto3
 from boto3.exceptions import Boto3Error, RetriesExceededError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import (BotoCoreError, ClientError, FlexibleChecksumError, NoCredentialsError,
-                                 PartialCredentialsError)
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    FlexibleChecksumError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 from s3transfer.utils import ChunksizeAdjuster
 
 from harness.errors import StoreError
@@ -128,8 +133,12 @@ class S3Store:
 
     def _sibling(self, location: S3Location) -> S3Store:
         other = object.__new__(S3Store)
-        other.location, other.credentials, other.session, other.client = (location, self.credentials, self.session,
-                                                                           self.client)
+        other.location, other.credentials, other.session, other.client = (
+            location,
+            self.credentials,
+            self.session,
+            self.client,
+        )
         return other
 
     def ensure_bucket(self, create: bool = False) -> None:
@@ -156,22 +165,33 @@ class S3Store:
         for attempt in range(1, UPLOAD_ATTEMPTS + 1):
             with self._errors(uri):
                 try:
-                    self.client.upload_file(str(path), self.location.bucket, key, Config=TRANSFER,
-                                            ExtraArgs={"ChecksumAlgorithm": "SHA256",
-                                                       "Metadata": {SHA256_METADATA: digest}})
+                    self.client.upload_file(
+                        str(path),
+                        self.location.bucket,
+                        key,
+                        Config=TRANSFER,
+                        ExtraArgs={"ChecksumAlgorithm": "SHA256", "Metadata": {SHA256_METADATA: digest}},
+                    )
                 except Boto3Error as exc:
                     if _code(exc.__context__) not in _CORRUPT_UPLOAD_CODES:  # type: ignore[arg-type]
                         raise
                 else:
                     if _stored_intact(self.client.head_object(Bucket=self.location.bucket, Key=key), path):
                         return uri
-            log.warning("%s: the stored bytes differ from %s (upload %d of %d); uploading again", uri, path,
-                        attempt, UPLOAD_ATTEMPTS)
+            log.warning(
+                "%s: the stored bytes differ from %s (upload %d of %d); uploading again",
+                uri,
+                path,
+                attempt,
+                UPLOAD_ATTEMPTS,
+            )
         with self._errors(uri):
             self.client.delete_object(Bucket=self.location.bucket, Key=key)
-        raise StoreError(f"{uri}: the bytes S3 stored differed from {path} on each of {UPLOAD_ATTEMPTS} uploads "
-                         "(corrupted in transit; the object was deleted); check the network path to the endpoint "
-                         "and retry")
+        raise StoreError(
+            f"{uri}: the bytes S3 stored differed from {path} on each of {UPLOAD_ATTEMPTS} uploads "
+            "(corrupted in transit; the object was deleted); check the network path to the endpoint "
+            "and retry"
+        )
 
     def upload_tree(self, root: Path, key_prefix: str) -> list[str]:
         files = sorted(p for p in Path(root).rglob("*") if p.is_file())
@@ -184,9 +204,9 @@ class S3Store:
     def list_keys(self, key_prefix: str) -> list[str]:
         keys: list[str] = []
         with self._errors(self.location.uri(key_prefix)):
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.location.bucket,
-                                                                          Prefix=key_prefix.rstrip("/") + "/"
-                                                                          if key_prefix.strip("/") else "")
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.location.bucket, Prefix=key_prefix.rstrip("/") + "/" if key_prefix.strip("/") else ""
+            )
             for page in pages:
                 keys.extend(item["Key"] for item in page.get("Contents", []))
         return sorted(keys)
@@ -205,8 +225,11 @@ class S3Store:
                 with self._errors(uri):
                     try:
                         self.client.download_file(self.location.bucket, key, str(tmp), Config=TRANSFER)
-                        problem = ("SHA-256 mismatch with the digest recorded at upload"
-                                   if expected and sha256_file(tmp) != expected else "")
+                        problem = (
+                            "SHA-256 mismatch with the digest recorded at upload"
+                            if expected and sha256_file(tmp) != expected
+                            else ""
+                        )
                     except FlexibleChecksumError:
                         problem = "checksum mismatch with the one S3 sent"
                     except RetriesExceededError as exc:
@@ -215,21 +238,25 @@ class S3Store:
                     os.replace(tmp, dest)
                     return dest
                 log.warning("%s: %s (download %d of %d)", uri, problem, attempt, DOWNLOAD_ATTEMPTS)
-        hint = ("check the network path to the endpoint and retry" if problem.startswith("the connection") else
-                "retry if the network is at fault, else re-upload the object (it may be corrupt in S3)")
+        hint = (
+            "check the network path to the endpoint and retry"
+            if problem.startswith("the connection")
+            else "retry if the network is at fault, else re-upload the object (it may be corrupt in S3)"
+        )
         raise StoreError(f"{uri}: {problem} on each of {DOWNLOAD_ATTEMPTS} downloads, each into a fresh file; {hint}")
 
     def download_tree(self, key_prefix: str, dest: Path) -> list[Path]:
         keys = self.list_keys(key_prefix)
         if not keys:
-            raise StoreError(f"{self.location.uri(key_prefix)}/: no objects under this prefix; check the "
-                             "bucket and prefix")
+            raise StoreError(
+                f"{self.location.uri(key_prefix)}/: no objects under this prefix; check the bucket and prefix"
+            )
         base = key_prefix.rstrip("/") + "/"
         paths = []
         for key in keys:
             if key.endswith("/"):  # "folder" placeholder objects, as the S3 console creates them
                 continue
-            relative = Path(key[len(base):])
+            relative = Path(key[len(base) :])
             if relative.is_absolute() or ".." in relative.parts:
                 raise StoreError(f"{self.location.uri(key)}: key escapes the download folder; refusing it")
             paths.append(self.download_file(key, Path(dest) / relative))
@@ -241,8 +268,10 @@ class S3Store:
         try:
             yield
         except (NoCredentialsError, PartialCredentialsError):
-            raise StoreError(f"{what}: no AWS credentials found; set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
-                             "AWS_SECRET_ACCESS_KEY, or leave --bucket unset to use the embedded offline S3") from None
+            raise StoreError(
+                f"{what}: no AWS credentials found; set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
+                "AWS_SECRET_ACCESS_KEY, or leave --bucket unset to use the embedded offline S3"
+            ) from None
         except ClientError as exc:
             raise StoreError(f"{what}: {_describe(exc)}") from None
         except BotoCoreError as exc:

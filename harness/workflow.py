@@ -49,16 +49,28 @@ class RunConfig:
     model_id: str = field(default=train.DEFAULT_MODEL_ID, metadata={"help": "JumpStart model id"})
     hyperparameters: train.Hyperparameters = RUN_HYPERPARAMETERS
     s3: store.S3Location | None = None  # None: an embedded moto S3 server on 127.0.0.1
-    trainer: str = field(default="local", metadata={"help": "local Keras trainer, or a SageMaker JumpStart training job "
-                                                         "(offline: on the embedded fake, container played here)"})
+    trainer: str = field(
+        default="local",
+        metadata={
+            "help": "local Keras trainer, or a SageMaker JumpStart training job "
+            "(offline: on the embedded fake, container played here)"
+        },
+    )
     sagemaker: sagemaker_job.SageMakerJob = field(
-        default_factory=lambda: sagemaker_job.SageMakerJob(role_arn=sagemaker_job.OFFLINE_ROLE_ARN))
+        default_factory=lambda: sagemaker_job.SageMakerJob(role_arn=sagemaker_job.OFFLINE_ROLE_ARN)
+    )
     backends: tuple[str, ...] = (REFERENCE_BACKEND, "openvino")  # the reference is added when a candidate runs
     device: str = field(default="CPU", metadata={"help": "OpenVINO device"})
     precisions: tuple[str, ...] = ("FP32",)  # for the candidates; the reference runs at FP32
-    ladder: bool = field(default=False, metadata={"help": (  # instead of precisions
-        "every precision the OpenVINO device runs natively (FP32, and FP16/BF16/INT8 where its "
-        "OPTIMIZATION_CAPABILITIES list them); report.json lists the skipped ones")})
+    ladder: bool = field(
+        default=False,
+        metadata={
+            "help": (  # instead of precisions
+                "every precision the OpenVINO device runs natively (FP32, and FP16/BF16/INT8 where its "
+                "OPTIMIZATION_CAPABILITIES list them); report.json lists the skipped ones"
+            )
+        },
+    )
     validation_per_class: int = 20
     timing: TimingPlan = field(default_factory=TimingPlan)
     reports_dir: Path = field(default=Path("reports"), metadata={"help": "where run folders go"})
@@ -69,8 +81,9 @@ class RunConfig:
         if self.trainer not in TRAINERS:
             raise ConfigError(f"trainer {self.trainer!r}: choose one of {', '.join(TRAINERS)}")
         if self.trainer == "local" and self.model_id not in train.ARCHITECTURES:  # before any dataset or upload
-            raise ConfigError(f"--model-id {self.model_id!r}: the local trainer knows "
-                              f"{', '.join(sorted(train.ARCHITECTURES))}")
+            raise ConfigError(
+                f"--model-id {self.model_id!r}: the local trainer knows {', '.join(sorted(train.ARCHITECTURES))}"
+            )
         if self.holdout_per_class < 1:  # before a dataset is generated, not after
             raise ConfigError(f"--holdout {self.holdout_per_class}: hold out at least 1 test image per class")
         if self.split_seed < 0:
@@ -115,8 +128,9 @@ def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
     run_id, run_dir, steps, dataset, split = _start(config, progress)
     with _s3_store(config.s3, run_id) as s3:
         trained = train_model(config, split, s3, run_id, run_dir / "work", steps)
-        model, s3_summary = store_tests_and_import(s3, trained.artifact_uri, split.test_dir, run_dir / "work" / "edge",
-                                                   steps)
+        model, s3_summary = store_tests_and_import(
+            s3, trained.artifact_uri, split.test_dir, run_dir / "work" / "edge", steps
+        )
     steps.mark("validation")  # generated on first use, cached
     validation = load_validation_set(config, model.classes)
     measured = run_backends(config, backend_plan, model, split, validation, steps)
@@ -130,14 +144,21 @@ def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
         "timing_plan": dataclasses.asdict(config.timing),
         "plan": backend_plan.to_json(),
         "backends": backends,
-        "speedup": {label: round(ratio, 3) for label, ratio in report.speedups({"backends": backends}).items()
-                    if label != reference},  # TF FP32 median / this label's median
+        "speedup": {
+            label: round(ratio, 3)
+            for label, ratio in report.speedups({"backends": backends}).items()
+            if label != reference
+        },  # TF FP32 median / this label's median
         "parity": parity_verdicts(measured, parity_labels(model, validation)),
         "predictions": _predictions(model, {m.label: m.test_logits for m in measured}),
         "accuracy": {m.label: _accuracy(model.classes, model.test_images, m.test_logits) for m in measured},
-        "validation": None if validation is None else {
-            "images": len(validation.images), "generator_seed": _validation_seed(config),
-            "accuracy": {m.label: _accuracy(model.classes, validation.images, m.validation_logits) for m in measured}},
+        "validation": None
+        if validation is None
+        else {
+            "images": len(validation.images),
+            "generator_seed": _validation_seed(config),
+            "accuracy": {m.label: _accuracy(model.classes, validation.images, m.validation_logits) for m in measured},
+        },
         "step_seconds": steps.seconds,
     }
     steps.mark("report")
@@ -153,9 +174,14 @@ def train_only(config: RunConfig, progress: Progress = SilentProgress()) -> RunR
         trained = train_model(config, split, s3, run_id, run_dir / "work", steps)
         bucket, key = store.parse_s3_uri(trained.artifact_uri)
         local = s3.for_bucket(bucket).download_file(key, run_dir / "model.tar.gz")
-    document = {"schema": TRAIN_SCHEMA, **_header(run_id, config, dataset, split, trained),
-                "artifact_local": str(local), "test_local": str(split.test_dir),
-                "training_local": str(split.training_dir), "step_seconds": steps.seconds}
+    document = {
+        "schema": TRAIN_SCHEMA,
+        **_header(run_id, config, dataset, split, trained),
+        "artifact_local": str(local),
+        "test_local": str(split.test_dir),
+        "training_local": str(split.training_dir),
+        "step_seconds": steps.seconds,
+    }
     fileio.write_json(run_dir / "report.json", document)
     return RunResult(run_dir, document)
 
@@ -168,17 +194,26 @@ def _start(config: RunConfig, progress: Progress) -> tuple[str, Path, _Steps, da
     return run_id, run_dir, steps, dataset, split
 
 
-def _header(run_id: str, config: RunConfig, dataset: data.Dataset, split: data.Split,
-            trained: trainers.StoredModel) -> dict[str, Any]:
-    generator = ({**dataclasses.asdict(config.generator), "classes": list(config.generator.classes)}
-                 if config.dataset is None else None)
+def _header(
+    run_id: str, config: RunConfig, dataset: data.Dataset, split: data.Split, trained: trainers.StoredModel
+) -> dict[str, Any]:
+    generator = (
+        {**dataclasses.asdict(config.generator), "classes": list(config.generator.classes)}
+        if config.dataset is None
+        else None
+    )
     return {
         "run_id": run_id,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": processor_identity(),
-        "dataset": {**dataset.summary(), "generated": config.dataset is None, "generator": generator,
-                    "holdout_per_class": config.holdout_per_class, "train_images": len(split.train),
-                    "test_images": [str(i.path.relative_to(split.test_dir)) for i in split.test]},
+        "dataset": {
+            **dataset.summary(),
+            "generated": config.dataset is None,
+            "generator": generator,
+            "holdout_per_class": config.holdout_per_class,
+            "train_images": len(split.train),
+            "test_images": [str(i.path.relative_to(split.test_dir)) for i in split.test],
+        },
         "training": trained.summary(),
     }
 
@@ -195,27 +230,44 @@ def make_trainer(config: RunConfig) -> trainers.Trainer:
     return trainers.LocalTrainer()
 
 
-def train_model(config: RunConfig, split: data.Split, s3: store.S3Store, run_id: str, work_dir: Path,
-                steps: _Steps) -> trainers.StoredModel:
+def train_model(
+    config: RunConfig, split: data.Split, s3: store.S3Store, run_id: str, work_dir: Path, steps: _Steps
+) -> trainers.StoredModel:
     hp = config.hyperparameters
     trainer = make_trainer(config)
-    where = {"local": "local", "sagemaker": "SageMaker job, container played locally" if config.s3 is None
-             else f"SageMaker job on {config.sagemaker.instance_type}"}[trainer.name]
+    where = {
+        "local": "local",
+        "sagemaker": "SageMaker job, container played locally"
+        if config.s3 is None
+        else f"SageMaker job on {config.sagemaker.instance_type}",
+    }[trainer.name]
     with steps("train", f"Train {config.model_id} ({hp.epochs} epochs, {where})", total=hp.epochs) as advance:
-        return trainer.train(split.training_dir, s3, f"edgebench-{run_id}".lower(), work_dir, hp, config.model_id,
-                             on_epoch=lambda e, n, logs: advance(e, f"loss {logs.get('loss', 0):.3f}"))
+        return trainer.train(
+            split.training_dir,
+            s3,
+            f"edgebench-{run_id}".lower(),
+            work_dir,
+            hp,
+            config.model_id,
+            on_epoch=lambda e, n, logs: advance(e, f"loss {logs.get('loss', 0):.3f}"),
+        )
 
 
-def store_tests_and_import(s3: store.S3Store, artifact_uri: str, test_dir: Path, edge_dir: Path,
-                           steps: _Steps) -> tuple[edge.EdgeModel, dict[str, Any]]:
+def store_tests_and_import(
+    s3: store.S3Store, artifact_uri: str, test_dir: Path, edge_dir: Path, steps: _Steps
+) -> tuple[edge.EdgeModel, dict[str, Any]]:
     """Upload the held-out images beside the model, then download both into a fresh folder as an edge node."""
     test_uri = s3.location.uri(s3.location.key("test")) + "/"
     with steps("store", f"Store test images in {test_uri}"):
         s3.upload_tree(test_dir, s3.location.key("test"))
     with steps("import", "Edge import: download, verify, extract"):
         model = edge.import_from_s3(s3, artifact_uri, test_uri, edge_dir)
-    return model, {"bucket": s3.location.bucket, "endpoint": s3.location.endpoint_url or "aws",
-                   "artifact": artifact_uri, "test_images": test_uri}
+    return model, {
+        "bucket": s3.location.bucket,
+        "endpoint": s3.location.endpoint_url or "aws",
+        "artifact": artifact_uri,
+        "test_images": test_uri,
+    }
 
 
 @dataclass(frozen=True)
@@ -246,16 +298,24 @@ def parity_labels(model: edge.EdgeModel, validation: data.Dataset | None) -> np.
 def parity_verdicts(measured: list[Measured], labels: np.ndarray) -> dict[str, dict[str, Any]]:
     """Each candidate against the reference (TF FP32) on the same images, with accuracy against ``labels``.
     A candidate missing here has no verdict: ``report.check_parity`` refuses that."""
-    reference = next((m for m in measured if m.label == result_label(plan.REFERENCE, plan.REFERENCE_PRECISION)),
-                     None)
+    reference = next((m for m in measured if m.label == result_label(plan.REFERENCE, plan.REFERENCE_PRECISION)), None)
     if reference is None:
         return {}
-    return {m.label: parity.compare(reference.parity_logits, m.parity_logits, m.precision, labels).to_json()
-            for m in measured if plan.is_candidate(m.backend)}
+    return {
+        m.label: parity.compare(reference.parity_logits, m.parity_logits, m.precision, labels).to_json()
+        for m in measured
+        if plan.is_candidate(m.backend)
+    }
 
 
-def run_backends(config: RunConfig, backend_plan: plan.BackendPlan, model: edge.EdgeModel, split: data.Split,
-                 validation: data.Dataset | None, steps: _Steps) -> list[Measured]:
+def run_backends(
+    config: RunConfig,
+    backend_plan: plan.BackendPlan,
+    model: edge.EdgeModel,
+    split: data.Split,
+    validation: data.Dataset | None,
+    steps: _Steps,
+) -> list[Measured]:
     """Each planned backend x precision (the reference TF on CPU at FP32): latency of ``infer`` alone, then
     logits for every held-out (and validation) image at batch 1."""
     images = data.load_batch([image.path for image in model.test_images])  # preprocessing, outside all timing
@@ -274,9 +334,17 @@ def run_backends(config: RunConfig, backend_plan: plan.BackendPlan, model: edge.
             steps.mark(f"{label}:timing")
             stats = time_infer(backend, images[:1], config.timing)  # first: its first call is timed apart
             steps.mark(f"{label}:infer")
-            measured.append(Measured(
-                label, name, precision, backend.describe(), stats.to_json(), infer_each(backend, images, model.classes),
-                infer_each(backend, validation_images, model.classes) if validation_images is not None else None))
+            measured.append(
+                Measured(
+                    label,
+                    name,
+                    precision,
+                    backend.describe(),
+                    stats.to_json(),
+                    infer_each(backend, images, model.classes),
+                    infer_each(backend, validation_images, model.classes) if validation_images is not None else None,
+                )
+            )
     return measured
 
 
@@ -300,8 +368,10 @@ def _predictions(model: edge.EdgeModel, logits: dict[str, np.ndarray]) -> list[d
         row: dict[str, Any] = {"image": str(image.path.relative_to(model.root)), "label": image.label}
         for name, out in logits.items():
             probabilities = softmax(out[index])
-            row[name] = {"predicted_label": model.classes[int(np.argmax(probabilities))],
-                         "probabilities": [round(float(p), 6) for p in probabilities]}
+            row[name] = {
+                "predicted_label": model.classes[int(np.argmax(probabilities))],
+                "probabilities": [round(float(p), 6) for p in probabilities],
+            }
         rows.append(row)
     return rows
 
@@ -323,8 +393,9 @@ def load_validation_set(config: RunConfig, classes: tuple[str, ...]) -> data.Dat
     with another seed for the embedded dataset; none for a user's dataset (its classes cannot be made up)."""
     if config.dataset is not None or config.validation_per_class == 0:
         return None
-    g = dataclasses.replace(config.generator, images_per_class=config.validation_per_class,
-                            seed=_validation_seed(config))
+    g = dataclasses.replace(
+        config.generator, images_per_class=config.validation_per_class, seed=_validation_seed(config)
+    )
     validation = _cached_generated(config, g)
     return validation if set(validation.classes) <= set(classes) else None
 

@@ -25,8 +25,11 @@ def _foreign_model_dir(tmp_path, label_file: str):
     model_dir = tmp_path / "model"
     keras.Model(inputs, logits).export(str(model_dir / "1"), format="tf_saved_model", verbose=False)
     classes = ["zebra", "alpha", "mango"]  # deliberately not alphabetical: the label file decides the order
-    content = ({"labels": classes} if label_file == contract.LABELS_INFO_FILE
-               else {name: index for index, name in enumerate(classes)})
+    content = (
+        {"labels": classes}
+        if label_file == contract.LABELS_INFO_FILE
+        else {name: index for index, name in enumerate(classes)}
+    )
     (model_dir / label_file).write_text(json.dumps(content))
     return model_dir, tuple(classes)
 

@@ -21,8 +21,10 @@ REGION = default_region()
 def cloud_store():
     bucket = os.environ.get("EDGEBENCH_CLOUD_BUCKET")
     if not bucket:
-        pytest.skip("real AWS not configured: set EDGEBENCH_CLOUD_BUCKET to an existing bucket and provide "
-                    "credentials through the standard AWS chain")
+        pytest.skip(
+            "real AWS not configured: set EDGEBENCH_CLOUD_BUCKET to an existing bucket and provide "
+            "credentials through the standard AWS chain"
+        )
     s3 = S3Store(S3Location(bucket, prefix=f"edgebench-tests/{uuid.uuid4().hex[:12]}", region=REGION))
     s3.ensure_bucket()
     try:
@@ -41,8 +43,9 @@ def test_round_trip_on_real_s3(cloud_store, tmp_path):
 
 
 def test_jumpstart_metadata_from_the_real_bucket(cloud_store):
-    uris = jumpstart.resolve(train.DEFAULT_MODEL_ID, REGION, "ml.m5.xlarge", cloud_store,
-                             cloud_store.client_for("sagemaker"))
+    uris = jumpstart.resolve(
+        train.DEFAULT_MODEL_ID, REGION, "ml.m5.xlarge", cloud_store, cloud_store.client_for("sagemaker")
+    )
     assert train.Hyperparameters.from_mapping(uris.default_hyperparameters) == train.Hyperparameters()
     assert uris.base_model.startswith("s3://jumpstart-cache-prod-")
 
@@ -56,7 +59,12 @@ def test_jumpstart_training_job_on_real_sagemaker(cloud_store, tmp_path):
     split = data.split_holdout(data.load_dataset(root), tmp_path / "split")
     job = sagemaker_job.SageMakerJob(role_arn=role, instance_type="ml.m5.xlarge", max_runtime_seconds=3600)
     trained = trainers.SageMakerTrainer(job, offline=False).train(
-        split.training_dir, cloud_store, f"edgebench-test-{uuid.uuid4().hex[:8]}", tmp_path / "work",
-        train.Hyperparameters(epochs=1), train.DEFAULT_MODEL_ID)
+        split.training_dir,
+        cloud_store,
+        f"edgebench-test-{uuid.uuid4().hex[:8]}",
+        tmp_path / "work",
+        train.Hyperparameters(epochs=1),
+        train.DEFAULT_MODEL_ID,
+    )
     model = edge.import_from_s3(cloud_store, trained.artifact_uri, None, tmp_path / "edge")
     assert model.classes == data.WEATHER_CLASSES  # a real JumpStart artifact imports like ours

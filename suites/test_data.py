@@ -13,8 +13,11 @@ from harness.errors import DatasetError
 
 
 def _digest(root):
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_generated_dataset_is_deterministic_by_seed(tmp_path):
@@ -40,8 +43,11 @@ def test_default_dataset_has_the_layout_and_variety_the_workflow_needs(tmp_path)
 def test_generation_is_reused_and_refuses_foreign_folders(tmp_path):
     config = data.GeneratorConfig(images_per_class=2)
     root = data.generate_weather_dataset(tmp_path / "w", config)
-    stamp = (root / "sunny" / "sunny_000.png").stat().st_mtime_ns if (root / "sunny" / "sunny_000.png").exists() \
+    stamp = (
+        (root / "sunny" / "sunny_000.png").stat().st_mtime_ns
+        if (root / "sunny" / "sunny_000.png").exists()
         else (root / "sunny" / "sunny_000.jpg").stat().st_mtime_ns
+    )
     data.generate_weather_dataset(root, config)
     assert stamp in {p.stat().st_mtime_ns for p in (root / "sunny").iterdir()}
     (tmp_path / "mine").mkdir()
@@ -62,8 +68,9 @@ def test_holdout_takes_n_per_class_and_leaves_the_source_alone(tmp_path):
     assert _digest(root) == before
 
 
-@pytest.mark.parametrize("kwargs", [dict(images_per_class=1), dict(min_side=8), dict(classes=("sunny",)),
-                                    dict(classes=("sunny", "stormy"))])
+@pytest.mark.parametrize(
+    "kwargs", [dict(images_per_class=1), dict(min_side=8), dict(classes=("sunny",)), dict(classes=("sunny", "stormy"))]
+)
 def test_bad_generator_config(kwargs):
     with pytest.raises(DatasetError):
         data.GeneratorConfig(**kwargs)

@@ -42,29 +42,42 @@ def test_reference_candidates_track_the_machine(suite_artifact, pytestconfig, tm
         started = time.monotonic()
         out = tmp_path / f"job{job}.json"
         root = Path(__file__).resolve().parent.parent  # this checkout's harness, not an installed one
-        subprocess.run([sys.executable, __file__, str(suite_artifact[0]), str(out), str(SECONDS_PER_JOB)],
-                       check=True, timeout=600, cwd=root,
-                       env={**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
-                            "TF_CPP_MIN_LOG_LEVEL": "2"})
+        subprocess.run(
+            [sys.executable, __file__, str(suite_artifact[0]), str(out), str(SECONDS_PER_JOB)],
+            check=True,
+            timeout=600,
+            cwd=root,
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+                "TF_CPP_MIN_LOG_LEVEL": "2",
+            },
+        )
         results.append(json.loads(out.read_text()))
         time.sleep(max(0.0, spacing - (time.monotonic() - started)) if job < jobs - 1 else 0)
     figures = reference_figures(results)
-    lines = [f"reference candidates over {jobs} fresh jobs ({spacing:.0f} s apart, {SECONDS_PER_JOB:.0f} s each); "
-             f"model per-job median spread (robust CV) {figures['model']['job_cv']:.1%}"]
+    lines = [
+        f"reference candidates over {jobs} fresh jobs ({spacing:.0f} s apart, {SECONDS_PER_JOB:.0f} s each); "
+        f"model per-job median spread (robust CV) {figures['model']['job_cv']:.1%}"
+    ]
     for name, f in figures.items():
         if name != "model":
-            lines.append(f"  {name}: corr(log turn medians) {f['corr']:.2f}, per-turn ratio CV {f['turn_cv']:.1%}, "
-                         f"per-job median ratio CV {f['job_cv']:.1%}, median {f['median_ms']:.2f} ms")
+            lines.append(
+                f"  {name}: corr(log turn medians) {f['corr']:.2f}, per-turn ratio CV {f['turn_cv']:.1%}, "
+                f"per-job median ratio CV {f['job_cv']:.1%}, median {f['median_ms']:.2f} ms"
+            )
     record_property("edgebench_figure", "\n".join(lines))
     print("\n".join(lines))
     # every job measured every workload (a loaded machine gives few turns: the figures pool them all)
-    assert all(len(blocks) >= 3 for r in results for blocks in r["blocks"].values()), \
-        [{name: len(blocks) for name, blocks in r["blocks"].items()} for r in results]
+    assert all(len(blocks) >= 3 for r in results for blocks in r["blocks"].values()), [
+        {name: len(blocks) for name, blocks in r["blocks"].items()} for r in results
+    ]
     assert set(figures) == {"model", "tf", *drift.CANDIDATES}
 
 
 def reference_figures(results: list[dict]) -> dict[str, dict[str, float]]:
     """Per workload: correlation with the model's log turn medians, robust CV of per-turn and per-job ratios."""
+
     def robust_cv(log_values: np.ndarray) -> float:
         return float(1.4826 * np.median(np.abs(log_values - np.median(log_values))))
 
@@ -78,9 +91,12 @@ def reference_figures(results: list[dict]) -> dict[str, dict[str, float]]:
             continue
         ref_log = np.log(np.concatenate(medians[name]))
         per_job = np.log([np.median(m / r) for m, r in zip(medians["model"], medians[name], strict=True)])
-        figures[name] = {"corr": float(np.corrcoef(model_log, ref_log)[0, 1]),
-                         "turn_cv": robust_cv(model_log - ref_log), "job_cv": robust_cv(per_job),
-                         "median_ms": float(np.exp(np.median(ref_log)) / 1e6)}
+        figures[name] = {
+            "corr": float(np.corrcoef(model_log, ref_log)[0, 1]),
+            "turn_cv": robust_cv(model_log - ref_log),
+            "job_cv": robust_cv(per_job),
+            "median_ms": float(np.exp(np.median(ref_log)) / 1e6),
+        }
     return figures
 
 
@@ -107,7 +123,7 @@ def _job(artifact: Path, out: Path, seconds: float) -> None:
         names = list(workloads)
         end, turn = time.perf_counter() + seconds, 0
         while time.perf_counter() < end:
-            for name in names[turn % len(names):] + names[:turn % len(names)]:
+            for name in names[turn % len(names) :] + names[: turn % len(names)]:
                 blocks[name].append(drift.time_block(workloads[name], BLOCK))
             turn += 1
     out.write_text(json.dumps({"blocks": blocks}))

@@ -44,13 +44,24 @@ def test_bounds_catch_injected_faults(model_under_test, fault_rung, pytestconfig
         result = model_under_test.compare(FaultyBackend(healthy, Fault.parse(name)), rung)
         caught = not result.within_tolerance
         harmless = name in MODEL_DEPENDENT and _reference_unharmed(model_under_test, name, rung)
-        record_property("fault", {"precision": rung, "fault": name, "caught": caught,
-                                  "required": name in required and not harmless, "harmless": harmless,
-                                  "failures": result.failures})
+        record_property(
+            "fault",
+            {
+                "precision": rung,
+                "fault": name,
+                "caught": caught,
+                "required": name in required and not harmless,
+                "harmless": harmless,
+                "failures": result.failures,
+            },
+        )
         if harmless:
-            record_property("edgebench_figure", f"{rung}: {name} left the TF FP32 reference's own answers within "
-                                                f"{rung}'s bounds on this model: not a wrong answer here, not "
-                                                f"required ({'caught' if caught else 'passed'})")
+            record_property(
+                "edgebench_figure",
+                f"{rung}: {name} left the TF FP32 reference's own answers within "
+                f"{rung}'s bounds on this model: not a wrong answer here, not "
+                f"required ({'caught' if caught else 'passed'})",
+            )
             continue
         if name in required and not caught:
             missed.append(f"{name} (top-1 {result.top1_agreement:.3f}, mean KL {result.mean_kl:.1e})")
@@ -89,9 +100,9 @@ def test_flip_changes_exactly_k_percent_of_decisions_in_any_batching(percent):
     images = _batch(300)
     clean = _Echo().infer(images)
     one_by_one = FaultyBackend(_Echo(), Fault.parse(f"flip:{percent}"))
-    flipped = np.concatenate([one_by_one.infer(images[i:i + 1]) for i in range(300)])
+    flipped = np.concatenate([one_by_one.infer(images[i : i + 1]) for i in range(300)])
     in_fours = FaultyBackend(_Echo(), Fault.parse(f"flip:{percent}"))
-    assert np.array_equal(np.concatenate([in_fours.infer(images[i:i + 4]) for i in range(0, 300, 4)]), flipped)
+    assert np.array_equal(np.concatenate([in_fours.infer(images[i : i + 4]) for i in range(0, 300, 4)]), flipped)
     assert np.sum(flipped.argmax(1) != clean.argmax(1)) == 3 * percent
 
 
@@ -105,10 +116,18 @@ def test_each_fault_does_what_it_says():
     assert FaultyBackend(_Echo(), Fault.parse("flip:10")).describe()["injected_fault"] == "flip:10"
 
 
-@pytest.mark.parametrize("text, message", [("teleport", "choose one of"), ("flip", "give an amount"),
-                                           ("constant:3", "takes no amount"), ("flip:0", "percentage"),
-                                           ("flip:x", "not a number"), ("scale:-1", "factor > 0"),
-                                           ("scale:nan", "factor > 0")])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("teleport", "choose one of"),
+        ("flip", "give an amount"),
+        ("constant:3", "takes no amount"),
+        ("flip:0", "percentage"),
+        ("flip:x", "not a number"),
+        ("scale:-1", "factor > 0"),
+        ("scale:nan", "factor > 0"),
+    ],
+)
 def test_bad_fault_names_are_one_line_errors(text, message):
     with pytest.raises(ConfigError, match=message):
         Fault.parse(text)
@@ -126,8 +145,11 @@ def test_compare_catches_each_fault_on_synthetic_logits_and_passes_the_healthy_c
     for row in range(0, 200, 10):
         top, second = np.argsort(flipped[row])[::-1][:2]
         flipped[row, [top, second]] = flipped[row, [second, top]]
-    for name, wrong in (("class-swap", healthy[:, [1, 0, 2, 3, 4]]), ("constant", np.tile(healthy[0], (200, 1))),
-                        ("flip:10", flipped)):
+    for name, wrong in (
+        ("class-swap", healthy[:, [1, 0, 2, 3, 4]]),
+        ("constant", np.tile(healthy[0], (200, 1))),
+        ("flip:10", flipped),
+    ):
         for rung in parity.BOUNDS:
             if name in REQUIRED_AT.get(rung, REQUIRED):
                 assert not parity.compare(reference, wrong, rung, labels).within_tolerance, (name, rung)

@@ -40,11 +40,19 @@ def fleet_spec(s3_location: store.S3Location, suite_artifacts) -> fleet.NodeSpec
     s3 = store.S3Store(s3_location)
     artifact_uri = s3.upload_file(artifact, s3_location.key("artifacts", "model.tar.gz"))
     s3.upload_tree(test_dir, s3_location.key("artifacts", "test"))
-    calibration_uri = fleet.upload_images(s3, fleet.calibration_subset(training_dir).images,
-                                          s3_location.key("artifacts", "calibration"))
-    return fleet.NodeSpec(run_id="run-1", node_id="", artifact_uri=artifact_uri, results=s3_location,
-                          test_images_uri=s3.location.uri(s3_location.key("artifacts", "test")),
-                          calibration_uri=calibration_uri, pytest_args=QUICK_SUITE, timeout_s=600)
+    calibration_uri = fleet.upload_images(
+        s3, fleet.calibration_subset(training_dir).images, s3_location.key("artifacts", "calibration")
+    )
+    return fleet.NodeSpec(
+        run_id="run-1",
+        node_id="",
+        artifact_uri=artifact_uri,
+        results=s3_location,
+        test_images_uri=s3.location.uri(s3_location.key("artifacts", "test")),
+        calibration_uri=calibration_uri,
+        pytest_args=QUICK_SUITE,
+        timeout_s=600,
+    )
 
 
 @pytest.fixture
@@ -153,13 +161,15 @@ def test_node_timeout_and_suite_errors_are_failures_with_reason_and_log(fleet_sp
 
 
 def test_job_scripts_select_the_processor_and_run_a_dask_worker():
-    pbs = clusters.job_script(clusters.ClusterOptions("pbs", queue="edge", walltime="00:30:00", cores=4,
-                                                      processor="skylake"))
+    pbs = clusters.job_script(
+        clusters.ClusterOptions("pbs", queue="edge", walltime="00:30:00", cores=4, processor="skylake")
+    )
     assert "#PBS -q edge" in pbs and "#PBS -l walltime=00:30:00" in pbs
     assert "#PBS -l nodes=1:ppn=4:skylake" in pbs
     assert "distributed.cli.dask_worker" in pbs and os.sys.executable in pbs
-    slurm = clusters.job_script(clusters.ClusterOptions("slurm", queue="edge", walltime="02:00:00", cores=2,
-                                                        processor="icelake", memory="16GB"))
+    slurm = clusters.job_script(
+        clusters.ClusterOptions("slurm", queue="edge", walltime="02:00:00", cores=2, processor="icelake", memory="16GB")
+    )
     assert "#SBATCH -p edge" in slurm and "#SBATCH -t 02:00:00" in slurm
     assert "#SBATCH --constraint=icelake" in slurm and "#SBATCH --cpus-per-task=2" in slurm
     assert "distributed.cli.dask_worker" in slurm and os.sys.executable in slurm
@@ -178,8 +188,10 @@ def test_failed_upload_never_leaves_a_manifest(s3_location, tmp_path):
     """S3 answers 500 for report.json: boto3 retries (standard mode), then the publish fails before the
     manifest, so the node folder never looks complete."""
     s3 = store.S3Store(s3_location).under("runs", "run-x", "node-a")
-    files = {name: fileio.write_text(tmp_path / name, "{}\n" if name.endswith(".json") else "x\n")
-             for name in ("benchmark.json", "report.json", "log.txt")}
+    files = {
+        name: fileio.write_text(tmp_path / name, "{}\n" if name.endswith(".json") else "x\n")
+        for name in ("benchmark.json", "report.json", "log.txt")
+    }
     attempts = []
 
     def fail_report(request, **_):
@@ -206,9 +218,25 @@ def test_upload_then_report_from_s3(s3_location, tmp_path, monkeypatch):
     from harness.cli import main
 
     node = synthetic_node(tmp_path / "node", "Intel(R) Xeon(R) Gold 6338N", tf_ms=20.0, ov_ms=5.0)
-    code = main(["upload", "--run-id", "run-up", "--node-id", "edge-01", "--benchmark", str(node / "benchmark.json"),
-                 "--node-report", str(node / "report.json"), "--bucket", s3_location.bucket,
-                 "--prefix", s3_location.prefix, "--endpoint-url", s3_location.endpoint_url])
+    code = main(
+        [
+            "upload",
+            "--run-id",
+            "run-up",
+            "--node-id",
+            "edge-01",
+            "--benchmark",
+            str(node / "benchmark.json"),
+            "--node-report",
+            str(node / "report.json"),
+            "--bucket",
+            s3_location.bucket,
+            "--prefix",
+            s3_location.prefix,
+            "--endpoint-url",
+            s3_location.endpoint_url,
+        ]
+    )
     assert code == 0
     uri = f"s3://{s3_location.bucket}/{s3_location.prefix}/runs/run-up/"
     monkeypatch.chdir(tmp_path)
@@ -234,8 +262,9 @@ def _files(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_calibration_images_from_s3_land_in_the_edge_folder_validated(s3_location, training_images, tmp_path,
-                                                                       monkeypatch):
+def test_calibration_images_from_s3_land_in_the_edge_folder_validated(
+    s3_location, training_images, tmp_path, monkeypatch
+):
     s3 = store.S3Store(s3_location)
     s3.upload_tree(training_images, s3_location.key("artifacts", "run-c", "calibration"))
     uri = s3_location.uri(s3_location.key("artifacts", "run-c", "calibration"))
@@ -263,12 +292,14 @@ def test_calibration_errors_name_the_source_and_leave_no_folder(s3_location, tra
     s3.upload_file(next((training_images / "sunny").iterdir()), f"{base}/one-class/sunny/a.png")
     uri = s3_location.uri(base)
     dest = tmp_path / "edge" / "calibration"
-    cases = [(f"{uri}/mixed", DatasetError, f"calibration images: {uri}/mixed/cloudy/notes.txt: not an image file"),
-             (f"{uri}/one-class", DatasetError, f"calibration images: dataset {uri}/one-class: found 1 class folder"),
-             (f"{uri}/missing", StoreError, f"calibration images: {uri}/missing/: no objects under this prefix"),
-             (f"s3://{s3_location.bucket}-gone/x", StoreError, "bucket does not exist"),
-             (f"s3://{s3_location.bucket}", StoreError, "no prefix; pass s3://BUCKET/PREFIX"),
-             (str(tmp_path / "nowhere"), DatasetError, f"dataset {tmp_path / 'nowhere'}: not a directory")]
+    cases = [
+        (f"{uri}/mixed", DatasetError, f"calibration images: {uri}/mixed/cloudy/notes.txt: not an image file"),
+        (f"{uri}/one-class", DatasetError, f"calibration images: dataset {uri}/one-class: found 1 class folder"),
+        (f"{uri}/missing", StoreError, f"calibration images: {uri}/missing/: no objects under this prefix"),
+        (f"s3://{s3_location.bucket}-gone/x", StoreError, "bucket does not exist"),
+        (f"s3://{s3_location.bucket}", StoreError, "no prefix; pass s3://BUCKET/PREFIX"),
+        (str(tmp_path / "nowhere"), DatasetError, f"dataset {tmp_path / 'nowhere'}: not a directory"),
+    ]
     for source, error, message in cases:
         with pytest.raises(error) as caught:
             edge.import_calibration(source, dest, s3)
@@ -327,10 +358,16 @@ def test_fleet_run_refuses_local_images_with_an_s3_artifact_in_one_line(tmp_path
 # ------------------------------------------------------------------------------------------------
 # Synthetic node results (for merge tests and the 200-node merge benchmark)
 
-PROCESSORS = ("Intel(R) Xeon(R) Gold 6338N CPU @ 2.20GHz", "Intel(R) Core(TM) i7-1185G7 @ 3.00GHz",
-              "Intel(R) Xeon(R) Platinum 8480+", "Intel(R) Atom(TM) x6425E CPU @ 2.00GHz")
-INT8_SKIP = ("suites/test_latency.py::test_infer_latency_batch1[openvino-int8]", "INT8 needs calibration images "
-             "from the training split: pass --edgebench-calibration DIR|s3://BUCKET/PREFIX")
+PROCESSORS = (
+    "Intel(R) Xeon(R) Gold 6338N CPU @ 2.20GHz",
+    "Intel(R) Core(TM) i7-1185G7 @ 3.00GHz",
+    "Intel(R) Xeon(R) Platinum 8480+",
+    "Intel(R) Atom(TM) x6425E CPU @ 2.00GHz",
+)
+INT8_SKIP = (
+    "suites/test_latency.py::test_infer_latency_batch1[openvino-int8]",
+    "INT8 needs calibration images from the training split: pass --edgebench-calibration DIR|s3://BUCKET/PREFIX",
+)
 # Logit noise on the candidate: FP32 within every FP32 bound; INT8 changes a few decisions, within INT8's.
 NOISE = {"FP32": 1e-7, "INT8": 0.3}
 
@@ -345,8 +382,15 @@ def _parity(rng, precision: str, noise: float) -> dict:
     return parity.compare(reference, reference + rng.normal(0, noise, reference.shape), precision, labels).to_json()
 
 
-def synthetic_node(node_dir: Path, cpu: str, tf_ms: float, ov_ms: float, samples: int = 100, int8: bool = True,
-                   int8_noise: float = NOISE["INT8"]) -> Path:
+def synthetic_node(
+    node_dir: Path,
+    cpu: str,
+    tf_ms: float,
+    ov_ms: float,
+    samples: int = 100,
+    int8: bool = True,
+    int8_noise: float = NOISE["INT8"],
+) -> Path:
     """A node folder as `pytest -m edge --benchmark-save-data --edgebench-node-report` leaves it: one latency
     benchmark per rung (label, accuracy and parity in extra_info). ``int8=False``: INT8 skipped, as on a node
     without calibration images."""
@@ -358,21 +402,40 @@ def synthetic_node(node_dir: Path, cpu: str, tf_ms: float, ov_ms: float, samples
     for backend, precision, ms, noise in rungs:
         data = list(ms / 1e3 * rng.lognormal(0, 0.05, samples))
         label = result_label(backend, precision)
-        info = {"backend": backend, "device": "CPU", "precision": precision, "label": label,
-                "accuracy": 0.92 if backend == "tf" else None}
+        info = {
+            "backend": backend,
+            "device": "CPU",
+            "precision": precision,
+            "label": label,
+            "accuracy": 0.92 if backend == "tf" else None,
+        }
         if noise is not None:
             info["parity"] = _parity(rng, precision, noise)
             info["accuracy"] = info["parity"]["candidate_accuracy"]
-        stats = {"data": data, "median": float(np.median(data)), "min": min(data), "max": max(data),
-                 "mean": float(np.mean(data)), "rounds": samples}
-        benchmarks.append({"name": f"test_infer_latency_batch1[{label}]", "extra_info": info, "stats": stats,
-                           "params": {"latency_case": [backend, precision]}})
-    machine = {"cpu_brand": cpu, "isa_flags": ["avx2", "avx512f"], "usable_cpus": 4,
-               "openvino_devices": {"CPU": cpu}}
+        stats = {
+            "data": data,
+            "median": float(np.median(data)),
+            "min": min(data),
+            "max": max(data),
+            "mean": float(np.mean(data)),
+            "rounds": samples,
+        }
+        benchmarks.append(
+            {
+                "name": f"test_infer_latency_batch1[{label}]",
+                "extra_info": info,
+                "stats": stats,
+                "params": {"latency_case": [backend, precision]},
+            }
+        )
+    machine = {"cpu_brand": cpu, "isa_flags": ["avx2", "avx512f"], "usable_cpus": 4, "openvino_devices": {"CPU": cpu}}
     fileio.write_json(node_dir / "benchmark.json", {"machine_info": {"edgebench": machine}, "benchmarks": benchmarks})
     figure = {**_parity(rng, "FP32", NOISE["FP32"]), "case": "given-openvino-CPU-FP32-b1", "backend": "openvino"}
-    outcomes = {"passed": [{"test": f"t{i}", "reason": ""} for i in range(len(rungs) + 1)], "failed": [],
-                "skipped": [] if int8 else [dict(zip(("test", "reason"), INT8_SKIP))]}
+    outcomes = {
+        "passed": [{"test": f"t{i}", "reason": ""} for i in range(len(rungs) + 1)],
+        "failed": [],
+        "skipped": [] if int8 else [dict(zip(("test", "reason"), INT8_SKIP))],
+    }
     fileio.write_json(node_dir / "report.json", fleet.node_summary(machine, [figure], outcomes, 0))
     return node_dir
 
@@ -382,8 +445,14 @@ def test_merged_fleet_report_in_a_browser_and_with_a_failed_node(tmp_path, headl
     never finished publishing: the precision ladder per processor, the node that did not run INT8 shown as
     such, the failures with reason and log tail, and the speedup plot, in Chromium."""
     run_dir = synthetic_run(tmp_path / "run-8", 8, without_int8=(5,))
-    fileio.write_json(run_dir / "node-broken" / fleet.FAILURE, {"node_id": "node-broken", "reason": "timed out "
-                      "after 1800 s (per-node timeout)", "log_tail": "collected 9 items\nsuites/test_parity.py ..."})
+    fileio.write_json(
+        run_dir / "node-broken" / fleet.FAILURE,
+        {
+            "node_id": "node-broken",
+            "reason": "timed out after 1800 s (per-node timeout)",
+            "log_tail": "collected 9 items\nsuites/test_parity.py ...",
+        },
+    )
     fileio.write_text(run_dir / "node-half" / "benchmark.json", "{}")  # files but no manifest
     merged = fleet.merge_run(run_dir)
     assert len(merged.nodes) == 8 and {f["node_id"] for f in merged.failures} == {"node-broken", "node-half"}
@@ -415,8 +484,10 @@ def _table_rows(dom: str, heading: str) -> list[list[str]]:
     import re
 
     table = dom.split(f"<h2>{heading}</h2>", 1)[1].split("</table>", 1)[0]
-    return [[html.unescape(re.sub("<[^>]+>", "", cell)) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)]
-            for row in re.findall(r"<tr>(.*?)</tr>", table)[1:]]
+    return [
+        [html.unescape(re.sub("<[^>]+>", "", cell)) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+        for row in re.findall(r"<tr>(.*?)</tr>", table)[1:]
+    ]
 
 
 def test_fleet_report_heatmap_headline_and_failed_reasons_in_a_browser(tmp_path, headless_chromium):
@@ -428,8 +499,10 @@ def test_fleet_report_heatmap_headline_and_failed_reasons_in_a_browser(tmp_path,
     files = {name: bad / name for name in ("benchmark.json", "report.json")}
     fleet.complete_report(files, run_dir.name, bad.name, bad / "report.json")
     fileio.write_json(bad / fleet.MANIFEST, fleet.manifest_for(run_dir.name, bad.name, files))
-    reason = ("walltime exceeded: Slurm ended job 7 at its time limit of 00:01:00 after 00:01:04 (JobState=TIMEOUT, "
-              "Reason=TimeLimit, ExitCode=0:0); raise --walltime; the node's Dask worker ended with its job")
+    reason = (
+        "walltime exceeded: Slurm ended job 7 at its time limit of 00:01:00 after 00:01:04 (JobState=TIMEOUT, "
+        "Reason=TimeLimit, ExitCode=0:0); raise --walltime; the node's Dask worker ended with its job"
+    )
     fileio.write_json(run_dir / "node-late" / fleet.FAILURE, {"node_id": "node-late", "reason": reason, "log_tail": ""})
     summary = fleet.merge_run(run_dir).to_json()
     assert fleet.openvino_headline(summary) == "4 out of 6 nodes ran on OpenVINO"
@@ -448,8 +521,9 @@ def test_fleet_report_heatmap_headline_and_failed_reasons_in_a_browser(tmp_path,
     assert int8.startswith(f"{summary['nodes'][0]['ladder']['openvino-int8']['speedup']:.2f}×")
     assert rows["node-002"][2] == "not run"  # node 2 ran no INT8
     assert rows["node-late"] == [f"failed: {reason}"]
-    assert dom.index("Per processor") < dom.index("Speedup over TF FP32 per node and rung") < dom.index(
-        "Precision ladder")  # beside the per-processor table
+    assert (
+        dom.index("Per processor") < dom.index("Speedup over TF FP32 per node and rung") < dom.index("Precision ladder")
+    )  # beside the per-processor table
     assert dark_fraction > 0.01
 
 
@@ -464,9 +538,16 @@ def test_node_results_keep_each_rung_by_label_and_old_files_by_backend(tmp_path)
     assert "label" not in int8["describe"] and "parity" not in int8["describe"]  # describe() fields only
     assert int8["latency"]["median_ms"] == pytest.approx(2.5, rel=0.1) and int8["latency"]["n"] == 100
 
-    old = {"benchmarks": [{"name": "test_infer_latency_batch1[openvino]", "params": {"latency_backend": "openvino"},
-                           "extra_info": {"backend": "openvino", "precision": "FP32"},
-                           "stats": {"median": 0.004, "min": 0.003, "max": 0.005, "mean": 0.004, "rounds": 5}}]}
+    old = {
+        "benchmarks": [
+            {
+                "name": "test_infer_latency_batch1[openvino]",
+                "params": {"latency_backend": "openvino"},
+                "extra_info": {"backend": "openvino", "precision": "FP32"},
+                "stats": {"median": 0.004, "min": 0.003, "max": 0.005, "mean": 0.004, "rounds": 5},
+            }
+        ]
+    }
     (entry,) = fleet.node_results(old)["backends"].items()
     assert entry[0] == "openvino" and entry[1]["precision"] == "FP32" and entry[1]["parity"] is None
     renamed = {"benchmarks": [{**old["benchmarks"][0], "name": "test_x[tf]", "params": {"latency_backend": "tf"}}]}
@@ -474,8 +555,11 @@ def test_node_results_keep_each_rung_by_label_and_old_files_by_backend(tmp_path)
 
 
 def test_node_summary_publishes_not_run_apart_from_passed():
-    outcomes = {"passed": [{"test": "a", "reason": ""}] * 3, "failed": [{"test": "b", "reason": "boom"}],
-                "skipped": [dict(zip(("test", "reason"), INT8_SKIP))]}
+    outcomes = {
+        "passed": [{"test": "a", "reason": ""}] * 3,
+        "failed": [{"test": "b", "reason": "boom"}],
+        "skipped": [dict(zip(("test", "reason"), INT8_SKIP))],
+    }
     summary = fleet.node_summary({}, [], outcomes, 1)
     assert summary["tests"] == {"passed": 3, "failed": 1, "not_run": 1}
     assert summary["not_run_tests"] == [{"test": INT8_SKIP[0], "reason": INT8_SKIP[1]}]
@@ -485,20 +569,29 @@ def test_node_summary_publishes_not_run_apart_from_passed():
 def test_node_verdicts_never_pass_by_absence(tmp_path):
     """A node that did not run INT8 is "not run", one whose INT8 is out of tolerance "fail"; a node with no
     parity figure at all or unknown test outcomes does not pass either."""
+
     def row(name: str, **options) -> dict:
         node = synthetic_node(tmp_path / name, PROCESSORS[0], tf_ms=20.0, ov_ms=5.0, **options)
         files = {n: node / n for n in ("benchmark.json", "report.json")}
         return fileio.read_json_file(fleet.complete_report(files, "run", name, node / "report.json"))
 
     documents = [row("healthy"), row("no-int8", int8=False), row("bad-int8", int8_noise=3.0)]
-    unmeasured = {**documents[0], "node_id": "unmeasured", "parity": {},
-                  "backends": {k: {**v, "parity": None} for k, v in documents[0]["backends"].items()}}
+    unmeasured = {
+        **documents[0],
+        "node_id": "unmeasured",
+        "parity": {},
+        "backends": {k: {**v, "parity": None} for k, v in documents[0]["backends"].items()},
+    }
     unknown = {**documents[0], "node_id": "unknown", "tests": {}}
     summary = fleet.MergedRun("run", [*documents, unmeasured, unknown], []).to_json()
     verdicts = {r["node_id"]: (r["verdict"], r["parity_ok"], r["rungs_not_run"]) for r in summary["nodes"]}
-    assert verdicts == {"healthy": ("pass", True, []), "no-int8": ("not run", True, ["openvino-int8"]),
-                        "bad-int8": ("fail", False, []), "unmeasured": ("not run", None, []),
-                        "unknown": ("not run", True, [])}
+    assert verdicts == {
+        "healthy": ("pass", True, []),
+        "no-int8": ("not run", True, ["openvino-int8"]),
+        "bad-int8": ("fail", False, []),
+        "unmeasured": ("not run", None, []),
+        "unknown": ("not run", True, []),
+    }
     bad = next(r for r in summary["nodes"] if r["node_id"] == "bad-int8")
     assert bad["ladder"]["openvino-int8"]["top1_agreement"] < 0.9 and bad["openvino_ok"] is False
     (processor,) = summary["processors"]
@@ -527,8 +620,9 @@ def synthetic_run(run_dir: Path, nodes: int, without_int8: tuple[int, ...] = ())
     numbered in ``without_int8`` did not run INT8."""
     for i in range(nodes):
         cpu = PROCESSORS[i % len(PROCESSORS)]
-        node_dir = synthetic_node(run_dir / f"node-{i:03d}", cpu, tf_ms=20.0 + i % 7, ov_ms=4.0 + (i % 4) / 2,
-                                  int8=i not in without_int8)
+        node_dir = synthetic_node(
+            run_dir / f"node-{i:03d}", cpu, tf_ms=20.0 + i % 7, ov_ms=4.0 + (i % 4) / 2, int8=i not in without_int8
+        )
         files = {name: node_dir / name for name in ("benchmark.json", "report.json")}
         fleet.complete_report(files, run_dir.name, node_dir.name, node_dir / "report.json")
         fileio.write_json(node_dir / fleet.MANIFEST, fleet.manifest_for(run_dir.name, node_dir.name, files))
@@ -550,9 +644,12 @@ def test_merging_200_node_result_sets(benchmark, tmp_path, record_property):
 
     merged = benchmark.pedantic(merge_and_write, rounds=3, iterations=1)
     assert len(merged.nodes) == 200 and len(merged.to_json()["processors"]) == len(PROCESSORS)
-    record_property("edgebench_figure", f"fleet merge of 200 node result sets (read, check manifests, per-processor "
-                                        f"table, fleet-report.json, report.html): median "
-                                        f"{benchmark.stats.stats.median:.2f} s (target < 5 s)")
+    record_property(
+        "edgebench_figure",
+        f"fleet merge of 200 node result sets (read, check manifests, per-processor "
+        f"table, fleet-report.json, report.html): median "
+        f"{benchmark.stats.stats.median:.2f} s (target < 5 s)",
+    )
 
 
 @pytest.mark.latency
@@ -584,9 +681,12 @@ def test_fan_out_overhead_of_a_two_node_local_run(benchmark, fleet_spec, tmp_pat
     assert [n.status for n in result.nodes] == ["complete", "complete"]
     overhead = (timings["total"] - timings["startup"]) / direct - 1
     benchmark.extra_info.update({"direct_s": direct, "startup_s": timings["startup"], "overhead": overhead})
-    record_property("edgebench_figure", f"fleet fan-out: 2-node local run {timings['total']:.1f} s = cluster start "
-                                        f"{timings['startup']:.1f} s + nodes; the suite run directly twice "
-                                        f"{direct:.1f} s; overhead beyond start-up {overhead:+.1%} (target <= 10 %)")
+    record_property(
+        "edgebench_figure",
+        f"fleet fan-out: 2-node local run {timings['total']:.1f} s = cluster start "
+        f"{timings['startup']:.1f} s + nodes; the suite run directly twice "
+        f"{direct:.1f} s; overhead beyond start-up {overhead:+.1%} (target <= 10 %)",
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -602,8 +702,10 @@ def ssh_server(tmp_path):
 
     sshd = shutil.which("sshd") or ("/usr/sbin/sshd" if Path("/usr/sbin/sshd").exists() else None)
     if sshd is None or shutil.which("ssh-keygen") is None:
-        pytest.skip("OpenSSH server not installed (Debian: apt-get install openssh-server); the ssh cluster "
-                    "test needs a real sshd on 127.0.0.1")
+        pytest.skip(
+            "OpenSSH server not installed (Debian: apt-get install openssh-server); the ssh cluster "
+            "test needs a real sshd on 127.0.0.1"
+        )
     keys = tmp_path / "ssh"
     keys.mkdir(mode=0o700)
     for name in ("host_key", "client_key"):
@@ -615,7 +717,8 @@ def ssh_server(tmp_path):
     (keys / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {keys / 'host_key'}\nAuthorizedKeysFile {keys / 'authorized_keys'}\n"
         f"PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
-        f"StrictModes no\nUsePAM no\nPidFile {keys / 'sshd.pid'}\nAcceptEnv none\n")
+        f"StrictModes no\nUsePAM no\nPidFile {keys / 'sshd.pid'}\nAcceptEnv none\n"
+    )
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory
     server = subprocess.Popen([sshd, "-D", "-e", "-f", str(keys / "sshd_config")], stderr=subprocess.PIPE)
@@ -639,8 +742,12 @@ def test_ssh_cluster_runs_a_node_over_ssh(fleet_spec, ssh_server, tmp_path):
     login shell's, so S3 credentials travel in the node spec."""
     port, key = ssh_server
     options = clusters.ClusterOptions("ssh", hosts=("127.0.0.1", "127.0.0.1"), ssh_port=port, ssh_key=key)
-    spec = dataclasses.replace(fleet_spec, run_id="run-ssh", pytest_args=NULL_ONLY,
-                               credentials={"aws_access_key_id": "testing", "aws_secret_access_key": "testing"})
+    spec = dataclasses.replace(
+        fleet_spec,
+        run_id="run-ssh",
+        pytest_args=NULL_ONLY,
+        credentials={"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
+    )
     with clusters.open_cluster(options) as client:
         result = fleet.run_fleet(client, spec)
     assert [n.status for n in result.nodes] == ["complete"], result.nodes

@@ -19,8 +19,14 @@ OTHER_CPU = "AMD EPYC 7B13"
 ALARMS = {Verdict.REGRESSION, Verdict.IMPROVEMENT}
 
 
-def latency(rng: np.random.Generator, n: int, factor: float = 1.0, sigma: float = 0.06, spikes: float = 0.02,
-            median_s: float = 0.010) -> np.ndarray:
+def latency(
+    rng: np.random.Generator,
+    n: int,
+    factor: float = 1.0,
+    sigma: float = 0.06,
+    spikes: float = 0.02,
+    median_s: float = 0.010,
+) -> np.ndarray:
     """Latency-like noise: a lognormal body and a few 1.5–3× spikes (preemption, GC, page faults)."""
     samples = median_s * factor * rng.lognormal(0.0, sigma, n)
     hit = rng.random(n) < spikes
@@ -44,10 +50,10 @@ RATE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("label,n,sigma,factor,threshold,seeds,counted,bounds", RATE_CASES,
-                         ids=[case[0] for case in RATE_CASES])
-def test_false_alarm_and_detection_rates(label, n, sigma, factor, threshold, seeds, counted, bounds,
-                                         record_property):
+@pytest.mark.parametrize(
+    "label,n,sigma,factor,threshold,seeds,counted,bounds", RATE_CASES, ids=[case[0] for case in RATE_CASES]
+)
+def test_false_alarm_and_detection_rates(label, n, sigma, factor, threshold, seeds, counted, bounds, record_property):
     options = GateOptions(threshold=threshold)
     verdicts = []
     for seed in range(seeds):
@@ -55,8 +61,10 @@ def test_false_alarm_and_detection_rates(label, n, sigma, factor, threshold, see
         base, new = latency(rng, n, sigma=sigma), latency(rng, n, factor, sigma=sigma)
         verdicts.append(gate.compare_samples("bench", base, new, options).verdict)
     count = sum(v in counted for v in verdicts)
-    figure = (f"gate {label}: {count}/{seeds} {'/'.join(sorted(counted))} "
-              f"(n={n} per side, sigma={sigma}, min effect {threshold:.0%}, alpha {options.alpha})")
+    figure = (
+        f"gate {label}: {count}/{seeds} {'/'.join(sorted(counted))} "
+        f"(n={n} per side, sigma={sigma}, min effect {threshold:.0%}, alpha {options.alpha})"
+    )
     print(figure)
     record_property("edgebench_figure", figure)
     assert bounds[0] <= count <= bounds[1], figure
@@ -83,15 +91,18 @@ def test_verdicts_are_deterministic():
     assert gate.compare_samples("b", base, new) == gate.compare_samples("b", base, new)
 
 
-@pytest.mark.parametrize("p,ci,verdict", [
-    (0.001, (1.06, 1.2), Verdict.REGRESSION),
-    (0.001, (1.04, 1.2), Verdict.INCONCLUSIVE),  # could be under the min effect, or well over it
-    (0.2, (1.06, 1.2), Verdict.INCONCLUSIVE),  # the rank test does not see a difference
-    (0.2, (0.99, 1.05), Verdict.NO_CHANGE),  # a slowdown beyond 5 % is ruled out
-    (0.001, (1.01, 1.04), Verdict.NO_CHANGE),  # slower, significantly, but by less than the min effect
-    (0.001, (0.80, 0.95), Verdict.IMPROVEMENT),  # 0.95 < 1 / 1.05
-    (0.001, (0.80, 0.96), Verdict.NO_CHANGE),
-])
+@pytest.mark.parametrize(
+    "p,ci,verdict",
+    [
+        (0.001, (1.06, 1.2), Verdict.REGRESSION),
+        (0.001, (1.04, 1.2), Verdict.INCONCLUSIVE),  # could be under the min effect, or well over it
+        (0.2, (1.06, 1.2), Verdict.INCONCLUSIVE),  # the rank test does not see a difference
+        (0.2, (0.99, 1.05), Verdict.NO_CHANGE),  # a slowdown beyond 5 % is ruled out
+        (0.001, (1.01, 1.04), Verdict.NO_CHANGE),  # slower, significantly, but by less than the min effect
+        (0.001, (0.80, 0.95), Verdict.IMPROVEMENT),  # 0.95 < 1 / 1.05
+        (0.001, (0.80, 0.96), Verdict.NO_CHANGE),
+    ],
+)
 def test_decision_rule(p, ci, verdict):
     assert compare.decide(p, ci, threshold=0.05, alpha=0.05) is verdict
 
@@ -107,12 +118,19 @@ def test_min_effect_per_benchmark_by_name_or_glob():
     assert gate.compare_samples("suites/a.py::t[tf]", base, new, options).verdict is Verdict.REGRESSION
 
 
-@pytest.mark.parametrize("kwargs,pattern", [
-    ({"threshold": -0.1}, "threshold"), ({"thresholds": {"x": float("nan")}}, "threshold for 'x'"),
-    ({"alpha": 0.0}, "alpha"), ({"min_samples": 1}, "min_samples"), ({"resamples": 10}, "resamples"),
-    ({"fail_on": "removed,bogus"}, "--fail-on 'bogus'"), ({"fail_on": "regression"}, "a regression always fails"),
-    ({"fail_on": ["no change"]}, "choose from removed, insufficient, added"),
-])
+@pytest.mark.parametrize(
+    "kwargs,pattern",
+    [
+        ({"threshold": -0.1}, "threshold"),
+        ({"thresholds": {"x": float("nan")}}, "threshold for 'x'"),
+        ({"alpha": 0.0}, "alpha"),
+        ({"min_samples": 1}, "min_samples"),
+        ({"resamples": 10}, "resamples"),
+        ({"fail_on": "removed,bogus"}, "--fail-on 'bogus'"),
+        ({"fail_on": "regression"}, "a regression always fails"),
+        ({"fail_on": ["no change"]}, "choose from removed, insufficient, added"),
+    ],
+)
 def test_bad_options_are_config_errors(kwargs, pattern):
     with pytest.raises(ConfigError, match=pattern):
         GateOptions(**kwargs)
@@ -162,16 +180,39 @@ def write_pytest_benchmark(path, benchmarks: dict, cpu: str | None = CPU, edgebe
     entries = []
     for fullname, data in benchmarks.items():
         name = fullname.split("::")[-1]
-        param = name[name.index("[") + 1:-1]
+        param = name[name.index("[") + 1 : -1]
         stats = {"rounds": 0 if data is None else len(data), "iterations": 1}
         if data is not None:
-            stats.update(min=float(np.min(data)), max=float(np.max(data)), mean=float(np.mean(data)),
-                         median=float(np.median(data)), data=[float(x) for x in data])
-        entries.append({"group": "infer-batch1", "name": name, "fullname": fullname, "params": {"name": param},
-                        "param": param, "extra_info": {"backend": param, "device": "CPU", "precision": "FP32"},
-                        "options": {"timer": "perf_counter", "min_rounds": 5, "warmup": False}, "stats": stats})
-    path.write_text(json.dumps({"machine_info": machine_info, "commit_info": {"id": "abc"}, "benchmarks": entries,
-                                "datetime": "2026-11-25T14:21:43", "version": "5.1.0"}))
+            stats.update(
+                min=float(np.min(data)),
+                max=float(np.max(data)),
+                mean=float(np.mean(data)),
+                median=float(np.median(data)),
+                data=[float(x) for x in data],
+            )
+        entries.append(
+            {
+                "group": "infer-batch1",
+                "name": name,
+                "fullname": fullname,
+                "params": {"name": param},
+                "param": param,
+                "extra_info": {"backend": param, "device": "CPU", "precision": "FP32"},
+                "options": {"timer": "perf_counter", "min_rounds": 5, "warmup": False},
+                "stats": stats,
+            }
+        )
+    path.write_text(
+        json.dumps(
+            {
+                "machine_info": machine_info,
+                "commit_info": {"id": "abc"},
+                "benchmarks": entries,
+                "datetime": "2026-11-25T14:21:43",
+                "version": "5.1.0",
+            }
+        )
+    )
     return path
 
 
@@ -181,13 +222,23 @@ def write_run_report(run_dir, backends: dict, cpu: str = CPU, samples: bool = Tr
     latency_of = {}
     for label, seconds in backends.items():
         ns = np.round(np.asarray(seconds) * 1e9).astype(int)
-        latency_of[label] = {"n": len(ns), "median_ms": float(np.median(ns)) / 1e6, "p90_ms": 0.0,
-                             **({"samples_ns": ns.tolist()} if samples else {})}
-    document = {"schema": RUN_SCHEMA, "run_id": run_dir.name,
-                "machine": {"cpu_brand": cpu, "usable_cpus": 2, "isa_flags": ["avx2"]},
-                "backends": {label: {"describe": {"backend": label, "device": "CPU", "precision": "FP32"},
-                                     "latency": latency_of[label]} for label in backends},
-                "parity": {}, "accuracy": {}}
+        latency_of[label] = {
+            "n": len(ns),
+            "median_ms": float(np.median(ns)) / 1e6,
+            "p90_ms": 0.0,
+            **({"samples_ns": ns.tolist()} if samples else {}),
+        }
+    document = {
+        "schema": RUN_SCHEMA,
+        "run_id": run_dir.name,
+        "machine": {"cpu_brand": cpu, "usable_cpus": 2, "isa_flags": ["avx2"]},
+        "backends": {
+            label: {"describe": {"backend": label, "device": "CPU", "precision": "FP32"}, "latency": latency_of[label]}
+            for label in backends
+        },
+        "parity": {},
+        "accuracy": {},
+    }
     (run_dir / "report.json").write_text(json.dumps(document))
     return run_dir
 
@@ -198,13 +249,19 @@ TF, OV, OLD, NEW = (f"{BENCH}[{backend}]" for backend in ("tf", "openvino", "ovt
 
 def test_pytest_benchmark_files_round_trip_with_regression_added_and_removed(tmp_path):
     rng = np.random.default_rng(11)
-    base = write_pytest_benchmark(tmp_path / "base.json", {TF: latency(rng, 100), OV: latency(rng, 100, 0.2),
-                                                           OLD: latency(rng, 100)})
-    new = write_pytest_benchmark(tmp_path / "new.json", {TF: latency(rng, 100), OV: latency(rng, 100, 0.2 * 1.15),
-                                                         NEW: latency(rng, 100, 1e-4)})
+    base = write_pytest_benchmark(
+        tmp_path / "base.json", {TF: latency(rng, 100), OV: latency(rng, 100, 0.2), OLD: latency(rng, 100)}
+    )
+    new = write_pytest_benchmark(
+        tmp_path / "new.json", {TF: latency(rng, 100), OV: latency(rng, 100, 0.2 * 1.15), NEW: latency(rng, 100, 1e-4)}
+    )
     result = gate.gate_files(base, new)
-    assert result.verdicts() == {TF: Verdict.NO_CHANGE, OV: Verdict.REGRESSION, OLD: Verdict.REMOVED,
-                                 NEW: Verdict.ADDED}
+    assert result.verdicts() == {
+        TF: Verdict.NO_CHANGE,
+        OV: Verdict.REGRESSION,
+        OLD: Verdict.REMOVED,
+        NEW: Verdict.ADDED,
+    }
     assert result.exit_code == gate.EXIT_REGRESSION
     regression = result.regressions[0]
     assert regression.ci[0] > 1.05 and regression.p_value < 0.05 and regression.n_base == 100
@@ -275,13 +332,19 @@ def test_edgebench_run_reports_are_inputs(tmp_path):
     assert outcome.exit_code == 2 and "samples_ns" in outcome.error
 
 
-@pytest.mark.parametrize("content,pattern", [
-    (None, "not a readable JSON"), ("{broken", "not a readable JSON"),
-    (json.dumps({"hello": 1}), "neither a pytest-benchmark JSON"),
-    (json.dumps({"machine_info": {}, "benchmarks": []}), "no benchmarks"),
-    (json.dumps({"machine_info": {}, "benchmarks": [{"fullname": "t", "stats": {"data": ["x"]}}]}),
-     "not a list of non-negative numbers"),
-])
+@pytest.mark.parametrize(
+    "content,pattern",
+    [
+        (None, "not a readable JSON"),
+        ("{broken", "not a readable JSON"),
+        (json.dumps({"hello": 1}), "neither a pytest-benchmark JSON"),
+        (json.dumps({"machine_info": {}, "benchmarks": []}), "no benchmarks"),
+        (
+            json.dumps({"machine_info": {}, "benchmarks": [{"fullname": "t", "stats": {"data": ["x"]}}]}),
+            "not a list of non-negative numbers",
+        ),
+    ],
+)
 def test_unusable_inputs_exit_2(tmp_path, content, pattern):
     bad = tmp_path / "bad.json"
     if content is not None:
@@ -307,9 +370,21 @@ def test_cli_gate_exit_codes(tmp_path, capsys):
     slow = (np.asarray(base) * 1.2).tolist()
     machine = {"edgebench": {"cpu_brand": "Test CPU"}}
     for name, samples in (("base", base), ("slow", slow)):
-        (tmp_path / f"{name}.json").write_text(json.dumps({"machine_info": machine, "benchmarks": [
-            {"name": "test_x[openvino]", "fullname": "suites/t.py::test_x[openvino]", "params": {},
-             "stats": {"data": samples, "median": float(np.median(samples))}}]}))
+        (tmp_path / f"{name}.json").write_text(
+            json.dumps(
+                {
+                    "machine_info": machine,
+                    "benchmarks": [
+                        {
+                            "name": "test_x[openvino]",
+                            "fullname": "suites/t.py::test_x[openvino]",
+                            "params": {},
+                            "stats": {"data": samples, "median": float(np.median(samples))},
+                        }
+                    ],
+                }
+            )
+        )
     assert cli.main(["gate", str(tmp_path / "base.json"), str(tmp_path / "base.json")]) == 0
     assert cli.main(["gate", str(tmp_path / "base.json"), str(tmp_path / "slow.json")]) == 1
     assert "regression" in capsys.readouterr().out
@@ -340,19 +415,30 @@ def policy_files(tmp_path, verdict: Verdict):
 ALL = "removed,insufficient,added"
 # verdict of OV, --fail-on (None: option not given), exit code
 POLICY = [
-    (Verdict.REMOVED, None, 0), (Verdict.REMOVED, "removed", 1), (Verdict.REMOVED, "insufficient,added", 0),
+    (Verdict.REMOVED, None, 0),
+    (Verdict.REMOVED, "removed", 1),
+    (Verdict.REMOVED, "insufficient,added", 0),
     (Verdict.REMOVED, ALL, 1),
-    (Verdict.INSUFFICIENT, None, 0), (Verdict.INSUFFICIENT, "insufficient", 1), (Verdict.INSUFFICIENT, "removed", 0),
+    (Verdict.INSUFFICIENT, None, 0),
+    (Verdict.INSUFFICIENT, "insufficient", 1),
+    (Verdict.INSUFFICIENT, "removed", 0),
     (Verdict.INSUFFICIENT, ALL, 1),
-    (Verdict.ADDED, None, 0), (Verdict.ADDED, "added", 1), (Verdict.ADDED, "removed,insufficient", 0),
+    (Verdict.ADDED, None, 0),
+    (Verdict.ADDED, "added", 1),
+    (Verdict.ADDED, "removed,insufficient", 0),
     (Verdict.ADDED, ALL, 1),
-    (Verdict.REGRESSION, None, 1), (Verdict.REGRESSION, ALL, 1),
-    (Verdict.NO_CHANGE, None, 0), (Verdict.NO_CHANGE, ALL, 0),
+    (Verdict.REGRESSION, None, 1),
+    (Verdict.REGRESSION, ALL, 1),
+    (Verdict.NO_CHANGE, None, 0),
+    (Verdict.NO_CHANGE, ALL, 0),
 ]
 
 
-@pytest.mark.parametrize("verdict,fail_on,exit_code", POLICY,
-                         ids=[f"{v.value.replace(' ', '-')}-{f or 'default'}-exit{e}" for v, f, e in POLICY])
+@pytest.mark.parametrize(
+    "verdict,fail_on,exit_code",
+    POLICY,
+    ids=[f"{v.value.replace(' ', '-')}-{f or 'default'}-exit{e}" for v, f, e in POLICY],
+)
 def test_exit_policy(tmp_path, capsys, verdict, fail_on, exit_code):
     """The same exit code from the library and from `edgebench gate [--fail-on ...]`; the verdict is checked
     first, so a case cannot pass by producing some other verdict."""
@@ -365,8 +451,7 @@ def test_exit_policy(tmp_path, capsys, verdict, fail_on, exit_code):
     assert outcome.exit_code == exit_code
     assert cli.main(["gate", str(base), str(new), *([] if fail_on is None else ["--fail-on", fail_on])]) == exit_code
     fail_lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL ")]
-    assert fail_lines == ([f"FAIL {outcome.result.reason(outcome.result.comparisons[1])}"]
-                          if exit_code else [])
+    assert fail_lines == ([f"FAIL {outcome.result.reason(outcome.result.comparisons[1])}"] if exit_code else [])
 
 
 def test_fail_on_names():
@@ -383,16 +468,19 @@ def test_cli_names_each_failing_benchmark_and_its_reason_on_one_line(tmp_path, c
 
     rng = np.random.default_rng(3)
     long_name = f"suites/test_latency.py::test_infer_latency_batch1[{'openvino-FP32-' * 8}x]"  # wider than 120
-    base = write_pytest_benchmark(tmp_path / "base.json", {TF: latency(rng, 60), OLD: latency(rng, 60),
-                                                           long_name: latency(rng, 60)})
+    base = write_pytest_benchmark(
+        tmp_path / "base.json", {TF: latency(rng, 60), OLD: latency(rng, 60), long_name: latency(rng, 60)}
+    )
     new = write_pytest_benchmark(tmp_path / "new.json", {TF: latency(rng, 60), long_name: latency(rng, 4)})
 
     assert cli.main(["gate", str(base), str(new), "--fail-on", "removed,insufficient"]) == gate.EXIT_REGRESSION
     lines = capsys.readouterr().out.splitlines()
     fails = [line for line in lines if line.startswith("FAIL ")]
-    assert fails == [f"FAIL {OLD}: removed (in BASE, not in NEW; --fail-on removed)",
-                     f"FAIL {long_name}: insufficient data (60 samples in BASE, 4 in NEW; 10 needed on each side; "
-                     "--fail-on insufficient)"]
+    assert fails == [
+        f"FAIL {OLD}: removed (in BASE, not in NEW; --fail-on removed)",
+        f"FAIL {long_name}: insufficient data (60 samples in BASE, 4 in NEW; 10 needed on each side; "
+        "--fail-on insufficient)",
+    ]
     assert "3 benchmarks: 1 no change, 1 insufficient data, 1 removed" in lines
     assert lines[-1] == "gate: FAIL, exit 1: 2 of 3 benchmarks fail"
 
@@ -400,8 +488,10 @@ def test_cli_names_each_failing_benchmark_and_its_reason_on_one_line(tmp_path, c
     lines = capsys.readouterr().out.splitlines()
     assert not [line for line in lines if line.startswith("FAIL")]
     assert "3 benchmarks: 1 no change, 1 insufficient data, 1 removed" in lines
-    assert ("passing without a comparison: 1 removed, 1 insufficient data (to fail on them: edgebench gate "
-            "--fail-on removed,insufficient)") in lines
+    assert (
+        "passing without a comparison: 1 removed, 1 insufficient data (to fail on them: edgebench gate "
+        "--fail-on removed,insufficient)"
+    ) in lines
     assert lines[-1] == "gate: pass, exit 0"
 
 

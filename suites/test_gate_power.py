@@ -64,21 +64,30 @@ def test_interleaved_mode_catches_2_percent(artifact_and_batch, trials, record_p
     options = gate.GateOptions(threshold=INTERLEAVED_THRESHOLD)
     false_alarms, detections, seconds, ratios = 0, 0, [], []
     for trial in range(trials):
-        with ArmPool(arms[trial % 3:] + arms[:trial % 3], ABPlan(), batch) as pool:  # rotate the load order
+        with ArmPool(arms[trial % 3 :] + arms[: trial % 3], ABPlan(), batch) as pool:  # rotate the load order
             session = measure_interleaved(pool, INTERLEAVED_SECONDS, ABPlan.block)
         false_alarms += session.compare("A/A", "A", "A'", options).verdict is gate.Verdict.REGRESSION
         slowed = session.compare("A/B", "A", "B", options)
         detections += slowed.verdict is gate.Verdict.REGRESSION
         seconds.append(session.seconds * 2 / 3)  # the share of the session the two compared arms used
         ratios.append(slowed.ratio)
-    record_property("edgebench_figure", _rates(f"interleaved A/B (min effect {INTERLEAVED_THRESHOLD:.1%})", INTERLEAVED_SLOWDOWN, trials,
-                                               false_alarms, detections, max(seconds), ratios))
+    record_property(
+        "edgebench_figure",
+        _rates(
+            f"interleaved A/B (min effect {INTERLEAVED_THRESHOLD:.1%})",
+            INTERLEAVED_SLOWDOWN,
+            trials,
+            false_alarms,
+            detections,
+            max(seconds),
+            ratios,
+        ),
+    )
     assert detections > false_alarms, f"the gate flagged {detections}/{trials} slowed and {false_alarms} unchanged"
 
 
 @pytest.mark.slow  # its outcome is the machine's stability between runs: measure it on the node you gate on
-def test_stored_baseline_compensated_vs_raw_over_separate_runs(artifact_and_batch, runs, pytestconfig,
-                                                               record_property):
+def test_stored_baseline_compensated_vs_raw_over_separate_runs(artifact_and_batch, runs, pytestconfig, record_property):
     """Stored-baseline mode as a CI job uses it, with and without drift compensation, from the same jobs.
     Jobs: one baseline, then ``runs`` each of A/A, +10 % and +5 % in rotation, every one a fresh process
     started ``--edgebench-gate-spacing`` seconds after the previous one began; each job times the model and
@@ -102,31 +111,48 @@ def test_stored_baseline_compensated_vs_raw_over_separate_runs(artifact_and_batc
         stored = json.loads(out.read_text())
         jobs, spacing = stored["jobs"], stored["spacing_s"]
     else:
-        out = Path(pytestconfig.rootpath) / "reports" / f"gate-power-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}" \
+        out = (
+            Path(pytestconfig.rootpath)
+            / "reports"
+            / f"gate-power-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
             / "jobs.json"
+        )
         out.parent.mkdir(parents=True, exist_ok=True)
-        kinds = [("baseline", 0.0)] + [kind for _ in range(runs) for kind in
-                                       (("A/A", 0.0), ("+10 %", STORED_SLOWDOWN), ("+5 %", STORED_SLOWDOWN / 2))]
+        kinds = [("baseline", 0.0)] + [
+            kind
+            for _ in range(runs)
+            for kind in (("A/A", 0.0), ("+10 %", STORED_SLOWDOWN), ("+5 %", STORED_SLOWDOWN / 2))
+        ]
         jobs = []
         for index, (kind, slowdown) in enumerate(kinds):
             started = time.monotonic()
-            jobs.append({"kind": kind, "slowdown": slowdown, "started_unix": time.time(),
-                         "blocks_s": _separate_job(Arm(f"{kind} {index}", artifact, slowdown=slowdown), batch)})
+            jobs.append(
+                {
+                    "kind": kind,
+                    "slowdown": slowdown,
+                    "started_unix": time.time(),
+                    "blocks_s": _separate_job(Arm(f"{kind} {index}", artifact, slowdown=slowdown), batch),
+                }
+            )
             out.write_text(json.dumps({"spacing_s": spacing, "seconds_per_job": STORED_SECONDS, "jobs": jobs}))
             if index < len(kinds) - 1:
                 time.sleep(max(0.0, spacing - (time.monotonic() - started)))
     counted = sum(job["kind"] == "A/A" for job in jobs)
-    lines = [f"stored baseline over {len(jobs)} fresh jobs ({counted} per kind + 1 baseline), started {spacing:.0f} s "
-             f"apart ({(jobs[-1]['started_unix'] - jobs[0]['started_unix']) / 60:.0f} min), {STORED_SECONDS:.0f} s "
-             f"of timing each; raw jobs in {out}"]
+    lines = [
+        f"stored baseline over {len(jobs)} fresh jobs ({counted} per kind + 1 baseline), started {spacing:.0f} s "
+        f"apart ({(jobs[-1]['started_unix'] - jobs[0]['started_unix']) / 60:.0f} min), {STORED_SECONDS:.0f} s "
+        f"of timing each; raw jobs in {out}"
+    ]
     figures = {}
     for pairing in PAIRINGS:
         figures[pairing] = stored_baseline_figures(jobs, pairing)
         lines.append(f" {PAIRINGS[pairing]}:")
         lines += [f"  {row}" for row in format_figures(figures[pairing])]
         chosen = figures[pairing][("compensated", drift.REFERENCE, gate.GateOptions.threshold)]
-        lines.append(f"  -> compensated ({drift.REFERENCE}), min effect 5 %: "
-                     f"{_consistent_with_targets(chosen['A/A'][2], chosen['A/A'][0], chosen['+10 %'][0])}")
+        lines.append(
+            f"  -> compensated ({drift.REFERENCE}), min effect 5 %: "
+            f"{_consistent_with_targets(chosen['A/A'][2], chosen['A/A'][0], chosen['+10 %'][0])}"
+        )
     record_property("edgebench_figure", "\n".join(lines))
     print("\n".join(lines))
     for pairing in PAIRINGS:
@@ -135,25 +161,30 @@ def test_stored_baseline_compensated_vs_raw_over_separate_runs(artifact_and_batc
 
 
 COMPENSATED_THRESHOLDS = (0.05, 0.03)
-PAIRINGS = {"first": "every job against the first (one stored baseline)",
-            "previous": "every job against the A/A job before it (a fresh baseline 1-3 jobs earlier)"}
+PAIRINGS = {
+    "first": "every job against the first (one stored baseline)",
+    "previous": "every job against the A/A job before it (a fresh baseline 1-3 jobs earlier)",
+}
 
 
-def stored_baseline_figures(jobs: list[dict], pairing: str = "first"
-                            ) -> dict[tuple[str, str, float], dict[str, tuple[int, int, int, float]]]:
+def stored_baseline_figures(
+    jobs: list[dict], pairing: str = "first"
+) -> dict[tuple[str, str, float], dict[str, tuple[int, int, int, float]]]:
     """(mode, reference, min effect) -> kind -> (regressions, inconclusive, comparisons, median measured
     ratio). "raw" gates the model's per-call samples, "compensated" the per-turn model/reference ratio of each
     reference candidate. ``pairing`` "first": every job against jobs[0]; "previous": every job against the
     latest earlier unslowed job (the baseline or an A/A job)."""
-    references = [label.removeprefix(REFERENCE_PREFIX) for label in jobs[0]["blocks_s"]
-                  if label.startswith(REFERENCE_PREFIX)]
+    references = [
+        label.removeprefix(REFERENCE_PREFIX) for label in jobs[0]["blocks_s"] if label.startswith(REFERENCE_PREFIX)
+    ]
 
     def series(blocks: dict, reference: str | None) -> np.ndarray:
         arm = next(label for label in blocks if not label.startswith(REFERENCE_PREFIX))
         if reference is None:
             return np.concatenate(blocks[arm])
-        return drift.compensated_series({"schema": drift.SCHEMA, "model_ns": blocks[arm],
-                                         "reference_ns": blocks[REFERENCE_PREFIX + reference]})
+        return drift.compensated_series(
+            {"schema": drift.SCHEMA, "model_ns": blocks[arm], "reference_ns": blocks[REFERENCE_PREFIX + reference]}
+        )
 
     pairs, base = [], jobs[0]
     for job in jobs[1:]:
@@ -161,28 +192,36 @@ def stored_baseline_figures(jobs: list[dict], pairing: str = "first"
         if pairing == "previous" and job["slowdown"] == 0:
             base = job
     figures = {}
-    for mode, reference, threshold in ([("raw", "-", gate.GateOptions.threshold)]
-                                       + [("compensated", r, t) for r in references for t in COMPENSATED_THRESHOLDS]):
+    for mode, reference, threshold in [("raw", "-", gate.GateOptions.threshold)] + [
+        ("compensated", r, t) for r in references for t in COMPENSATED_THRESHOLDS
+    ]:
         options = gate.GateOptions(threshold=threshold, resamples=1000)
         ref = None if mode == "raw" else reference
         per_kind: dict[str, list] = {}
         for base_job, job in pairs:
-            found = gate.compare_samples(job["kind"], series(base_job["blocks_s"], ref), series(job["blocks_s"], ref),
-                                         options)
+            found = gate.compare_samples(
+                job["kind"], series(base_job["blocks_s"], ref), series(job["blocks_s"], ref), options
+            )
             per_kind.setdefault(job["kind"], []).append((found.verdict, np.nan if found.ratio is None else found.ratio))
         figures[(mode, reference, threshold)] = {
-            kind: (sum(v is gate.Verdict.REGRESSION for v, _ in rows),
-                   sum(v in (gate.Verdict.INCONCLUSIVE, gate.Verdict.INSUFFICIENT) for v, _ in rows), len(rows),
-                   float(np.nanmedian([r for _, r in rows])) if any(np.isfinite(r) for _, r in rows) else np.nan)
-            for kind, rows in per_kind.items()}
+            kind: (
+                sum(v is gate.Verdict.REGRESSION for v, _ in rows),
+                sum(v in (gate.Verdict.INCONCLUSIVE, gate.Verdict.INSUFFICIENT) for v, _ in rows),
+                len(rows),
+                float(np.nanmedian([r for _, r in rows])) if any(np.isfinite(r) for _, r in rows) else np.nan,
+            )
+            for kind, rows in per_kind.items()
+        }
     return figures
 
 
 def format_figures(figures: dict) -> list[str]:
     rows = []
     for (mode, reference, threshold), kinds in figures.items():
-        cells = ", ".join(f"{kind} {n}/{total} ({inconclusive} inconclusive, median ratio {ratio:.3f})"
-                          for kind, (n, inconclusive, total, ratio) in kinds.items())
+        cells = ", ".join(
+            f"{kind} {n}/{total} ({inconclusive} inconclusive, median ratio {ratio:.3f})"
+            for kind, (n, inconclusive, total, ratio) in kinds.items()
+        )
         rows.append(f"{mode:<11} {reference:<10} min effect {threshold:.0%}: flagged {cells}")
     return rows
 
@@ -208,16 +247,19 @@ def _consistent_with_targets(trials: int, false_alarms: int, detections: int) ->
     return "; ".join(verdicts) or "consistent with the targets"
 
 
-def _rates(mode: str, slowdown: float, trials: int, false_alarms: int, detections: int, seconds: float,
-           ratios: list[float]) -> str:
+def _rates(
+    mode: str, slowdown: float, trials: int, false_alarms: int, detections: int, seconds: float, ratios: list[float]
+) -> str:
     from scipy.stats import beta
 
     fa_upper = 1.0 if false_alarms >= trials else float(beta.ppf(0.95, false_alarms + 1, trials - false_alarms))
     detection_lower = 0.0 if detections == 0 else float(beta.ppf(0.05, detections, trials - detections + 1))
-    return (f"gate {mode}: false alarms {false_alarms}/{trials} A/A (95 % upper bound {fa_upper:.1%}), detected "
-            f"{detections}/{trials} at +{slowdown:.0%} (95 % lower bound {detection_lower:.1%}; measured ratio "
-            f"median {np.median(ratios):.3f}), {seconds:.1f} s of measurement per comparison: "
-            f"{_consistent_with_targets(trials, false_alarms, detections)}")
+    return (
+        f"gate {mode}: false alarms {false_alarms}/{trials} A/A (95 % upper bound {fa_upper:.1%}), detected "
+        f"{detections}/{trials} at +{slowdown:.0%} (95 % lower bound {detection_lower:.1%}; measured ratio "
+        f"median {np.median(ratios):.3f}), {seconds:.1f} s of measurement per comparison: "
+        f"{_consistent_with_targets(trials, false_alarms, detections)}"
+    )
 
 
 def test_ab_command_flags_an_injected_slowdown(artifact_and_batch, tmp_path):
@@ -228,13 +270,30 @@ def test_ab_command_flags_an_injected_slowdown(artifact_and_batch, tmp_path):
 
     artifact, _ = artifact_and_batch
     out = tmp_path / "ab.json"
-    assert main(["ab", str(artifact), "--inject-slowdown", "0.10", "--seconds", "4", "--rerun-inconclusive", "1",
-                 "--json", str(out)]) == 1
+    assert (
+        main(
+            [
+                "ab",
+                str(artifact),
+                "--inject-slowdown",
+                "0.10",
+                "--seconds",
+                "4",
+                "--rerun-inconclusive",
+                "1",
+                "--json",
+                str(out),
+            ]
+        )
+        == 1
+    )
     verdict = json.loads(out.read_text())
     (comparison,) = verdict["comparisons"]
     assert comparison["verdict"] == "regression" and comparison["ratio"] > 1.05
     # the smallest slowdown this run could have detected (80 % power): at least the min effect, and finite
-    assert comparison["outcome"] == "regression" and comparison["threshold"] <= comparison["min_detectable_slowdown"] < 1
+    assert (
+        comparison["outcome"] == "regression" and comparison["threshold"] <= comparison["min_detectable_slowdown"] < 1
+    )
     # the drift reference is measured in the same turns and stored beside both arms
     reference = verdict["blocks_s"][REFERENCE_PREFIX + drift.REFERENCE]
     assert len(verdict["blocks_s"]["BASE"]) == verdict["turns"] == len(verdict["blocks_s"]["NEW"]) == len(reference)

@@ -36,10 +36,17 @@ RUNS = 30
 
 def _identity(**changes) -> dict:
     """A stored processor identity (harness.measure.processor_identity's shape) with some fields changed."""
-    machine = {"cpu_brand": "Intel(R) Xeon(R) Test", "arch": "x86_64", "logical_cpus": 2, "usable_cpus": 2,
-               "isa_flags": ["avx", "avx2", "avx512f", "fma", "sse4_2"], "openvino_devices": {"CPU": "Intel Xeon Test"},
-               "platform": "Linux", "python": "3.11.7",
-               "packages": {"tensorflow-cpu": "2.21.0", "openvino": "2026.4.1", "numpy": "2.2.0"}}
+    machine = {
+        "cpu_brand": "Intel(R) Xeon(R) Test",
+        "arch": "x86_64",
+        "logical_cpus": 2,
+        "usable_cpus": 2,
+        "isa_flags": ["avx", "avx2", "avx512f", "fma", "sse4_2"],
+        "openvino_devices": {"CPU": "Intel Xeon Test"},
+        "platform": "Linux",
+        "python": "3.11.7",
+        "packages": {"tensorflow-cpu": "2.21.0", "openvino": "2026.4.1", "numpy": "2.2.0"},
+    }
     for name, value in changes.items():
         if name in ("openvino", "numpy", "tensorflow-cpu"):
             machine["packages"][name] = value
@@ -48,27 +55,51 @@ def _identity(**changes) -> dict:
     return machine
 
 
-def _benchmark_json(machine: dict, when: datetime, medians_ms: dict[str, float], samples: int = 20,
-                    seed: int = 0) -> dict:
+def _benchmark_json(
+    machine: dict, when: datetime, medians_ms: dict[str, float], samples: int = 20, seed: int = 0
+) -> dict:
     """A pytest-benchmark document as the latency suite writes it (--benchmark-save-data): raw samples in
     seconds, extra_info with the backend's label, machine_info.edgebench the processor identity."""
     rng = np.random.default_rng(seed)
     benchmarks = []
     for label, median in medians_ms.items():
         data = (median / 1e3 * (1 + 0.01 * rng.standard_normal(samples))).tolist()
-        benchmarks.append({"group": "infer-batch1", "name": f"test_infer_latency_batch1[{label}]",
-                           "fullname": f"suites/test_latency.py::test_infer_latency_batch1[{label}]",
-                           "params": {"latency_case": label}, "extra_info": {"label": label, "backend": label},
-                           "stats": {"data": data, "median": float(np.median(data)), "rounds": samples,
-                                     "min": min(data), "max": max(data), "mean": float(np.mean(data))}})
-    return {"machine_info": {"node": "n", "cpu": {"brand_raw": machine["cpu_brand"]}, "edgebench": machine},
-            "commit_info": {}, "benchmarks": benchmarks, "datetime": when.isoformat(), "version": "5.1.0"}
+        benchmarks.append(
+            {
+                "group": "infer-batch1",
+                "name": f"test_infer_latency_batch1[{label}]",
+                "fullname": f"suites/test_latency.py::test_infer_latency_batch1[{label}]",
+                "params": {"latency_case": label},
+                "extra_info": {"label": label, "backend": label},
+                "stats": {
+                    "data": data,
+                    "median": float(np.median(data)),
+                    "rounds": samples,
+                    "min": min(data),
+                    "max": max(data),
+                    "mean": float(np.mean(data)),
+                },
+            }
+        )
+    return {
+        "machine_info": {"node": "n", "cpu": {"brand_raw": machine["cpu_brand"]}, "edgebench": machine},
+        "commit_info": {},
+        "benchmarks": benchmarks,
+        "datetime": when.isoformat(),
+        "version": "5.1.0",
+    }
 
 
 def _series(values, name: str = "openvino") -> Series:
     key = MachineKey.from_identity(_identity())
-    return Series(key, BENCH_KIND, name, tuple(T0 + timedelta(hours=i) for i in range(len(values))),
-                  tuple(f"run-{i}.json" for i in range(len(values))), tuple(Point(float(v), 100) for v in values))
+    return Series(
+        key,
+        BENCH_KIND,
+        name,
+        tuple(T0 + timedelta(hours=i) for i in range(len(values))),
+        tuple(f"run-{i}.json" for i in range(len(values))),
+        tuple(Point(float(v), 100) for v in values),
+    )
 
 
 def _write(path: Path, document: dict) -> Path:
@@ -129,12 +160,14 @@ def test_change_points_on_synthetic_histories_with_known_steps(seed, record_prop
     ten_hit, ten_n, ten_extra, _ = _score(ten, options)
     five_hit, five_n, five_extra, _ = _score(five, options)
     threshold = GateOptions().threshold
-    line = (f"history change points (Otava, p<{options.max_pvalue}, {RUNS} runs, {NOISE:.0%} noise): "
-            f"10 % steps {ten_hit}/{ten_n} detected ({ten_extra} extra change points), 5 % steps {five_hit}/{five_n} "
-            f"({five_extra} extra), false alarms {flat_alarms} in {flat_n} flat histories; pairwise "
-            f">{threshold:.0%} rule on the same series: 10 % steps {_pairwise(ten, threshold)[0]}/{ten_n}, 5 % steps "
-            f"{_pairwise(five, threshold)[0]}/{five_n}, false alarms {_pairwise(flat, threshold)[1]} in flat "
-            f"histories")
+    line = (
+        f"history change points (Otava, p<{options.max_pvalue}, {RUNS} runs, {NOISE:.0%} noise): "
+        f"10 % steps {ten_hit}/{ten_n} detected ({ten_extra} extra change points), 5 % steps {five_hit}/{five_n} "
+        f"({five_extra} extra), false alarms {flat_alarms} in {flat_n} flat histories; pairwise "
+        f">{threshold:.0%} rule on the same series: 10 % steps {_pairwise(ten, threshold)[0]}/{ten_n}, 5 % steps "
+        f"{_pairwise(five, threshold)[0]}/{five_n}, false alarms {_pairwise(flat, threshold)[1]} in flat "
+        f"histories"
+    )
     record_property("edgebench_figure", line)
     print(line)
     assert ten_hit >= 38 and flat_alarms <= 2, line
@@ -150,9 +183,10 @@ def test_change_point_sweep_over_step_sizes(noise, record_property):
     for i, step in enumerate((0.0, 0.03, 0.05, 0.10, 0.20)):
         hit, steps, false_alarms, n = _score(_histories(200, step, 1000 + i, noise), options)
         rates[step] = (hit / steps if steps else None, false_alarms / n)
-    line = (f"history change-point sweep, {RUNS} runs, {noise:.0%} noise: " + "; ".join(
+    line = f"history change-point sweep, {RUNS} runs, {noise:.0%} noise: " + "; ".join(
         f"{step:.0%} step: " + (f"{hit:.0%} found, " if hit is not None else "flat: ") + f"{fa:.2f} false/history"
-        for step, (hit, fa) in rates.items()))
+        for step, (hit, fa) in rates.items()
+    )
     record_property("edgebench_figure", line)
     if noise <= 0.02:
         assert rates[0.10][0] >= 0.95 and rates[0.0][1] <= 0.05, line
@@ -161,8 +195,30 @@ def test_change_point_sweep_over_step_sizes(noise, record_property):
 def test_step_hidden_in_run_to_run_noise_is_marked_missed_by_pairwise():
     """A 6 % step whose consecutive runs, by the noise, differ by less than the gate's 5 %: the change point is
     found and marked as one a pairwise gate misses; the status is a regression."""
-    values = np.array([4.0, 4.1, 3.95, 4.05, 4.12, 3.9, 4.0, 4.08, 3.96, 4.02,
-                       4.16, 4.30, 4.20, 4.35, 4.25, 4.28, 4.22, 4.33, 4.27, 4.24])
+    values = np.array(
+        [
+            4.0,
+            4.1,
+            3.95,
+            4.05,
+            4.12,
+            3.9,
+            4.0,
+            4.08,
+            3.96,
+            4.02,
+            4.16,
+            4.30,
+            4.20,
+            4.35,
+            4.25,
+            4.28,
+            4.22,
+            4.33,
+            4.27,
+            4.24,
+        ]
+    )
     analysis = analyse(_series(values))
     assert [cp.index for cp in analysis.change_points] == [10]
     cp = analysis.change_points[0]
@@ -188,13 +244,19 @@ def test_creep_flagged_that_the_pairwise_gate_passes(record_property):
     flagged = false = 0
     for seed in range(20):
         r = np.random.default_rng(100 + seed)
-        flagged += analyse(_series(np.r_[np.full(20, 4.0), 4.0 * 1.01 ** np.arange(1, 16)]
-                                           * (1 + 0.005 * r.standard_normal(35)))).status == "creep"
+        flagged += (
+            analyse(
+                _series(np.r_[np.full(20, 4.0), 4.0 * 1.01 ** np.arange(1, 16)] * (1 + 0.005 * r.standard_normal(35)))
+            ).status
+            == "creep"
+        )
         flat = analyse(_series(4.0 * (1 + 0.005 * r.standard_normal(35))))
         false += bool(flat.creep and flat.creep.flagged)
-    line = (f"history creep (1 %/run over the last 15 of 35 runs, 0.5 % noise): flagged {flagged}/20, on flat "
-            f"histories {false}/20; every run-to-run step passed the pairwise gate ({len(runs) - 1} comparisons, "
-            f"{analysis.creep.total:+.1%} cumulative)")
+    line = (
+        f"history creep (1 %/run over the last 15 of 35 runs, 0.5 % noise): flagged {flagged}/20, on flat "
+        f"histories {false}/20; every run-to-run step passed the pairwise gate ({len(runs) - 1} comparisons, "
+        f"{analysis.creep.total:+.1%} cumulative)"
+    )
     record_property("edgebench_figure", line)
     assert flagged == 20 and false == 0, line
 
@@ -212,16 +274,26 @@ def test_grouping_by_machine_key(tmp_path):
     """Another CPU brand, other ISA flags, another OpenVINO version or CPU count: separate series; another numpy:
     the same series. A run report and a benchmark of the same label stay apart (other timing, other model).
     The --benchmark-json file and its .benchmarks autosave copy count once."""
-    machines = {"base": _identity(), "numpy": _identity(numpy="2.4.6"), "brand": _identity(cpu_brand="AMD EPYC Test"),
-                "isa": _identity(isa_flags=["avx", "avx2", "fma", "sse4_2"]), "ov": _identity(openvino="2026.5.0"),
-                "cpus": _identity(usable_cpus=8)}
+    machines = {
+        "base": _identity(),
+        "numpy": _identity(numpy="2.4.6"),
+        "brand": _identity(cpu_brand="AMD EPYC Test"),
+        "isa": _identity(isa_flags=["avx", "avx2", "fma", "sse4_2"]),
+        "ov": _identity(openvino="2026.5.0"),
+        "cpus": _identity(usable_cpus=8),
+    }
     for i, (name, machine) in enumerate(machines.items()):
         document = _benchmark_json(machine, T0 + timedelta(hours=i), {"tf": 10.0, "openvino": 2.0}, seed=i)
         _write(tmp_path / name / "benchmark.json", document)
         if name == "base":
             _write(tmp_path / ".benchmarks" / "Linux-CPython-3.11-64bit" / "0001_abc.json", document)
-    run = {"schema": "edgebench.run/2", "run_id": "20261101T030000Z-ab12", "created": (T0 + timedelta(hours=9)).isoformat(),
-           "machine": _identity(), "backends": {"openvino": {"latency": {"median_ms": 3.0, "samples_ns": [3_000_000] * 30}}}}
+    run = {
+        "schema": "edgebench.run/2",
+        "run_id": "20261101T030000Z-ab12",
+        "created": (T0 + timedelta(hours=9)).isoformat(),
+        "machine": _identity(),
+        "backends": {"openvino": {"latency": {"median_ms": 3.0, "samples_ns": [3_000_000] * 30}}},
+    }
     _write(tmp_path / "reports" / "20261101T030000Z-ab12" / "report.json", run)
     _write(tmp_path / "reports" / "20261101T030000Z-ab12" / "work" / "edge" / "labels.json", {"cloudy": 0})
 
@@ -232,11 +304,15 @@ def test_grouping_by_machine_key(tmp_path):
     base = MachineKey.from_identity(_identity())
     shared = [s for s in series if s.key == base]
     assert {(s.kind, s.name, len(s.points)) for s in shared} == {
-        (BENCH_KIND, "tf", 2), (BENCH_KIND, "openvino", 2), (RUN_KIND, "openvino", 1)}
+        (BENCH_KIND, "tf", 2),
+        (BENCH_KIND, "openvino", 2),
+        (RUN_KIND, "openvino", 1),
+    }
     [duplicate] = [s for s in collection.skipped if s.reason.startswith("the same results as")]
     assert {duplicate.source, duplicate.reason.rsplit(" ", 1)[1]} == {
         str(tmp_path / "base" / "benchmark.json"),
-        str(tmp_path / ".benchmarks" / "Linux-CPython-3.11-64bit" / "0001_abc.json")} and not duplicate.problem
+        str(tmp_path / ".benchmarks" / "Linux-CPython-3.11-64bit" / "0001_abc.json"),
+    } and not duplicate.problem
     assert not any("work" in s.source for s in collection.skipped), "a run's work/ folder is its inputs: not walked"
     assert "2 CPUs" in base.label() and "openvino 2026.4.1" in base.label() and "tensorflow 2.21.0" in base.label()
 
@@ -245,16 +321,21 @@ def test_compensated_series_is_analysed_where_every_run_has_one(tmp_path):
     """Runs whose benchmarks carry the drift record (extra_info['edgebench_drift'], harness.gate.drift's schema):
     the analysed metric is the per-turn model ÷ reference ratio, which shows the 10 % step that the raw
     medians hide under a 30 % speed-regime switch of the whole machine."""
-    drift = pytest.importorskip("harness.gate.drift", reason="harness.gate.drift (drift compensation, issue 12 "
-                                                             "items 1-2) is not in this checkout")
+    drift = pytest.importorskip(
+        "harness.gate.drift",
+        reason="harness.gate.drift (drift compensation, issue 12 items 1-2) is not in this checkout",
+    )
     rng = np.random.default_rng(3)
     for run in range(16):
         regime = 1.3 if run % 3 == 0 else 1.0  # the machine switches speed for the whole job
         model = 2.0 * regime * (1.10 if run >= 8 else 1.0)
         document = _benchmark_json(_identity(), T0 + timedelta(hours=run), {"openvino": model}, seed=run)
-        record = {"schema": drift.SCHEMA, "reference": {"name": "ov-convnet"},
-                  "model_ns": [[int(model * 1e6 * (1 + 0.01 * rng.standard_normal()))] * 5 for _ in range(20)],
-                  "reference_ns": [[int(1e6 * regime * (1 + 0.01 * rng.standard_normal()))] * 5 for _ in range(20)]}
+        record = {
+            "schema": drift.SCHEMA,
+            "reference": {"name": "ov-convnet"},
+            "model_ns": [[int(model * 1e6 * (1 + 0.01 * rng.standard_normal()))] * 5 for _ in range(20)],
+            "reference_ns": [[int(1e6 * regime * (1 + 0.01 * rng.standard_normal()))] * 5 for _ in range(20)],
+        }
         document["benchmarks"][0]["extra_info"][drift.FIELD] = record
         _write(tmp_path / f"run{run:02d}.json", document)
     [series] = build_series(read_results([str(tmp_path)]).results)
@@ -286,16 +367,24 @@ def _publish_fleet(location, tmp_path: Path, runs: int = 8) -> None:
         run_id = f"2026110{run}T000000Z-{run:04x}"
         for node, machine in machines.items():
             slow = 1.15 if node == "node-a" and run >= 4 else 1.0
-            medians = {"tf": 10.0 * (1 + 0.01 * rng.standard_normal()),
-                       "openvino": 2.0 * slow * (1 + 0.01 * rng.standard_normal())}
-            path = _write(tmp_path / run_id / node / "benchmark.json",
-                          _benchmark_json(machine, T0 + timedelta(days=run), medians, seed=run))
-            files = {"benchmark.json": path,
-                     "report.json": fleet.complete_report({"benchmark.json": path}, run_id, node, path.parent / "r.json")}
+            medians = {
+                "tf": 10.0 * (1 + 0.01 * rng.standard_normal()),
+                "openvino": 2.0 * slow * (1 + 0.01 * rng.standard_normal()),
+            }
+            path = _write(
+                tmp_path / run_id / node / "benchmark.json",
+                _benchmark_json(machine, T0 + timedelta(days=run), medians, seed=run),
+            )
+            files = {
+                "benchmark.json": path,
+                "report.json": fleet.complete_report({"benchmark.json": path}, run_id, node, path.parent / "r.json"),
+            }
             fleet.publish_node(s3.under("runs", run_id, node), run_id, node, files)
     fleet.publish_failure(s3.under("runs", "20261103T000000Z-0003", "node-c"), "node-c", "walltime exceeded")
-    s3.upload_file(_write(tmp_path / "stray.json", _benchmark_json(_identity(), T0, {"tf": 1.0})),
-                   location.key("runs", "20261104T000000Z-0004", "node-d", "benchmark.json"))
+    s3.upload_file(
+        _write(tmp_path / "stray.json", _benchmark_json(_identity(), T0, {"tf": 1.0})),
+        location.key("runs", "20261104T000000Z-0004", "node-d", "benchmark.json"),
+    )
 
 
 def test_history_of_fleet_runs_in_s3(s3_location, tmp_path, capsys):
@@ -305,15 +394,21 @@ def test_history_of_fleet_runs_in_s3(s3_location, tmp_path, capsys):
     _publish_fleet(s3_location, tmp_path)
     uri = f"s3://{s3_location.bucket}/{s3_location.prefix}/runs/"
     out = tmp_path / "history"
-    assert cli.main(["history", uri, "--out", str(out), "--endpoint-url", s3_location.endpoint_url,
-                     "--fail-on-regression"]) == 1  # node A's OpenVINO regressed
+    assert (
+        cli.main(
+            ["history", uri, "--out", str(out), "--endpoint-url", s3_location.endpoint_url, "--fail-on-regression"]
+        )
+        == 1
+    )  # node A's OpenVINO regressed
     printed = capsys.readouterr().out
     document = json.loads((out / "history.json").read_text())
     by_name = {(s["machine"]["cpu_brand"], s["benchmark"]): s for s in document["series"]}
     a_ov = by_name[("Intel(R) Xeon(R) Test", "openvino")]
     assert [cp["index"] for cp in a_ov["change_points"]] == [4] and a_ov["status"] == "regression", a_ov["findings"]
     assert by_name[("AMD EPYC Test", "openvino")]["status"] == "stable"
-    assert all(len(s["runs"]) == 8 for s in document["series"]), [(s["benchmark"], len(s["runs"])) for s in document["series"]]
+    assert all(len(s["runs"]) == 8 for s in document["series"]), [
+        (s["benchmark"], len(s["runs"])) for s in document["series"]
+    ]
     assert all(s["runs"][0]["source"].startswith(f"s3://{s3_location.bucket}/") for s in document["series"])
     reasons = {s["source"].rsplit("/runs/", 1)[1]: s["reason"] for s in document["skipped"]}
     assert reasons["20261103T000000Z-0003/node-c/failure.json"] == "failed fleet node: walltime exceeded"
@@ -327,7 +422,9 @@ def test_trend_page_renders_in_headless_chromium(tmp_path, headless_chromium):
     """The page of a series with a step and a creep: the findings, the plot with the change point line (red)
     and the creep window (orange shading) drawn, the machine key and the runs table; the index links it."""
     rng = np.random.default_rng(5)
-    values = np.r_[np.full(15, 4.0), np.full(10, 4.6), 4.6 * 1.01 ** np.arange(1, 16)] * (1 + 0.004 * rng.standard_normal(40))
+    values = np.r_[np.full(15, 4.0), np.full(10, 4.6), 4.6 * 1.01 ** np.arange(1, 16)] * (
+        1 + 0.004 * rng.standard_normal(40)
+    )
     analysis = analyse(_series(values))
     assert analysis.change_points and analysis.creep.flagged
     from harness.gate.history_html import page_path, render_history
@@ -371,8 +468,12 @@ def test_bad_input_is_one_line_or_a_listed_skip(tmp_path, capsys):
     _write(junk / "notime.json", {**_benchmark_json(_identity(), T0, {"tf": 1.0}), "datetime": "yesterday"})
     assert cli.main(["history", str(junk), "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
-    for name, reason in (("broken.json", "not readable JSON"), ("labels.json", "not a stored result"),
-                         ("nomachine.json", "pytest-benchmark JSON without machine_info"), ("notime.json", "no usable timestamp")):
+    for name, reason in (
+        ("broken.json", "not readable JSON"),
+        ("labels.json", "not a stored result"),
+        ("nomachine.json", "pytest-benchmark JSON without machine_info"),
+        ("notime.json", "no usable timestamp"),
+    ):
         assert f"skipped {junk / name}: {reason}" in out, out
     assert "Traceback" not in out
 
@@ -391,7 +492,7 @@ def test_missing_s3_bucket_is_one_line(s3_location, capsys):
 # Real stored runs
 
 
-_NULL_BENCH = '''
+_NULL_BENCH = """
 import pytest
 from harness.backends import BackendConfig
 from harness.backends.null import NullBackend
@@ -402,7 +503,8 @@ def test_infer_latency_batch1(benchmark):
     benchmark.group = "infer-batch1"
     benchmark.extra_info.update({**backend.describe(), "label": "null"})
     benchmark.pedantic(backend.infer, args=(np.zeros((1, 4), np.float32),), warmup_rounds=5, rounds=100, iterations=1)
-'''
+"""
+
 
 def test_real_runs_written_by_pytest_benchmark(pytester, tmp_path, monkeypatch):
     """Three real pytest-benchmark sessions (the null backend timed as the latency suite times it, this
@@ -414,9 +516,16 @@ def test_real_runs_written_by_pytest_benchmark(pytester, tmp_path, monkeypatch):
     for run in range(3):
         # pytest-benchmark disables itself wherever PYTEST_XDIST_WORKER is set (make test runs this under -n 2).
         monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
-        result = pytester.runpytest_inprocess("-p", "no:xdist", "-p", "no:cacheprovider", "--benchmark-save-data",
-                                              f"--benchmark-json={pytester.path / f'run{run}.json'}",
-                                              "--benchmark-autosave", f"--benchmark-storage=file://{pytester.path}/.benchmarks")
+        result = pytester.runpytest_inprocess(
+            "-p",
+            "no:xdist",
+            "-p",
+            "no:cacheprovider",
+            "--benchmark-save-data",
+            f"--benchmark-json={pytester.path / f'run{run}.json'}",
+            "--benchmark-autosave",
+            f"--benchmark-storage=file://{pytester.path}/.benchmarks",
+        )
         result.assert_outcomes(passed=1)
     collection = read_results([str(pytester.path)])
     assert len(list((pytester.path / ".benchmarks").rglob("*.json"))) == 3
@@ -431,8 +540,10 @@ def test_repo_stored_runs_are_read_or_skipped_with_a_reason(tmp_path):
     read into a series or listed as skipped with its reason."""
     sources = [str(ROOT / d) for d in ("reports", ".benchmarks") if any((ROOT / d).rglob("*.json"))]
     if not sources:
-        pytest.skip(f"no stored results in {ROOT / 'reports'} or {ROOT / '.benchmarks'} (run `make test` or "
-                    "`edgebench run` first)")
+        pytest.skip(
+            f"no stored results in {ROOT / 'reports'} or {ROOT / '.benchmarks'} (run `make test` or "
+            "`edgebench run` first)"
+        )
     result = history.run_history(sources, tmp_path / "history")
     read = {a.series.sources for a in result.analyses}
     assert result.analyses and all(s.reason for s in result.skipped), result.skipped

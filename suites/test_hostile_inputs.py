@@ -111,8 +111,11 @@ class Sweep:
             detail = _short(result)
         except (EdgebenchError, CliRefused) as exc:
             message = str(exc)
-            verdict, detail = ("handled", message) if message and "\n" not in message.strip() else \
-                ("escaped", f"{type(exc).__name__} over several lines: {message!r}")
+            verdict, detail = (
+                ("handled", message)
+                if message and "\n" not in message.strip()
+                else ("escaped", f"{type(exc).__name__} over several lines: {message!r}")
+            )
         except _Hang:
             verdict, detail = "escaped", f"hang: still running after {SECONDS_PER_CASE:.0f} s"
         except BaseException as exc:  # noqa: BLE001 - anything else is what this sweep looks for
@@ -138,11 +141,15 @@ class Sweep:
         for family in families:
             mine = [o for o in self.outcomes if o.family == family]
             counts = {v: sum(o.verdict == v for o in mine) for v in ("valid", "handled", "escaped")}
-            parts.append(f"{family} {len(mine)} (valid {counts['valid']}, error {counts['handled']}, "
-                         f"escaped {counts['escaped']})")
+            parts.append(
+                f"{family} {len(mine)} (valid {counts['valid']}, error {counts['handled']}, "
+                f"escaped {counts['escaped']})"
+            )
         escaped = sum(o.verdict == "escaped" for o in self.outcomes)
-        return (f"{title}: {len(self.outcomes)} cases, {len(self.outcomes) - escaped} handled, {escaped} escaped "
-                f"[{'; '.join(parts)}]")
+        return (
+            f"{title}: {len(self.outcomes)} cases, {len(self.outcomes) - escaped} handled, {escaped} escaped "
+            f"[{'; '.join(parts)}]"
+        )
 
     def escapes(self) -> list[str]:
         return [f"{o.family}/{o.case}: {o.detail}" for o in self.outcomes if o.verdict == "escaped"]
@@ -160,8 +167,11 @@ def _listing(root: Path, skip: Path) -> dict[str, tuple]:
             if path == skip:
                 continue
             info = path.lstat()
-            found[str(path.relative_to(root))] = (info.st_mode, info.st_size if not path.is_dir() else 0,
-                                                  info.st_mtime_ns if not path.is_dir() else 0)
+            found[str(path.relative_to(root))] = (
+                info.st_mode,
+                info.st_size if not path.is_dir() else 0,
+                info.st_mtime_ns if not path.is_dir() else 0,
+            )
     return found
 
 
@@ -226,8 +236,9 @@ def _cli(argv: list[str]) -> str:
     if "Traceback" in err.getvalue():
         raise AssertionError(f"exit {code} with a traceback: {err.getvalue()[-500:]}")
     errors = [line for line in lines if line.startswith("edgebench") and ": error: " in line]
-    others = [line for line in lines if line not in errors and not line.startswith("usage:")
-              and not line.startswith(" ")]  # argparse wraps its usage line with leading spaces
+    others = [
+        line for line in lines if line not in errors and not line.startswith("usage:") and not line.startswith(" ")
+    ]  # argparse wraps its usage line with leading spaces
     if len(errors) != 1 or others or code not in (1, 2, 3):
         raise AssertionError(f"exit {code}, stderr {lines[:6]}")
     raise CliRefused(errors[0])
@@ -277,10 +288,12 @@ class Member:
 
 def _artifact_members(labels: bytes | None = None, label_file: str = contract.LABEL_MAP_FILE) -> list[Member]:
     """What a JumpStart artifact holds, with a placeholder SavedModel (importing never loads it)."""
-    members = [Member(f"{contract.SAVED_MODEL_DIR}", type=tarfile.DIRTYPE, mode=0o755),
-               Member(f"{contract.SAVED_MODEL_DIR}/saved_model.pb", b"\x08\x01placeholder"),
-               Member(f"{contract.SAVED_MODEL_DIR}/variables", type=tarfile.DIRTYPE, mode=0o755),
-               Member(f"{contract.SAVED_MODEL_DIR}/variables/variables.index", b"\0" * 64)]
+    members = [
+        Member(f"{contract.SAVED_MODEL_DIR}", type=tarfile.DIRTYPE, mode=0o755),
+        Member(f"{contract.SAVED_MODEL_DIR}/saved_model.pb", b"\x08\x01placeholder"),
+        Member(f"{contract.SAVED_MODEL_DIR}/variables", type=tarfile.DIRTYPE, mode=0o755),
+        Member(f"{contract.SAVED_MODEL_DIR}/variables/variables.index", b"\0" * 64),
+    ]
     if label_file:
         members.append(Member(label_file, json.dumps(LABELS).encode() if labels is None else labels))
     return members
@@ -306,14 +319,14 @@ def _lie_about_size(raw: io.BytesIO, offset: int, size: int) -> None:
     """Rewrite the size field (and checksum) of the header at ``offset``; a size that needs more than 11 octal
     digits is written as base-256, as GNU tar does."""
     buffer = raw.getbuffer()
-    header = bytearray(buffer[offset:offset + tarfile.BLOCKSIZE])
-    if size < 8 ** 11:
+    header = bytearray(buffer[offset : offset + tarfile.BLOCKSIZE])
+    if size < 8**11:
         header[124:136] = b"%011o\0" % size
     else:
         header[124:136] = bytes([0x80]) + size.to_bytes(11, "big")
     header[148:156] = b" " * 8
     header[148:156] = b"%06o\0 " % sum(header)
-    buffer[offset:offset + tarfile.BLOCKSIZE] = bytes(header)
+    buffer[offset : offset + tarfile.BLOCKSIZE] = bytes(header)
     del buffer
 
 
@@ -350,11 +363,37 @@ def _outside_target(rng: random.Random) -> str:
 
 
 def _mutate_members(members: list[Member], rng: random.Random, sentinel: Path) -> str:
-    kind = rng.choice(["traversal", "absolute", "symlink-out", "symlink-abs", "hardlink-out", "device", "fifo",
-                       "setuid", "mode-zero", "unicode", "long-name", "deep", "duplicate", "file-then-dir",
-                       "dir-then-file", "huge-size", "short-size", "many", "empty-name", "no-saved-model",
-                       "no-labels", "label-symlink", "label-hardlink", "pax-path", "mtime", "contiguous",
-                       "write-through-link"])
+    kind = rng.choice(
+        [
+            "traversal",
+            "absolute",
+            "symlink-out",
+            "symlink-abs",
+            "hardlink-out",
+            "device",
+            "fifo",
+            "setuid",
+            "mode-zero",
+            "unicode",
+            "long-name",
+            "deep",
+            "duplicate",
+            "file-then-dir",
+            "dir-then-file",
+            "huge-size",
+            "short-size",
+            "many",
+            "empty-name",
+            "no-saved-model",
+            "no-labels",
+            "label-symlink",
+            "label-hardlink",
+            "pax-path",
+            "mtime",
+            "contiguous",
+            "write-through-link",
+        ]
+    )
     base = f"{contract.SAVED_MODEL_DIR}/assets/"
     match kind:
         case "traversal":
@@ -366,8 +405,13 @@ def _mutate_members(members: list[Member], rng: random.Random, sentinel: Path) -
         case "symlink-abs":
             members.append(Member(base + "link", type=tarfile.SYMTYPE, linkname=str(sentinel / "keep.txt")))
         case "hardlink-out":
-            members.append(Member(base + "hard", type=tarfile.LNKTYPE,
-                                  linkname=rng.choice([str(sentinel / "keep.txt"), _outside_target(rng)])))
+            members.append(
+                Member(
+                    base + "hard",
+                    type=tarfile.LNKTYPE,
+                    linkname=rng.choice([str(sentinel / "keep.txt"), _outside_target(rng)]),
+                )
+            )
         case "device":
             members.append(Member(base + "dev", type=rng.choice([tarfile.CHRTYPE, tarfile.BLKTYPE])))
         case "fifo":
@@ -378,7 +422,7 @@ def _mutate_members(members: list[Member], rng: random.Random, sentinel: Path) -
             members.append(Member(base + "locked", b"x", mode=0))
             members.insert(0, Member(base.rstrip("/"), type=tarfile.DIRTYPE, mode=0))
         case "unicode":
-            name = "".join(rng.choice("ünï©ødé☀️🌧️日本\u200b\u202e\u0301 \t\\:*?\"<>|") for _ in range(rng.randint(1, 40)))
+            name = "".join(rng.choice('ünï©ødé☀️🌧️日本\u200b\u202e\u0301 \t\\:*?"<>|') for _ in range(rng.randint(1, 40)))
             members.append(Member(base + name, b"x"))
         case "long-name":
             members.append(Member(base + "n" * rng.choice([255, 256, 1000, 5000]), b"x"))
@@ -391,7 +435,7 @@ def _mutate_members(members: list[Member], rng: random.Random, sentinel: Path) -
         case "dir-then-file":
             members += [Member(base + "x", type=tarfile.DIRTYPE, mode=0o755), Member(base + "x", b"over a dir")]
         case "huge-size":
-            members.append(Member(base + "bomb", b"x", size=rng.choice([5 << 30, 1 << 40, 8 ** 11 - 1])))
+            members.append(Member(base + "bomb", b"x", size=rng.choice([5 << 30, 1 << 40, 8**11 - 1])))
         case "short-size":
             members.append(Member(base + "short", b"x" * 600, size=rng.choice([2048, 1 << 20])))
         case "many":
@@ -404,31 +448,57 @@ def _mutate_members(members: list[Member], rng: random.Random, sentinel: Path) -
             members[:] = [m for m in members if m.name != contract.LABEL_MAP_FILE]
         case "label-symlink":
             members[:] = [m for m in members if m.name != contract.LABEL_MAP_FILE]
-            members.append(Member(contract.LABEL_MAP_FILE, type=tarfile.SYMTYPE,
-                                  linkname=rng.choice(["/etc/passwd", _outside_target(rng), "1/saved_model.pb"])))
+            members.append(
+                Member(
+                    contract.LABEL_MAP_FILE,
+                    type=tarfile.SYMTYPE,
+                    linkname=rng.choice(["/etc/passwd", _outside_target(rng), "1/saved_model.pb"]),
+                )
+            )
         case "label-hardlink":
             members[:] = [m for m in members if m.name != contract.LABEL_MAP_FILE]
             members.append(Member(contract.LABEL_MAP_FILE, type=tarfile.LNKTYPE, linkname="1/saved_model.pb"))
         case "pax-path":
             members.append(Member(base + "innocent", b"x", pax={"path": _outside_target(rng)}))
         case "mtime":
-            members.append(Member(base + "when", b"x", mtime=rng.choice([-1, 2 ** 33, 2 ** 62, 1e300])))
+            members.append(Member(base + "when", b"x", mtime=rng.choice([-1, 2**33, 2**62, 1e300])))
         case "contiguous":
             members.append(Member(base + "cont", b"x", type=tarfile.CONTTYPE))
         case "write-through-link":
-            members += [Member(base + "out", type=tarfile.SYMTYPE, linkname=str(sentinel)),
-                        Member(base + "out/pwned.txt", b"pwned")]
+            members += [
+                Member(base + "out", type=tarfile.SYMTYPE, linkname=str(sentinel)),
+                Member(base + "out/pwned.txt", b"pwned"),
+            ]
     return kind
 
 
 def _framing(payload: bytes, rng: random.Random) -> tuple[str, bytes]:
-    kind = rng.choice(["truncate", "bitflip", "crc", "isize", "garbage-tail", "not-gzip", "empty", "zeros",
-                       "gzip-of-garbage", "concatenated", "bz2", "xz", "plain-tar", "xz-corrupt", "bz2-corrupt",
-                       "zip", "nested", "gzip-header-flags"])
+    kind = rng.choice(
+        [
+            "truncate",
+            "bitflip",
+            "crc",
+            "isize",
+            "garbage-tail",
+            "not-gzip",
+            "empty",
+            "zeros",
+            "gzip-of-garbage",
+            "concatenated",
+            "bz2",
+            "xz",
+            "plain-tar",
+            "xz-corrupt",
+            "bz2-corrupt",
+            "zip",
+            "nested",
+            "gzip-header-flags",
+        ]
+    )
     raw = gzip.decompress(payload)
     match kind:
         case "truncate":
-            return kind, payload[:rng.randint(0, len(payload) - 1)]
+            return kind, payload[: rng.randint(0, len(payload) - 1)]
         case "bitflip":
             flipped = bytearray(payload)
             for _ in range(rng.randint(1, 6)):
@@ -486,8 +556,9 @@ def tar_cases(count: int, seed: int = 14) -> list[Case]:
         rng = random.Random(seed * 1000 + i)
         if i % 3 == 2:  # framing of an otherwise good archive
             kind, payload = _framing(_tar_bytes(_artifact_members()), rng)
-            cases.append(Case(f"framing-{kind}-{i}", lambda inputs, p=payload: _write(inputs, "model.tar.gz", p),
-                              _import_tar))
+            cases.append(
+                Case(f"framing-{kind}-{i}", lambda inputs, p=payload: _write(inputs, "model.tar.gz", p), _import_tar)
+            )
             continue
 
         def prepare(inputs: Path, rng=random.Random(seed * 1000 + i)) -> Path:
@@ -504,10 +575,15 @@ def tar_cases(count: int, seed: int = 14) -> list[Case]:
             kinds.append(_mutate_members(_artifact_members(), probe, Path("/nonexistent")))
         cases.append(Case(f"members-{'+'.join(kinds)}-{i}", prepare, _import_tar))
     special = [
-        Case("is-a-directory", lambda inputs: (inputs / "model.tar.gz").mkdir() or inputs / "model.tar.gz", _import_tar),
+        Case(
+            "is-a-directory", lambda inputs: (inputs / "model.tar.gz").mkdir() or inputs / "model.tar.gz", _import_tar
+        ),
         Case("is-a-fifo", lambda inputs: os.mkfifo(inputs / "model.tar.gz") or inputs / "model.tar.gz", _import_tar),
-        Case("dangling-symlink", lambda inputs: (inputs / "model.tar.gz").symlink_to(inputs / "gone") or
-             inputs / "model.tar.gz", _import_tar),
+        Case(
+            "dangling-symlink",
+            lambda inputs: (inputs / "model.tar.gz").symlink_to(inputs / "gone") or inputs / "model.tar.gz",
+            _import_tar,
+        ),
     ]
     return cases + special
 
@@ -520,12 +596,18 @@ def _seed_images() -> dict[str, tuple[str, bytes]]:
     exif = Image.Exif()
     exif[0x0112] = 6
     return {
-        "png-rgb": (".png", _image_bytes("PNG")), "png-rgba": (".png", _image_bytes("PNG", mode="RGBA")),
-        "png-p": (".png", _image_bytes("PNG", mode="P")), "png-l": (".png", _image_bytes("PNG", mode="L")),
-        "png-16": (".png", _image_bytes("PNG", mode="I;16")), "jpeg": (".jpg", _image_bytes("JPEG")),
-        "jpeg-exif": (".jpg", _image_bytes("JPEG", exif=exif)), "gif": (".gif", _image_bytes("GIF", mode="P")),
-        "bmp": (".bmp", _image_bytes("BMP")), "tiff": (".tif", _image_bytes("TIFF")),
-        "webp": (".webp", _image_bytes("WEBP")), "png-1x1": (".png", _image_bytes("PNG", size=(1, 1))),
+        "png-rgb": (".png", _image_bytes("PNG")),
+        "png-rgba": (".png", _image_bytes("PNG", mode="RGBA")),
+        "png-p": (".png", _image_bytes("PNG", mode="P")),
+        "png-l": (".png", _image_bytes("PNG", mode="L")),
+        "png-16": (".png", _image_bytes("PNG", mode="I;16")),
+        "jpeg": (".jpg", _image_bytes("JPEG")),
+        "jpeg-exif": (".jpg", _image_bytes("JPEG", exif=exif)),
+        "gif": (".gif", _image_bytes("GIF", mode="P")),
+        "bmp": (".bmp", _image_bytes("BMP")),
+        "tiff": (".tif", _image_bytes("TIFF")),
+        "webp": (".webp", _image_bytes("WEBP")),
+        "png-1x1": (".png", _image_bytes("PNG", size=(1, 1))),
     }
 
 
@@ -538,8 +620,12 @@ def _lie(name: str, payload: bytes, rng: random.Random) -> bytes:
     b = bytearray(payload)
     side = lambda: rng.choice([0, 1, 3, 65535, 1 << 15, (1 << 31) - 1, rng.randint(2, 40000)])  # noqa: E731
     if name.startswith("png"):
-        width, height, depth, color = side(), side(), rng.choice([1, 2, 4, 8, 16, 3, 0, 255]), \
-            rng.choice([0, 2, 3, 4, 6, 1, 5, 7, 255])
+        width, height, depth, color = (
+            side(),
+            side(),
+            rng.choice([1, 2, 4, 8, 16, 3, 0, 255]),
+            rng.choice([0, 2, 3, 4, 6, 1, 5, 7, 255]),
+        )
         if rng.random() < 0.5:
             depth, color = payload[24], payload[25]
         ihdr = struct.pack(">IIBBBBB", width, height, depth, color, 0, 0, 0)
@@ -555,8 +641,9 @@ def _lie(name: str, payload: bytes, rng: random.Random) -> bytes:
         struct.pack_into("<HH", b, 6, side() & 0xFFFF, side() & 0xFFFF)
         return bytes(b)
     if name == "bmp":
-        struct.pack_into("<ii", b, 18, rng.choice([0, 1, -5, 1 << 20, (1 << 31) - 1]),
-                         rng.choice([0, 1, -16, -(1 << 31), 1 << 20]))
+        struct.pack_into(
+            "<ii", b, 18, rng.choice([0, 1, -5, 1 << 20, (1 << 31) - 1]), rng.choice([0, 1, -16, -(1 << 31), 1 << 20])
+        )
         if rng.random() < 0.4:
             struct.pack_into("<H", b, 28, rng.choice([0, 1, 7, 64, 0xFFFF]))  # bits per pixel
         return bytes(b)
@@ -566,8 +653,12 @@ def _lie(name: str, payload: bytes, rng: random.Random) -> bytes:
         for entry in range(struct.unpack_from("<H", b, ifd)[0]):
             tag, kind = struct.unpack_from("<HH", b, ifd + 2 + 12 * entry)
             if tag in lies and rng.random() < 0.7:
-                struct.pack_into("<H" if kind == 3 else "<I", b, ifd + 10 + 12 * entry,
-                                 lies[tag] & (0xFFFF if kind == 3 else 0xFFFFFFFF))
+                struct.pack_into(
+                    "<H" if kind == 3 else "<I",
+                    b,
+                    ifd + 10 + 12 * entry,
+                    lies[tag] & (0xFFFF if kind == 3 else 0xFFFFFFFF),
+                )
         return bytes(b)
     return bytes(b)
 
@@ -612,7 +703,7 @@ def image_cases(count: int, seed: int = 41) -> list[Case]:
         kind = rng.choice(["truncate", "bitflip", "lie", "lie", "magic", "wrong-suffix", "exif", "tiny"])
         match kind:
             case "truncate":
-                payload = payload[:rng.randint(0, len(payload) - 1)]
+                payload = payload[: rng.randint(0, len(payload) - 1)]
             case "bitflip":
                 flipped = bytearray(payload)
                 for _ in range(rng.choice([1, 2, 8, 64])):
@@ -621,15 +712,28 @@ def image_cases(count: int, seed: int = 41) -> list[Case]:
             case "lie":
                 payload = _lie(name, payload, rng)
             case "magic":
-                head = rng.choice([b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"GIF89a", b"BM", b"II*\0", b"RIFF",
-                                   rng.randbytes(8), b"%PDF-1.4", b"\0\0\0\0"])
-                payload = head + payload[len(head):] if rng.random() < 0.5 else head + rng.randbytes(rng.randint(0, 200))
+                head = rng.choice(
+                    [
+                        b"\x89PNG\r\n\x1a\n",
+                        b"\xff\xd8\xff\xe0",
+                        b"GIF89a",
+                        b"BM",
+                        b"II*\0",
+                        b"RIFF",
+                        rng.randbytes(8),
+                        b"%PDF-1.4",
+                        b"\0\0\0\0",
+                    ]
+                )
+                payload = (
+                    head + payload[len(head) :] if rng.random() < 0.5 else head + rng.randbytes(rng.randint(0, 200))
+                )
             case "wrong-suffix":
                 suffix = rng.choice([".png", ".jpg", ".gif", ".bmp", ".tiff", ".webp", ".JPEG"])
             case "exif":
                 suffix, payload = ".jpg", _exif_jpeg(rng)
             case "tiny":
-                payload = payload[:rng.choice([0, 1, 2, 8])]
+                payload = payload[: rng.choice([0, 1, 2, 8])]
         file_name = f"img{suffix}"
         via_import = i % 5 == 4
 
@@ -640,8 +744,13 @@ def image_cases(count: int, seed: int = 41) -> list[Case]:
             (test_dir / "sunny" / file_name).write_bytes(payload)
             return _write(inputs, "model.tar.gz", _tar_bytes(_artifact_members())), test_dir
 
-        cases.append(Case(f"{name}-{kind}-{i}" + ("-import" if via_import else ""), prepare,
-                          _import_test_images if via_import else _load_image))
+        cases.append(
+            Case(
+                f"{name}-{kind}-{i}" + ("-import" if via_import else ""),
+                prepare,
+                _import_test_images if via_import else _load_image,
+            )
+        )
     return cases
 
 
@@ -649,14 +758,47 @@ def image_cases(count: int, seed: int = 41) -> list[Case]:
 # Family 3: label maps inside the artifact
 
 
-_NAMES = ["cloudy", "sunny", "ünïcødé", "☀️", "日本語", "\u200b", "\u202eevil", "e\u0301", "", " ", "a/b", "..",
-          "line\nbreak", "nul\0byte", "x" * 10000, "\ud800", "CLOUDY"]
+_NAMES = [
+    "cloudy",
+    "sunny",
+    "ünïcødé",
+    "☀️",
+    "日本語",
+    "\u200b",
+    "\u202eevil",
+    "e\u0301",
+    "",
+    " ",
+    "a/b",
+    "..",
+    "line\nbreak",
+    "nul\0byte",
+    "x" * 10000,
+    "\ud800",
+    "CLOUDY",
+]
 
 
 def _label_payload(rng: random.Random) -> tuple[str, str, bytes]:
     """(kind, file name, bytes) of one hostile or unusual label map."""
-    kind = rng.choice(["names", "gap", "duplicate-index", "duplicate-key", "non-integer", "thousands", "one",
-                       "json", "labels-info", "labels-info-bad", "deep", "huge-index", "bom", "not-utf8"])
+    kind = rng.choice(
+        [
+            "names",
+            "gap",
+            "duplicate-index",
+            "duplicate-key",
+            "non-integer",
+            "thousands",
+            "one",
+            "json",
+            "labels-info",
+            "labels-info-bad",
+            "deep",
+            "huge-index",
+            "bom",
+            "not-utf8",
+        ]
+    )
     index_map = contract.LABEL_MAP_FILE
     match kind:
         case "names":
@@ -667,11 +809,15 @@ def _label_payload(rng: random.Random) -> tuple[str, str, bytes]:
         case "duplicate-index":
             return kind, index_map, json.dumps({"a": 0, "b": 0, "c": 1}).encode()
         case "duplicate-key":
-            return kind, index_map, rng.choice([b'{"a": 0, "b": 1, "a": 2}', b'{"b": 1, "a": 0, "b": 1}',
-                                                b'{"a": 0, "b": 1, "a": 0}'])
+            return (
+                kind,
+                index_map,
+                rng.choice([b'{"a": 0, "b": 1, "a": 2}', b'{"b": 1, "a": 0, "b": 1}', b'{"a": 0, "b": 1, "a": 0}']),
+            )
         case "non-integer":
-            value = rng.choice(["1", "1.0", "true", "null", '"1"', "[1]", "{}", "NaN", "Infinity", "-1", "1e400",
-                                "1.5"])
+            value = rng.choice(
+                ["1", "1.0", "true", "null", '"1"', "[1]", "{}", "NaN", "Infinity", "-1", "1e400", "1.5"]
+            )
             return kind, index_map, f'{{"a": 0, "b": {value}}}'.encode()
         case "thousands":
             n = rng.choice([1000, 5000, 30000])
@@ -681,15 +827,29 @@ def _label_payload(rng: random.Random) -> tuple[str, str, bytes]:
         case "one":
             return kind, index_map, b'{"only": 0}'
         case "json":
-            return kind, index_map, rng.choice([b"", b"[]", b"[0, 1]", b'"a"', b"0", b"null", b"{}", b"{",
-                                                b'{"a": 0,}', b"\0\0\0"])
+            return (
+                kind,
+                index_map,
+                rng.choice([b"", b"[]", b"[0, 1]", b'"a"', b"0", b"null", b"{}", b"{", b'{"a": 0,}', b"\0\0\0"]),
+            )
         case "labels-info":
             labels = list(dict.fromkeys(rng.choice(_NAMES[:8]) for _ in range(rng.randint(1, 5))))
             return kind, contract.LABELS_INFO_FILE, json.dumps({"labels": labels}).encode()
         case "labels-info-bad":
-            return kind, contract.LABELS_INFO_FILE, rng.choice([b'{"labels": []}', b'{"labels": ["a", 1]}',
-                                                            b'{"labels": {"a": 0}}', b'["a", "b"]',
-                                                            b'{"labels": ["a", "a"]}', b'{"labels": null}'])
+            return (
+                kind,
+                contract.LABELS_INFO_FILE,
+                rng.choice(
+                    [
+                        b'{"labels": []}',
+                        b'{"labels": ["a", 1]}',
+                        b'{"labels": {"a": 0}}',
+                        b'["a", "b"]',
+                        b'{"labels": ["a", "a"]}',
+                        b'{"labels": null}',
+                    ]
+                ),
+            )
         case "deep":
             depth = rng.choice([1000, 100_000])
             return kind, index_map, b'{"a": ' + b"[" * depth + b"]" * depth + b"}"
@@ -728,15 +888,37 @@ def label_cases(count: int, seed: int = 7) -> list[Case]:
 # Family 4: dataset layouts {root}/{class}/{images}
 
 
-LAYOUT_KINDS = ["empty-class", "root-file", "symlink-image-out", "symlink-class", "dangling", "symlink-loop",
-                "non-image", "text-as-png", "deep", "unicode", "long-name", "fifo", "dotfiles", "nested",
-                "dir-named-png", "root-is-file", "same-name-case", "image-suffix-dir", "zero-byte", "hardlink"]
+LAYOUT_KINDS = [
+    "empty-class",
+    "root-file",
+    "symlink-image-out",
+    "symlink-class",
+    "dangling",
+    "symlink-loop",
+    "non-image",
+    "text-as-png",
+    "deep",
+    "unicode",
+    "long-name",
+    "fifo",
+    "dotfiles",
+    "nested",
+    "dir-named-png",
+    "root-is-file",
+    "same-name-case",
+    "image-suffix-dir",
+    "zero-byte",
+    "hardlink",
+]
 
 
 def _layout_plan(seed: int) -> tuple[int, int, list[str]]:
     rng = random.Random(seed)
-    return (rng.choice([0, 1, 2, 2, 3, 40]), rng.choice([1, 2, 3, 3]),
-            [rng.choice(LAYOUT_KINDS) for _ in range(rng.choice([1, 1, 2]))])
+    return (
+        rng.choice([0, 1, 2, 2, 3, 40]),
+        rng.choice([1, 2, 3, 3]),
+        [rng.choice(LAYOUT_KINDS) for _ in range(rng.choice([1, 1, 2]))],
+    )
 
 
 def _layout(root: Path, seed: int, sentinel: Path) -> None:
@@ -817,8 +999,20 @@ def _use_dataset(prepared: tuple[Path, int], run_dir: Path) -> str:
         outcome = exc
     command = ["run", "train"][turn % 2]
     try:
-        _cli([command, "--dataset", str(root), "--holdout", "100000", "--reports-dir", "reports", "--cache-dir",
-              "cache", *(["--backend", "tf"] if command == "run" else [])])
+        _cli(
+            [
+                command,
+                "--dataset",
+                str(root),
+                "--holdout",
+                "100000",
+                "--reports-dir",
+                "reports",
+                "--cache-dir",
+                "cache",
+                *(["--backend", "tf"] if command == "run" else []),
+            ]
+        )
     except CliRefused as refused:
         if isinstance(outcome, str):
             assert "100000 held out" in str(refused), f"valid dataset, yet the CLI said: {refused}"
@@ -830,6 +1024,7 @@ def _use_dataset(prepared: tuple[Path, int], run_dir: Path) -> str:
 def layout_cases(count: int, seed: int = 3) -> list[Case]:
     cases = []
     for i in range(count):
+
         def prepare(inputs: Path, i=i):
             _layout(inputs / "ds", seed * 1000 + i, inputs.parents[1] / "outside")
             return inputs / "ds", i
@@ -848,10 +1043,41 @@ def _spec_bounds() -> dict[str, tuple[float | None, float | None]]:
 
 
 HP_NAMES = sorted({f.name for f in dataclasses.fields(train.Hyperparameters)} | set(train.LEGACY_NAMES))
-TEXT_VALUES = ["0", "-1", "-0", "nan", "NaN", "inf", "-inf", "1e309", "1e20", "1e-320", "1_000", "0x10", " 5 ",
-               "True", "false", "None", "[]", "", "½", "٣", "9" * 30, "2.5", "1e3", "0.9999999999999999"]
-VALUES = st.one_of(st.integers(min_value=-(2 ** 70), max_value=2 ** 70), st.floats(), st.booleans(), st.none(),
-                   st.sampled_from(TEXT_VALUES), st.text(max_size=12), st.lists(st.integers(), max_size=2))
+TEXT_VALUES = [
+    "0",
+    "-1",
+    "-0",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "1e309",
+    "1e20",
+    "1e-320",
+    "1_000",
+    "0x10",
+    " 5 ",
+    "True",
+    "false",
+    "None",
+    "[]",
+    "",
+    "½",
+    "٣",
+    "9" * 30,
+    "2.5",
+    "1e3",
+    "0.9999999999999999",
+]
+VALUES = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(),
+    st.booleans(),
+    st.none(),
+    st.sampled_from(TEXT_VALUES),
+    st.text(max_size=12),
+    st.lists(st.integers(), max_size=2),
+)
 
 
 def _hyperparameters(values: dict[str, Any], run_dir: Path) -> str:
@@ -861,13 +1087,26 @@ def _hyperparameters(values: dict[str, Any], run_dir: Path) -> str:
     for name, (low, high) in _spec_bounds().items():
         value = getattr(hp, name)
         assert not isinstance(value, float) or np.isfinite(value), f"accepted {name}={value}"
-        assert (low is None or value >= low) and (high is None or value <= high), \
+        assert (low is None or value >= low) and (high is None or value <= high), (
             f"accepted {name}={value!r} outside JumpStart's [{low}, {high}]"
+        )
     return "accepted"
 
 
-CLI_OPTIONS = ["--epochs", "--seed", "--holdout", "--images-per-class", "--min-calls", "--hp", "--backend",
-               "--precision", "--device", "--trainer", "--model-id", "--prefix"]
+CLI_OPTIONS = [
+    "--epochs",
+    "--seed",
+    "--holdout",
+    "--images-per-class",
+    "--min-calls",
+    "--hp",
+    "--backend",
+    "--precision",
+    "--device",
+    "--trainer",
+    "--model-id",
+    "--prefix",
+]
 CLI_EDGES = ["0", "-1", "nan", "9" * 20, "x"]
 PREDICT_OPTIONS = ["--backend", "--precision", "--device", "--region"]
 
@@ -890,8 +1129,10 @@ def _cli_argv(inputs: Path, command: str, option: str, value: Any, hp_name: str)
     text = value if isinstance(value, str) else json.dumps(value) if not isinstance(value, float) else repr(value)
     good, stray = inputs / "good", inputs / "stray"
     if command == "predict":
-        return (["predict", str(good / "cloudy" / "cloudy_0.png"), "--model", str(inputs / "missing.tar.gz"),
-                 option, text], "no such model.tar.gz")
+        return (
+            ["predict", str(good / "cloudy" / "cloudy_0.png"), "--model", str(inputs / "missing.tar.gz"), option, text],
+            "no such model.tar.gz",
+        )
     argv = [command, "--reports-dir", "reports", "--cache-dir", "cache", "--backend", "tf"]
     if option == "--hp":
         return [*argv, "--dataset", str(good), "--holdout", "100000", "--hp", f"{hp_name}={text}"], "100000 held out"
@@ -909,17 +1150,35 @@ def _cli_inputs(inputs: Path) -> None:
 
 
 def _value_sweep(sweep: Sweep, examples: int) -> None:
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=True, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(st.dictionaries(st.sampled_from(HP_NAMES + ["epoch", "", "EPOCHS"]), VALUES, min_size=1, max_size=3))
     def hyperparameters(values):
-        sweep.run("hyperparameters", Case(f"hp-{len(sweep.outcomes)}-{sorted(values)}", lambda inputs: values,
-                                          _hyperparameters))
+        sweep.run(
+            "hyperparameters",
+            Case(f"hp-{len(sweep.outcomes)}-{sorted(values)}", lambda inputs: values, _hyperparameters),
+        )
 
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=True, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
-    @given(st.sampled_from(["run", "train", "predict"]), st.sampled_from(CLI_OPTIONS), VALUES,
-           st.sampled_from(["epochs", "batch_size", "learning_rate", "validation_split_ratio", "random_seed"]))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(
+        st.sampled_from(["run", "train", "predict"]),
+        st.sampled_from(CLI_OPTIONS),
+        VALUES,
+        st.sampled_from(["epochs", "batch_size", "learning_rate", "validation_split_ratio", "random_seed"]),
+    )
     def cli_values(command, option, value, hp_name):
         if command == "predict" and option not in PREDICT_OPTIONS:
             option = PREDICT_OPTIONS[CLI_OPTIONS.index(option) % len(PREDICT_OPTIONS)]
@@ -934,6 +1193,7 @@ def _value_sweep(sweep: Sweep, examples: int) -> None:
     hyperparameters()
     cli_values()
     for i, (option, value) in enumerate((o, v) for o in CLI_OPTIONS for v in CLI_EDGES):  # every option's edges
+
         def prepare(inputs: Path, command=("run", "train")[i % 2], option=option, value=value):
             _cli_inputs(inputs)
             return inputs, *_cli_argv(inputs, command, option, value, "batch_size")
@@ -995,8 +1255,14 @@ def test_label_map_width_against_a_real_model(suite_artifact, tmp_path, record_p
     artifact, test_dir = suite_artifact
     classes = contract.load_label_map(Path(edge.extract_artifact(artifact, tmp_path / "suite") and tmp_path / "suite"))
     image = next(p for p in sorted(Path(test_dir).rglob("*")) if p.is_file())
-    widths = {"same": list(classes), "reversed": list(reversed(classes)), "one": classes[:1],
-              "one-fewer": classes[:-1], "one-more": [*classes, "extra"], "thousands": [f"c{i}" for i in range(3000)]}
+    widths = {
+        "same": list(classes),
+        "reversed": list(reversed(classes)),
+        "one": classes[:1],
+        "one-fewer": classes[:-1],
+        "one-more": [*classes, "extra"],
+        "thousands": [f"c{i}" for i in range(3000)],
+    }
     sweep = Sweep(tmp_path / "sweep")
     for name, names in widths.items():
         payload = json.dumps({label: index for index, label in enumerate(names)}).encode()

@@ -41,6 +41,7 @@ def references():
         if (device, precision) not in made:
             made[device, precision] = drift.make_reference(drift.REFERENCE, device, precision)
         return made[device, precision]
+
     return get
 
 
@@ -58,10 +59,11 @@ def time_with_reference(benchmark, backend, batch: np.ndarray, reference: drift.
             backend.infer(batch)
         rounds[0] += 1
 
-    out = benchmark.pedantic(backend.infer, args=(batch,), setup=round_start, warmup_rounds=WARMUP, rounds=ROUNDS,
-                             iterations=1)
+    out = benchmark.pedantic(
+        backend.infer, args=(batch,), setup=round_start, warmup_rounds=WARMUP, rounds=ROUNDS, iterations=1
+    )
     data = [round(seconds * 1e9) for seconds in benchmark.stats.stats.data]
-    model_ns = [data[start:start + BLOCK] for start in range(0, len(data), BLOCK)]
+    model_ns = [data[start : start + BLOCK] for start in range(0, len(data), BLOCK)]
     series = drift.DriftSeries(reference.describe(), model_ns, reference_ns)
     benchmark.extra_info[drift.FIELD] = series.to_json()
     return out
@@ -79,8 +81,13 @@ def test_infer_latency_batch1(benchmark, model_under_test, latency_case, pytestc
     config = BackendConfig(device, precision, 1, quantization=quantization)
     backend = model_under_test.backend(name, config)
     benchmark.group = "infer-batch1"
-    benchmark.extra_info.update({**backend.describe(), "label": result_label(name, precision, quantization),
-                                 "accuracy": model_under_test.accuracy() if name == "tf" else None})
+    benchmark.extra_info.update(
+        {
+            **backend.describe(),
+            "label": result_label(name, precision, quantization),
+            "accuracy": model_under_test.accuracy() if name == "tf" else None,
+        }
+    )
     if name not in ("tf", "null"):
         verdict = model_under_test.parity(name, config)
         benchmark.extra_info.update({"accuracy": verdict.candidate_accuracy, "parity": verdict.to_json()})
@@ -96,8 +103,10 @@ def test_infer_latency_batch1(benchmark, model_under_test, latency_case, pytestc
     assert len(benchmark.stats.stats.data) >= 30
     if name == "null":
         # The harness's own cost per timed call: what every other figure includes on top of inference.
-        record_property("edgebench_figure", f"harness overhead per timed infer call (null backend median): "
-                                            f"{benchmark.stats.stats.median * 1e6:.2f} µs")
+        record_property(
+            "edgebench_figure",
+            f"harness overhead per timed infer call (null backend median): {benchmark.stats.stats.median * 1e6:.2f} µs",
+        )
 
 
 @pytest.mark.edge
@@ -111,8 +120,11 @@ def test_openvino_throughput_async_queue(benchmark, model_under_test, record_pro
     rates = []
     benchmark.pedantic(lambda: rates.append(backend.infer_many(images)), warmup_rounds=1, rounds=30, iterations=1)
     benchmark.extra_info["images_per_second"] = float(np.median(rates))
-    record_property("edgebench_figure", f"OpenVINO throughput (THROUGHPUT hint, {backend.describe()['num_streams']} "
-                                        f"streams): {np.median(rates):.0f} images/s")
+    record_property(
+        "edgebench_figure",
+        f"OpenVINO throughput (THROUGHPUT hint, {backend.describe()['num_streams']} "
+        f"streams): {np.median(rates):.0f} images/s",
+    )
     assert backend.describe()["performance_hint"] == "THROUGHPUT" and np.median(rates) > 0
     assert len(benchmark.stats.stats.data) >= 30
 
@@ -134,15 +146,23 @@ def test_harness_agrees_with_benchmark_app(model_under_test, tmp_path, record_pr
     images = np.ascontiguousarray(model_under_test.parity_images[:1])
     tool_medians, our_medians = [], []
     for _ in range(3):  # interleaved rounds: this machine's speed drifts more between minutes than between tools
-        completed = subprocess.run([tool, "-m", str(ir), "-d", "CPU", "-hint", "latency", "-infer_precision", "f32",
-                                    "-t", "5"], capture_output=True, text=True, timeout=300, check=True)
+        completed = subprocess.run(
+            [tool, "-m", str(ir), "-d", "CPU", "-hint", "latency", "-infer_precision", "f32", "-t", "5"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
         tool_medians.append(float(re.search(r"Median:\s+([\d.]+) ms", completed.stdout).group(1)))
         stats = time_infer(backend, images, TimingPlan(warmup=20, min_calls=300, min_seconds=5))
         our_medians.append(float(np.median(stats.samples_ms)))
     ours, tool_median = float(np.median(our_medians)), float(np.median(tool_medians))
     ratio = ours / tool_median
-    record_property("edgebench_figure", f"harness median {ours:.3f} ms / benchmark_app median {tool_median:.3f} ms "
-                                        f"= {ratio:.3f} (target <= 1.03; rounds {our_medians} vs {tool_medians})")
+    record_property(
+        "edgebench_figure",
+        f"harness median {ours:.3f} ms / benchmark_app median {tool_median:.3f} ms "
+        f"= {ratio:.3f} (target <= 1.03; rounds {our_medians} vs {tool_medians})",
+    )
     # A sanity bound, not the target: shared VMs switch between speed regimes 1.5x apart within minutes
     # (seen here: 3.8 and 5.7 ms for this model), and a round can land in either.
     assert ratio <= 2.0, f"harness {ours:.3f} ms vs benchmark_app {tool_median:.3f} ms"

@@ -38,14 +38,29 @@ def _edgebench(*args: str) -> list[str]:
 
 
 def _figure(record_property, what: str, run) -> None:
-    record_property("edgebench_figure", f"peak RSS, {what}: {run.peak_rss_mib:.0f} MiB in {run.seconds:.0f} s "
-                                        f"(exit {run.exit})")
+    record_property(
+        "edgebench_figure", f"peak RSS, {what}: {run.peak_rss_mib:.0f} MiB in {run.seconds:.0f} s (exit {run.exit})"
+    )
 
 
 def test_edgebench_run_peak_rss_below_6_gib(pytestconfig, tmp_path, record_property):
-    run = run_measured(_edgebench("run", "--images-per-class", "16", "--epochs", "2", "--min-calls", "30",
-                                  "--reports-dir", str(tmp_path / "reports"), "--cache-dir", str(tmp_path / "cache")),
-                       pytestconfig.rootpath, tmp_path / "log.txt")
+    run = run_measured(
+        _edgebench(
+            "run",
+            "--images-per-class",
+            "16",
+            "--epochs",
+            "2",
+            "--min-calls",
+            "30",
+            "--reports-dir",
+            str(tmp_path / "reports"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ),
+        pytestconfig.rootpath,
+        tmp_path / "log.txt",
+    )
     _figure(record_property, "edgebench run (80 images, 2 epochs, TF and OpenVINO FP32)", run)
     assert run.exit == 0, run.tail()
     assert run.peak_rss_mib <= RUN_PEAK_RSS_MIB
@@ -54,8 +69,9 @@ def test_edgebench_run_peak_rss_below_6_gib(pytestconfig, tmp_path, record_prope
 def test_edgebench_predict_within_3_gib(pytestconfig, suite_artifacts, tmp_path, record_property):
     artifact, test_dir, _ = suite_artifacts(SUITE_MODELS[EDGE_MODEL])
     images = sorted(str(p) for p in Path(test_dir).rglob("*") if p.is_file())
-    run = run_measured(_edgebench("predict", "--model", str(artifact), *images), pytestconfig.rootpath,
-                       tmp_path / "log.txt")
+    run = run_measured(
+        _edgebench("predict", "--model", str(artifact), *images), pytestconfig.rootpath, tmp_path / "log.txt"
+    )
     _figure(record_property, f"edgebench predict (OpenVINO FP32, {len(images)} images)", run)
     assert run.exit == 0, run.tail()
     assert run.peak_rss_mib <= PEAK_RSS_MIB
@@ -72,12 +88,24 @@ def test_training_5000_images_streams_within_3_gib(pytestconfig, tmp_path, recor
     for images in (80, STREAMED_IMAGES):
         out = tmp_path / str(images)
         out.mkdir()
-        run = run_measured(_edgebench("train", "--images-per-class", str(images // 5), "--epochs", "1",
-                                      "--hp", "batch_size=8", "--reports-dir", str(out / "reports"),
-                                      "--cache-dir", str(out / "cache")),
-                           pytestconfig.rootpath, out / "log.txt")
-        _figure(record_property, f"edgebench train on {images} generated images (1 epoch, whole network, "
-                                 f"batch 8)", run)
+        run = run_measured(
+            _edgebench(
+                "train",
+                "--images-per-class",
+                str(images // 5),
+                "--epochs",
+                "1",
+                "--hp",
+                "batch_size=8",
+                "--reports-dir",
+                str(out / "reports"),
+                "--cache-dir",
+                str(out / "cache"),
+            ),
+            pytestconfig.rootpath,
+            out / "log.txt",
+        )
+        _figure(record_property, f"edgebench train on {images} generated images (1 epoch, whole network, batch 8)", run)
         assert run.exit == 0, run.tail()
         [report] = (out / "reports").glob("*/report.json")
         assert json.loads(report.read_text())["dataset"]["train_images"] == images - 5  # one per class held out

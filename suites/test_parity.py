@@ -28,20 +28,37 @@ def test_parity(parity_case, models_under_test, record_property):
             pytest.skip(str(exc))
         raise
     result = subject.parity(case.backend, config)
-    record_property("parity", {**result.to_json(), "case": case.id, "model": case.model, "backend": case.backend,
-                               "device": case.device, "batch": case.batch})
+    record_property(
+        "parity",
+        {
+            **result.to_json(),
+            "case": case.id,
+            "model": case.model,
+            "backend": case.backend,
+            "device": case.device,
+            "batch": case.batch,
+        },
+    )
     described = candidate.describe()
     # Accuracy-aware INT8 may revert every quantized layer when none can stay within its 1 % (then it runs FP32)
     allowed = ("INT8", "FP32") if case.quantization == "accuracy-control" else (case.precision,)
     assert described["precision"] in allowed, described
     if case.precision == "INT8":
-        record_property("edgebench_figure", f"{case.id}: {len(described['float_layers'])} convolutions/matmuls "
-                                            f"left in floating point: {', '.join(described['float_layers']) or 'none'}")
+        record_property(
+            "edgebench_figure",
+            f"{case.id}: {len(described['float_layers'])} convolutions/matmuls "
+            f"left in floating point: {', '.join(described['float_layers']) or 'none'}",
+        )
     assert result.within_tolerance, f"{case.id}: {'; '.join(result.failures)}"
 
 
-@pytest.mark.parametrize("model", [pytest.param(EDGE_MODEL, marks=pytest.mark.edge),
-                                   *(pytest.param(m, marks=pytest.mark.matrix) for m in SUITE_MODELS if m != EDGE_MODEL)])
+@pytest.mark.parametrize(
+    "model",
+    [
+        pytest.param(EDGE_MODEL, marks=pytest.mark.edge),
+        *(pytest.param(m, marks=pytest.mark.matrix) for m in SUITE_MODELS if m != EDGE_MODEL),
+    ],
+)
 def test_reference_is_accurate_and_decisive(models_under_test, model, pytestconfig, record_property):
     """Parity on near-ties proves little: the suite models must be right and decisive on most images:
     accuracy >= 0.5 (chance is 0.2; EfficientNetV2-B0 from scratch on 75 images measured 0.595-0.985) and
@@ -63,8 +80,8 @@ def test_dynamic_batch_model_compiled_once_serves_batch_1_and_4(model_under_test
     subject = model_under_test
     backend = subject.backend("openvino", BackendConfig(batch=None))
     images = subject.parity_images[:8]
-    singles = np.concatenate([backend.infer(images[i:i + 1]) for i in range(8)])
-    fours = np.concatenate([backend.infer(images[i:i + 4]) for i in (0, 4)])
+    singles = np.concatenate([backend.infer(images[i : i + 1]) for i in range(8)])
+    fours = np.concatenate([backend.infer(images[i : i + 4]) for i in (0, 4)])
     for outputs in (singles, fours):
         assert parity.compare(subject.reference_logits()[:8], outputs, "FP32").within_tolerance
     assert backend.describe()["batch"] == "dynamic"
@@ -89,13 +106,14 @@ def test_batch_rows_equal_single_image_results(backends, name, test_images):
     backend = backends(name)
     batch = test_images[:4]
     together = backend.infer(batch)
-    alone = np.concatenate([backend.infer(batch[i:i + 1]) for i in range(len(batch))])
+    alone = np.concatenate([backend.infer(batch[i : i + 1]) for i in range(len(batch))])
     result = parity.compare(alone, together, "FP32")
     assert result.within_tolerance, result.failures
 
 
-@pytest.mark.parametrize("device", [pytest.param("CPU", marks=pytest.mark.edge),
-                                    pytest.param("AUTO", marks=pytest.mark.matrix)])
+@pytest.mark.parametrize(
+    "device", [pytest.param("CPU", marks=pytest.mark.edge), pytest.param("AUTO", marks=pytest.mark.matrix)]
+)
 def test_compiled_precision_is_the_one_asked_for(backends, device):
     """The CPU plugin would pick bf16 by itself on AVX-512 BF16 / AMX processors; FP32 must be FP32, also
     through AUTO (which does not report a precision: it is read off the runtime graph)."""

@@ -19,8 +19,11 @@ pytestmark = pytest.mark.slow
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     trainings = metafunc.config.getoption("edgebench_spread_trainings")
     cases = [(model, seed, rung) for model in SUITE_MODELS for seed in range(1, trainings + 1) for rung in LADDER]
-    metafunc.parametrize("spread_case", [pytest.param(c, marks=known_limits(c[0], c[2][0])) for c in cases],
-                         ids=[f"{m}-seed{s}-{parity.rung(*r)}" for m, s, r in cases])
+    metafunc.parametrize(
+        "spread_case",
+        [pytest.param(c, marks=known_limits(c[0], c[2][0])) for c in cases],
+        ids=[f"{m}-seed{s}-{parity.rung(*r)}" for m, s, r in cases],
+    )
 
 
 def test_independent_training_is_within_bounds(spread_case, models_under_test, record_property):
@@ -28,10 +31,21 @@ def test_independent_training_is_within_bounds(spread_case, models_under_test, r
     skip_unless_native("CPU", precision)
     subject = models_under_test(model, seed)
     if precision == "FP32":
-        record_property("margins", parity.margin_figure(f"{model} seed {seed}", subject.reference_logits(),
-                                                        subject.labels))
+        record_property(
+            "margins", parity.margin_figure(f"{model} seed {seed}", subject.reference_logits(), subject.labels)
+        )
     config = BackendConfig("CPU", precision, 1, quantization=quantization)
     result = subject.parity("openvino", config)
-    record_property("parity", {**result.to_json(), "case": f"{model}-seed{seed}-{result.precision}", "model": model,
-                               "backend": "openvino", "device": "CPU", "batch": 1, "seed": seed})
+    record_property(
+        "parity",
+        {
+            **result.to_json(),
+            "case": f"{model}-seed{seed}-{result.precision}",
+            "model": model,
+            "backend": "openvino",
+            "device": "CPU",
+            "batch": 1,
+            "seed": seed,
+        },
+    )
     assert result.within_tolerance, f"{model} seed {seed} {result.precision}: {'; '.join(result.failures)}"

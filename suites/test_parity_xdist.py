@@ -21,8 +21,23 @@ SUBSET = "test_parity and (-FP32-b1 or -BF16-b1) and mobilenet_v2-openvino or te
 
 
 def _parity_run(root: Path, out: Path, workers: int | None) -> dict:
-    argv = [sys.executable, "-m", "pytest", "suites/test_parity.py", "-m", "edge", "-k", SUBSET, "-q",
-            "-p", "no:benchmark", "-p", "no:cacheprovider", "--edgebench-node-report", str(out)]
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "suites/test_parity.py",
+        "-m",
+        "edge",
+        "-k",
+        SUBSET,
+        "-q",
+        "-p",
+        "no:benchmark",
+        "-p",
+        "no:cacheprovider",
+        "--edgebench-node-report",
+        str(out),
+    ]
     argv += ["-n", str(workers)] if workers else ["-p", "no:xdist"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST_", "PYTEST_CURRENT_TEST"))}
     done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=1800)
@@ -43,12 +58,15 @@ def test_serial_and_two_workers_give_identical_parity_verdicts(pytestconfig, tmp
         assert (two["within_tolerance"], two["failures"]) == verdict, f"{case}: serial {verdict}, -n 2 {two}"
         differing = sorted(k for k in one if one[k] != two.get(k))
         assert not differing, f"{case}: figures differ between serial and -n 2: " + "; ".join(
-            f"{k} {one[k]!r} vs {two.get(k)!r}" for k in differing)
+            f"{k} {one[k]!r} vs {two.get(k)!r}" for k in differing
+        )
         lines.append(f"  {case}: {'within bounds' if verdict[0] else 'outside: ' + '; '.join(verdict[1])} (both)")
     for key in ("passed", "failed", "not_run"):
         assert serial["tests"][key] == parallel["tests"][key], (key, serial["tests"], parallel["tests"])
     not_compared = sorted({t["test"] + ": " + t["reason"] for t in serial["not_run_tests"]})
-    print(f"\nserial vs -n 2: {len(serial['parity'])} parity case(s), identical verdicts and figures; "
-          f"tests passed {serial['tests']['passed']}, failed {serial['tests']['failed']}, not run "
-          f"{serial['tests']['not_run']}\n" + "\n".join(lines + [f"  not compared (skipped in both): {t}"
-                                                                for t in not_compared]))
+    print(
+        f"\nserial vs -n 2: {len(serial['parity'])} parity case(s), identical verdicts and figures; "
+        f"tests passed {serial['tests']['passed']}, failed {serial['tests']['failed']}, not run "
+        f"{serial['tests']['not_run']}\n"
+        + "\n".join(lines + [f"  not compared (skipped in both): {t}" for t in not_compared])
+    )

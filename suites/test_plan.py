@@ -45,17 +45,21 @@ def test_a_precision_a_candidate_cannot_run_is_skipped_with_its_reason(monkeypat
     backend_plan = plan.plan_backends(["openvino", "ovtf"], ["FP32", "INT8"], "CPU", native=_every_precision)
     assert _labels(backend_plan) == ["tf", "openvino", "openvino-int8", "ovtf"]
     assert backend_plan.to_json()["skipped"] == [
-        {"backend": "ovtf", "precision": "INT8", "reason": "backend ovtf runs FP32 only"}]
+        {"backend": "ovtf", "precision": "INT8", "reason": "backend ovtf runs FP32 only"}
+    ]
 
 
 def test_an_asked_for_precision_the_device_lacks_is_skipped_not_run_under_its_name():
     """OpenVINO's CPU plugin runs FP16 as BF16 or FP32 where the CPU has no FP16: that is not an FP16 figure."""
-    backend_plan = plan.plan_backends(["openvino"], ["FP32", "FP16", "INT8"], "CPU",
-                                      native=lambda device: ("FP32", "INT8"))
+    backend_plan = plan.plan_backends(
+        ["openvino"], ["FP32", "FP16", "INT8"], "CPU", native=lambda device: ("FP32", "INT8")
+    )
     assert _labels(backend_plan) == ["tf", "openvino", "openvino-int8"]
     [skipped] = backend_plan.to_json()["skipped"]
-    assert (skipped["precision"], skipped["reason"]) == ("FP16", "not native on CPU: CPU's OPTIMIZATION_CAPABILITIES "
-                                                                 "list no FP16")
+    assert (skipped["precision"], skipped["reason"]) == (
+        "FP16",
+        "not native on CPU: CPU's OPTIMIZATION_CAPABILITIES list no FP16",
+    )
     assert plan.plan_backends(["openvino"], ["FP32"], "CPU", native=pytest.fail).skipped == ()  # FP32: no lookup
 
 
@@ -79,8 +83,11 @@ def test_ladder_is_what_the_device_runs_natively_and_lists_the_rest(device, read
     skipped = backend_plan.to_json()["skipped"]
     assert [(s["backend"], s["precision"]) for s in skipped] == [("openvino", "FP16"), ("openvino", "BF16")]
     assert all(f"{read_from}'s OPTIMIZATION_CAPABILITIES list no {s['precision']}" in s["reason"] for s in skipped)
-    assert backend_plan.to_json()["ladder"] == {"device": device, "capabilities_of": read_from,
-                                                "precisions": ["FP32", "INT8"]}
+    assert backend_plan.to_json()["ladder"] == {
+        "device": device,
+        "capabilities_of": read_from,
+        "precisions": ["FP32", "INT8"],
+    }
     assert any(line.startswith("Skipped openvino FP16: not native") for line in backend_plan.notes)
 
 
@@ -109,8 +116,11 @@ def test_cli_ladder_option_reaches_the_run_config_and_excludes_precision(capsys)
     config = run_config(parser.parse_args(["run", "--ladder", "--backend", "openvino"]))
     assert config.ladder and config.backends == ("openvino",)
     default = run_config(parser.parse_args(["run"]))
-    assert (default.ladder, default.precisions, default.backends) == (RunConfig.ladder, RunConfig.precisions,
-                                                                      RunConfig.backends)
+    assert (default.ladder, default.precisions, default.backends) == (
+        RunConfig.ladder,
+        RunConfig.precisions,
+        RunConfig.backends,
+    )
     with pytest.raises(SystemExit):
         parser.parse_args(["run", "--ladder", "--precision", "INT8"])
     assert "not allowed with argument" in capsys.readouterr().err

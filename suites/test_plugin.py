@@ -27,9 +27,19 @@ from harness.pytest_plugin.cases import SUITE_HYPERPARAMETERS
 
 pytest_plugins = ["pytester"]
 
-NODE_OPTIONS = ("--edgebench-artifact=model.tar.gz", "--edgebench-test-images=s3://b/test",
-                "--edgebench-calibration=s3://b/train", "--backend", "openvino", "--backend", "null",
-                "--device", "GPU", "--edgebench-train-seed=3", "--edgebench-node-report=out/report.json")
+NODE_OPTIONS = (
+    "--edgebench-artifact=model.tar.gz",
+    "--edgebench-test-images=s3://b/test",
+    "--edgebench-calibration=s3://b/train",
+    "--backend",
+    "openvino",
+    "--backend",
+    "null",
+    "--device",
+    "GPU",
+    "--edgebench-train-seed=3",
+    "--edgebench-node-report=out/report.json",
+)
 
 
 def test_registered_once_by_the_entry_point(pytestconfig):
@@ -44,18 +54,35 @@ def test_registered_once_by_the_entry_point(pytestconfig):
 def test_options_are_registered_and_parsed(pytester):
     config = pytester.parseconfigure(*NODE_OPTIONS)
     assert config.pluginmanager.get_plugin("edgebench") is plugin
-    parsed = {name: config.getoption(name) for name in (
-        "edgebench_artifact", "edgebench_test_images", "edgebench_calibration", "edgebench_backends",
-        "edgebench_device", "edgebench_train_seed", "edgebench_node_report")}
-    assert parsed == {"edgebench_artifact": "model.tar.gz", "edgebench_test_images": "s3://b/test",
-                      "edgebench_calibration": "s3://b/train", "edgebench_backends": ["openvino", "null"],
-                      "edgebench_device": "GPU", "edgebench_train_seed": 3,
-                      "edgebench_node_report": "out/report.json"}
+    parsed = {
+        name: config.getoption(name)
+        for name in (
+            "edgebench_artifact",
+            "edgebench_test_images",
+            "edgebench_calibration",
+            "edgebench_backends",
+            "edgebench_device",
+            "edgebench_train_seed",
+            "edgebench_node_report",
+        )
+    }
+    assert parsed == {
+        "edgebench_artifact": "model.tar.gz",
+        "edgebench_test_images": "s3://b/test",
+        "edgebench_calibration": "s3://b/train",
+        "edgebench_backends": ["openvino", "null"],
+        "edgebench_device": "GPU",
+        "edgebench_train_seed": 3,
+        "edgebench_node_report": "out/report.json",
+    }
     defaults = pytester.parseconfigure()
-    assert (defaults.getoption("edgebench_artifact"), defaults.getoption("edgebench_backends"),
-            defaults.getoption("edgebench_device"), defaults.getoption("edgebench_train_seed"),
-            defaults.getoption("edgebench_node_report")) == (None, None, "CPU", SUITE_HYPERPARAMETERS.random_seed,
-                                                             None)
+    assert (
+        defaults.getoption("edgebench_artifact"),
+        defaults.getoption("edgebench_backends"),
+        defaults.getoption("edgebench_device"),
+        defaults.getoption("edgebench_train_seed"),
+        defaults.getoption("edgebench_node_report"),
+    ) == (None, None, "CPU", SUITE_HYPERPARAMETERS.random_seed, None)
     markers = [line.split(":")[0] for line in defaults.getini("markers")]
     assert markers.count("edge") == 1 and markers.count("matrix") == 1, markers
     assert "--edgebench-node-report" in pytester.runpytest("--help").stdout.str()
@@ -64,24 +91,45 @@ def test_options_are_registered_and_parsed(pytester):
 def test_cases_follow_the_options(pytester):
     """The cases for two candidate backends on GPU; -m edge keeps the node's own (--strict-markers: the plugin
     registers the marks it puts on them)."""
-    pytester.makepyfile(test_cases="""
+    pytester.makepyfile(
+        test_cases="""
         def test_parity(parity_case): pass
         def test_latency(latency_case): pass
         def test_faults(fault_rung): pass
-    """)
+    """
+    )
     options = ("--co", "-q", "--strict-markers", "--backend", "openvino", "--backend", "null", "--device", "GPU")
     ids = [line.split("::")[1] for line in pytester.runpytest(*options).stdout.lines if "::" in line]
     assert [i for i in ids if i.startswith("test_latency")] == [
-        f"test_latency[{label}]" for label in ("tf", "openvino", "openvino-fp16", "openvino-bf16", "openvino-int8",
-                                               "openvino-int8-ac", "null", "null-fp16", "null-bf16", "null-int8",
-                                               "null-int8-ac")]
+        f"test_latency[{label}]"
+        for label in (
+            "tf",
+            "openvino",
+            "openvino-fp16",
+            "openvino-bf16",
+            "openvino-int8",
+            "openvino-int8-ac",
+            "null",
+            "null-fp16",
+            "null-bf16",
+            "null-int8",
+            "null-int8-ac",
+        )
+    ]
     assert [i for i in ids if i.startswith("test_faults")] == [
-        f"test_faults[{rung}]" for rung in ("FP32", "FP16", "BF16", "INT8", "INT8-AC")]
-    assert "test_parity[resnet50_v2-null-GPU-INT8-b1]" in ids and "test_parity[mobilenet_v2-openvino-AUTO-FP16-b1]" \
-        in ids and "test_parity[mobilenet_v2-null-GPU-BF16-b4]" in ids  # the matrix
+        f"test_faults[{rung}]" for rung in ("FP32", "FP16", "BF16", "INT8", "INT8-AC")
+    ]
+    assert (
+        "test_parity[resnet50_v2-null-GPU-INT8-b1]" in ids
+        and "test_parity[mobilenet_v2-openvino-AUTO-FP16-b1]" in ids
+        and "test_parity[mobilenet_v2-null-GPU-BF16-b4]" in ids
+    )  # the matrix
     edge = [line.split("::")[1] for line in pytester.runpytest(*options, "-m", "edge").stdout.lines if "::" in line]
-    node = [f"mobilenet_v2-{backend}-GPU-{rung}-b1" for backend in ("openvino", "null")
-            for rung in ("FP32", "FP16", "BF16", "INT8", "INT8-AC")] + ["mobilenet_v2-ovtf-GPU-FP32-b1"]
+    node = [
+        f"mobilenet_v2-{backend}-GPU-{rung}-b1"
+        for backend in ("openvino", "null")
+        for rung in ("FP32", "FP16", "BF16", "INT8", "INT8-AC")
+    ] + ["mobilenet_v2-ovtf-GPU-FP32-b1"]
     assert edge == [f"test_parity[{case}]" for case in node]
 
 
@@ -105,8 +153,9 @@ def test_machine_info_holds_this_processors_identity(pytester, monkeypatch):
     pytest.importorskip("pytest_benchmark", reason="pytest-benchmark is not installed (the [test] extra)")
     _without_xdist_environment(monkeypatch)
     pytester.makepyfile(test_bench="def test_noop(benchmark): benchmark(lambda: None)")
-    result = pytester.runpytest_subprocess("-p", "no:xdist", "-p", "no:cacheprovider",
-                                           f"--benchmark-json={pytester.path / 'bench.json'}")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:xdist", "-p", "no:cacheprovider", f"--benchmark-json={pytester.path / 'bench.json'}"
+    )
     result.assert_outcomes(passed=1)
     machine = fileio.read_json_file(pytester.path / "bench.json")["machine_info"]["edgebench"]
     here = processor_identity()
@@ -118,15 +167,27 @@ def test_machine_info_holds_this_processors_identity(pytester, monkeypatch):
 
 # A node's run in miniature: six parity cases on synthetic logits (case 0 fails its bounds), the fault and
 # margin figures below, a figure line, and a skipped test. The conftest logs each write of the node report.
-FAULTS = [{"precision": "FP32", "fault": "class-swap", "caught": True, "required": True, "harmless": False,
-           "failures": ["top-1 agreement 0 < 0.99"]},
-          {"precision": "FP32", "fault": "scale:1.05", "caught": False, "required": False, "harmless": False,
-           "failures": []}]
-MARGINS = {"model": "tiny", "images": 20, "decisive": 0.9, "reference_accuracy": 0.95,
-           "margin_quantiles": {10: 0.1, 25: 0.3, 50: 0.5, 75: 0.7, 90: 0.9}}
+FAULTS = [
+    {
+        "precision": "FP32",
+        "fault": "class-swap",
+        "caught": True,
+        "required": True,
+        "harmless": False,
+        "failures": ["top-1 agreement 0 < 0.99"],
+    },
+    {"precision": "FP32", "fault": "scale:1.05", "caught": False, "required": False, "harmless": False, "failures": []},
+]
+MARGINS = {
+    "model": "tiny",
+    "images": 20,
+    "decisive": 0.9,
+    "reference_accuracy": 0.95,
+    "margin_quantiles": {10: 0.1, 25: 0.3, 50: 0.5, 75: 0.7, 90: 0.9},
+}
 FIGURE = "a figure line from a test"
 
-_NODE_TESTS = f'''
+_NODE_TESTS = f"""
 import numpy as np
 import pytest
 from harness import parity
@@ -148,9 +209,9 @@ def test_fault_and_margin_figures(record_property):
 
 def test_not_on_this_node():
     pytest.skip("not on this node")
-'''
+"""
 
-_LOG_REPORT_WRITES = '''
+_LOG_REPORT_WRITES = """
 import os
 from pathlib import Path
 
@@ -165,15 +226,22 @@ def _logged(path, *args, **kwargs):
     return _write_json(path, *args, **kwargs)
 
 fileio.write_json = _logged
-'''
+"""
 
 
 def test_node_report_under_two_workers_is_written_once_and_complete(pytester, monkeypatch):
     _without_xdist_environment(monkeypatch)
     pytester.makeconftest(_LOG_REPORT_WRITES)
     pytester.makepyfile(test_node=_NODE_TESTS)
-    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:benchmark", "-p", "no:cacheprovider",
-                                           f"--edgebench-node-report={pytester.path / 'report.json'}")
+    result = pytester.runpytest_subprocess(
+        "-n",
+        "2",
+        "-p",
+        "no:benchmark",
+        "-p",
+        "no:cacheprovider",
+        f"--edgebench-node-report={pytester.path / 'report.json'}",
+    )
     result.assert_outcomes(passed=6, failed=1, skipped=1)
     assert (pytester.path / "writes.log").read_text().split() == ["controller"]
     report = fileio.read_json_file(pytester.path / "report.json")
@@ -183,22 +251,27 @@ def test_node_report_under_two_workers_is_written_once_and_complete(pytester, mo
     assert {figure["worker"] for figure in report["parity"].values()} == {"gw0", "gw1"}  # both workers' figures
     [failed] = report["failed_tests"]
     assert failed["test"] == "test_node.py::test_parity_case[0]" and "top-1 agreement" in failed["reason"]
-    assert report["not_run_tests"] == [{"test": "test_node.py::test_not_on_this_node",
-                                        "reason": "Skipped: not on this node"}]
+    assert report["not_run_tests"] == [
+        {"test": "test_node.py::test_not_on_this_node", "reason": "Skipped: not on this node"}
+    ]
     assert report["machine"]["cpu_brand"] == processor_identity()["cpu_brand"]
     _assert_figures_summary(result.stdout.str(), list(report["parity"].values()))
 
 
 def _assert_figures_summary(out: str, parity_figures: list[dict]) -> None:
     """Each section's title line, then exactly its lines; a section with nothing to show is not printed."""
-    sections = [("edgebench figures", [FIGURE]),
-                ("edgebench reference: accuracy and decision margins (p1 - p2)", [parity.margin_line(MARGINS)]),
-                ("edgebench parity: measured worst case per precision [bound]",
-                 parity.worst_case_lines(parity_figures)),
-                ("edgebench sensitivity: injected faults caught (x) or passed (.) per precision",
-                 parity.sensitivity_lines(FAULTS))]
+    sections = [
+        ("edgebench figures", [FIGURE]),
+        ("edgebench reference: accuracy and decision margins (p1 - p2)", [parity.margin_line(MARGINS)]),
+        ("edgebench parity: measured worst case per precision [bound]", parity.worst_case_lines(parity_figures)),
+        (
+            "edgebench sensitivity: injected faults caught (x) or passed (.) per precision",
+            parity.sensitivity_lines(FAULTS),
+        ),
+    ]
     assert parity.worst_case_lines(parity_figures)[0].startswith("FP32: 6 cases, 1 outside bounds")
     for title, lines in sections:
-        assert re.search(rf"^=+ {re.escape(title)} =+\n{re.escape(chr(10).join(lines))}\n", out, re.M), \
+        assert re.search(rf"^=+ {re.escape(title)} =+\n{re.escape(chr(10).join(lines))}\n", out, re.M), (
             f"{title}:\n" + out[-3000:]
+        )
     assert "edgebench S3 faults" not in out

@@ -15,16 +15,27 @@ from harness.errors import DatasetError
 
 pytestmark = pytest.mark.property
 # Each mode with the file formats Pillow can write it in.
-FORMATS = {"L": ["PNG", "TIFF", "JPEG"], "LA": ["PNG"], "P": ["PNG", "GIF"], "RGB": ["PNG", "TIFF", "JPEG", "BMP", "WEBP"],
-           "RGBA": ["PNG", "TIFF", "WEBP"], "CMYK": ["TIFF", "JPEG"], "I;16": ["PNG", "TIFF"]}
+FORMATS = {
+    "L": ["PNG", "TIFF", "JPEG"],
+    "LA": ["PNG"],
+    "P": ["PNG", "GIF"],
+    "RGB": ["PNG", "TIFF", "JPEG", "BMP", "WEBP"],
+    "RGBA": ["PNG", "TIFF", "WEBP"],
+    "CMYK": ["TIFF", "JPEG"],
+    "I;16": ["PNG", "TIFF"],
+}
 
 
 @st.composite
 def images(draw):
     mode = draw(st.sampled_from(sorted(FORMATS)))
-    width, height = draw(st.one_of(st.tuples(st.integers(1, 400), st.integers(1, 400)),
-                                   st.tuples(st.integers(1500, 5000), st.integers(1, 60)),  # panoramas
-                                   st.tuples(st.integers(1, 60), st.integers(1500, 5000))))
+    width, height = draw(
+        st.one_of(
+            st.tuples(st.integers(1, 400), st.integers(1, 400)),
+            st.tuples(st.integers(1500, 5000), st.integers(1, 60)),  # panoramas
+            st.tuples(st.integers(1, 60), st.integers(1500, 5000)),
+        )
+    )
     seed = draw(st.integers(0, 2**32 - 1))
     pixels = np.random.default_rng(seed).integers(0, 256, size=(height, width, 4), dtype=np.uint8)
     image = Image.fromarray(pixels, "RGBA").convert("RGB" if mode in ("P", "I;16") else mode)

@@ -17,28 +17,55 @@ from harness.errors import ConfigError, ParityError
 
 def _document(tf_ms=20.0, ov_ms=4.0, within=True, cpu="Test CPU 9000", run_id="r1", int8_ms=None):
     """A run report as `edgebench run` writes it; with ``int8_ms`` also an OpenVINO INT8 rung."""
+
     def backend(name, median, precision="FP32"):
-        return {"describe": {"backend": name, "device": "CPU", "precision": precision},
-                "latency": {"n": 30, "median_ms": median, "p90_ms": median * 1.1,
-                            "samples_ns": [int(median * 1e6 * f) for f in (0.9, 1.0, 1.1, 1.0)]}}
+        return {
+            "describe": {"backend": name, "device": "CPU", "precision": precision},
+            "latency": {
+                "n": 30,
+                "median_ms": median,
+                "p90_ms": median * 1.1,
+                "samples_ns": [int(median * 1e6 * f) for f in (0.9, 1.0, 1.1, 1.0)],
+            },
+        }
 
     def verdict(precision, ok):
-        return {"precision": precision, "max_abs_prob": 2e-6, "max_rel_logit": 1e-5, "top1_agreement": 1.0,
-                "decisive_agreement": 1.0, "accuracy_ratio": 1.0 if ok else 0.9, "mean_kl": 1e-8,
-                "failures": [] if ok else ["accuracy ratio 0.9 < 1"], "within_tolerance": ok}
+        return {
+            "precision": precision,
+            "max_abs_prob": 2e-6,
+            "max_rel_logit": 1e-5,
+            "top1_agreement": 1.0,
+            "decisive_agreement": 1.0,
+            "accuracy_ratio": 1.0 if ok else 0.9,
+            "mean_kl": 1e-8,
+            "failures": [] if ok else ["accuracy ratio 0.9 < 1"],
+            "within_tolerance": ok,
+        }
+
     document = {
-        "schema": report.RUN_SCHEMA, "run_id": run_id,
-        "machine": {"cpu_brand": cpu, "usable_cpus": 2, "isa_flags": ["avx2", "avx512f"],
-                    "openvino_devices": {"CPU": cpu}},
-        "backends": {"tf": backend("tf", tf_ms), "openvino": backend("openvino", ov_ms), "null": backend("null", 0.001)},
+        "schema": report.RUN_SCHEMA,
+        "run_id": run_id,
+        "machine": {
+            "cpu_brand": cpu,
+            "usable_cpus": 2,
+            "isa_flags": ["avx2", "avx512f"],
+            "openvino_devices": {"CPU": cpu},
+        },
+        "backends": {
+            "tf": backend("tf", tf_ms),
+            "openvino": backend("openvino", ov_ms),
+            "null": backend("null", 0.001),
+        },
         "parity": {"openvino": verdict("FP32", within)},
         "accuracy": {"tf": 0.8, "openvino": 0.8, "null": 0.2},
     }
     if int8_ms is not None:
         document["backends"]["openvino-int8"] = backend("openvino", int8_ms, "INT8")
         document["parity"]["openvino-int8"] = verdict("INT8", True)
-        document["validation"] = {"images": 100, "accuracy": {"tf": 0.9, "openvino": 0.9, "openvino-int8": 0.85,
-                                                              "null": 0.2}}
+        document["validation"] = {
+            "images": 100,
+            "accuracy": {"tf": 0.9, "openvino": 0.9, "openvino-int8": 0.85, "null": 0.2},
+        }
     return document
 
 
@@ -86,8 +113,12 @@ def test_check_parity_returns_each_failing_candidate_with_its_failures():
     assert report.check_parity(_document(int8_ms=2.0)) == {}
     assert report.check_parity(_document(within=False)) == {"openvino": ["accuracy ratio 0.9 < 1"]}
     # tf and null are not candidates: no verdict needed
-    assert report.check_parity({"backends": _document()["backends"], "parity": {"openvino": _document()["parity"]
-                                                                                ["openvino"]}}) == {}
+    assert (
+        report.check_parity(
+            {"backends": _document()["backends"], "parity": {"openvino": _document()["parity"]["openvino"]}}
+        )
+        == {}
+    )
 
 
 @pytest.fixture
@@ -103,12 +134,18 @@ def fake_run(monkeypatch, tmp_path):
     return seen
 
 
-@pytest.mark.parametrize("change,code,line", [
-    (lambda d: None, 0, None),
-    (lambda d: d["parity"].pop("openvino-int8"), 1, "edgebench: error: no parity verdict for openvino-int8"),
-    (lambda d: d["parity"]["openvino-int8"].update(within_tolerance=False, failures=["mean KL 0.3 > 0.1"]), 3,
-     "Parity outside tolerance: openvino-int8: mean KL 0.3 > 0.1"),
-])
+@pytest.mark.parametrize(
+    "change,code,line",
+    [
+        (lambda d: None, 0, None),
+        (lambda d: d["parity"].pop("openvino-int8"), 1, "edgebench: error: no parity verdict for openvino-int8"),
+        (
+            lambda d: d["parity"]["openvino-int8"].update(within_tolerance=False, failures=["mean KL 0.3 > 0.1"]),
+            3,
+            "Parity outside tolerance: openvino-int8: mean KL 0.3 > 0.1",
+        ),
+    ],
+)
 def test_cli_run_exit_codes(fake_run, capsys, change, code, line):
     fake_run["document"] = document = _document(int8_ms=2.0)
     change(document)
@@ -130,8 +167,10 @@ def test_write_json_is_atomic_and_round_trips(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["report.json"]
 
 
-@pytest.mark.parametrize("content,pattern", [("{broken", "not a readable report"),
-                                             (json.dumps({"benchmarks": []}), "not an edgebench run report")])
+@pytest.mark.parametrize(
+    "content,pattern",
+    [("{broken", "not a readable report"), (json.dumps({"benchmarks": []}), "not an edgebench run report")],
+)
 def test_reading_something_else_is_a_clear_error(tmp_path, content, pattern):
     (tmp_path / "report.json").write_text(content)
     with pytest.raises(ConfigError, match=pattern):
@@ -148,24 +187,32 @@ def test_cli_report_prints_the_table_and_writes_html(tmp_path, capsys):
 
 
 def test_ladder_series_one_point_per_precision_one_series_per_processor():
-    documents = [_document(cpu="Xeon Test", run_id="a", int8_ms=2.0), _document(cpu="EPYC Test", run_id="b",
-                                                                                 int8_ms=3.0),
-                 _document(cpu="Xeon Test", run_id="c")]  # a second Xeon run joins the Xeon series
+    documents = [
+        _document(cpu="Xeon Test", run_id="a", int8_ms=2.0),
+        _document(cpu="EPYC Test", run_id="b", int8_ms=3.0),
+        _document(cpu="Xeon Test", run_id="c"),
+    ]  # a second Xeon run joins the Xeon series
     series = html_report.ladder_series(documents)
     assert list(series) == ["Xeon Test", "EPYC Test"]
     assert [(p["run"], p["label"], p["accuracy"]) for p in series["EPYC Test"]] == [
-        ("b", "tf", 0.9), ("b", "openvino", 0.9), ("b", "openvino-int8", 0.85)]  # validation accuracy; no null
+        ("b", "tf", 0.9),
+        ("b", "openvino", 0.9),
+        ("b", "openvino-int8", 0.85),
+    ]  # validation accuracy; no null
     assert [p["median_ms"] for p in series["EPYC Test"]] == [20.0, 4.0, 3.0]
     assert [(p["run"], p["label"], p["accuracy"]) for p in series["Xeon Test"]][3:] == [
-        ("c", "tf", 0.8), ("c", "openvino", 0.8)]  # no validation set: held-out accuracy
+        ("c", "tf", 0.8),
+        ("c", "openvino", 0.8),
+    ]  # no validation set: held-out accuracy
 
 
 @pytest.fixture
 def two_node_report(tmp_path):
     """Two nodes with different processors merged into one report, each with an OpenVINO INT8 rung."""
     fileio.write_json(tmp_path / "a" / "report.json", _document(cpu="Xeon Test", run_id="node-a", int8_ms=2.0))
-    fileio.write_json(tmp_path / "b" / "report.json", _document(ov_ms=8.0, cpu="EPYC Test", run_id="node-b",
-                                                                int8_ms=5.0))
+    fileio.write_json(
+        tmp_path / "b" / "report.json", _document(ov_ms=8.0, cpu="EPYC Test", run_id="node-b", int8_ms=5.0)
+    )
     out = tmp_path / "merged" / "report.html"
     assert cli.main(["report", str(tmp_path / "a"), str(tmp_path / "b"), "--html", str(out)]) == 0
     return out

@@ -33,6 +33,7 @@ def good_dataset(tmp_path) -> Path:
 
 # -- dataset layout ------------------------------------------------------------------------------
 
+
 def test_good_dataset_loads_with_sorted_classes(good_dataset):
     dataset = data.load_dataset(good_dataset)
     assert dataset.classes == ("cloudy", "sunny") and len(dataset.images) == 6
@@ -82,10 +83,20 @@ def _break_single_class(root: Path) -> str:
     return r"found 1 class folder"
 
 
-@pytest.mark.parametrize("breakage", [_break_empty_class, _break_non_image, _break_corrupt_image,
-                                      _break_truncated_image, _break_zero_bytes, _break_stray_file,
-                                      _break_nested_folder, _break_single_class],
-                         ids=lambda f: f.__name__.removeprefix("_break_"))
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        _break_empty_class,
+        _break_non_image,
+        _break_corrupt_image,
+        _break_truncated_image,
+        _break_zero_bytes,
+        _break_stray_file,
+        _break_nested_folder,
+        _break_single_class,
+    ],
+    ids=lambda f: f.__name__.removeprefix("_break_"),
+)
 def test_bad_layout_is_a_one_line_error_naming_the_problem(good_dataset, breakage):
     pattern = breakage(good_dataset)
     with pytest.raises(DatasetError, match=pattern) as info:
@@ -111,6 +122,7 @@ def test_dotfiles_are_ignored(good_dataset):
 
 # -- hostile or malformed artifacts ----------------------------------------------------------------
 
+
 def _tarball(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
     with tarfile.open(path, "w:gz") as tar:
         for name, payload in members.items():
@@ -127,12 +139,16 @@ def _tarball(path: Path, members: dict[str, bytes], links: dict[str, str] | None
 LABELS = json.dumps({"cloudy": 0, "sunny": 1}).encode()
 
 
-@pytest.mark.parametrize("members,links,pattern", [
-    ({"../escape.txt": b"x", "1/saved_model.pb": b"x", contract.LABEL_MAP_FILE: LABELS}, None, "not a safe"),
-    ({"/abs/evil.txt": b"x", "1/saved_model.pb": b"x", contract.LABEL_MAP_FILE: LABELS}, None, "not a safe"),
-    ({"1/saved_model.pb": b"x", contract.LABEL_MAP_FILE: LABELS}, {"1/link": "/etc/passwd"}, "not a safe"),
-    ({contract.LABEL_MAP_FILE: LABELS}, None, r"no 1/saved_model\.pb inside"),
-], ids=["path-traversal", "absolute-path", "escaping-symlink", "no-saved-model"])
+@pytest.mark.parametrize(
+    "members,links,pattern",
+    [
+        ({"../escape.txt": b"x", "1/saved_model.pb": b"x", contract.LABEL_MAP_FILE: LABELS}, None, "not a safe"),
+        ({"/abs/evil.txt": b"x", "1/saved_model.pb": b"x", contract.LABEL_MAP_FILE: LABELS}, None, "not a safe"),
+        ({"1/saved_model.pb": b"x", contract.LABEL_MAP_FILE: LABELS}, {"1/link": "/etc/passwd"}, "not a safe"),
+        ({contract.LABEL_MAP_FILE: LABELS}, None, r"no 1/saved_model\.pb inside"),
+    ],
+    ids=["path-traversal", "absolute-path", "escaping-symlink", "no-saved-model"],
+)
 def test_hostile_or_wrong_tarball_is_refused(tmp_path, members, links, pattern):
     tarball = _tarball(tmp_path / "model.tar.gz", members, links)
     with pytest.raises(ArtifactError, match=pattern):
@@ -159,14 +175,17 @@ def test_missing_artifact(tmp_path):
         edge.import_local(tmp_path / "model.tar.gz", tmp_path / "edge")
 
 
-@pytest.mark.parametrize("files,pattern", [
-    ({}, "found neither"),
-    ({contract.LABEL_MAP_FILE: LABELS, contract.LABELS_INFO_FILE: b'{"labels": ["a"]}'}, "found both"),
-    ({contract.LABEL_MAP_FILE: b'{"a": 0, "b": 2}'}, r"indices must be the integers 0\.\.1"),
-    ({contract.LABEL_MAP_FILE: b'{"a": 0, "b": true}'}, r"indices must be the integers"),
-    ({contract.LABEL_MAP_FILE: b"{not json"}, "not valid JSON"),
-    ({contract.LABELS_INFO_FILE: b'{"labels": ["a", "a"]}'}, "unique class names"),
-])
+@pytest.mark.parametrize(
+    "files,pattern",
+    [
+        ({}, "found neither"),
+        ({contract.LABEL_MAP_FILE: LABELS, contract.LABELS_INFO_FILE: b'{"labels": ["a"]}'}, "found both"),
+        ({contract.LABEL_MAP_FILE: b'{"a": 0, "b": 2}'}, r"indices must be the integers 0\.\.1"),
+        ({contract.LABEL_MAP_FILE: b'{"a": 0, "b": true}'}, r"indices must be the integers"),
+        ({contract.LABEL_MAP_FILE: b"{not json"}, "not valid JSON"),
+        ({contract.LABELS_INFO_FILE: b'{"labels": ["a", "a"]}'}, "unique class names"),
+    ],
+)
 def test_bad_label_map(tmp_path, files, pattern):
     for name, payload in files.items():
         (tmp_path / name).write_bytes(payload)
@@ -174,10 +193,13 @@ def test_bad_label_map(tmp_path, files, pattern):
         contract.load_label_map(tmp_path)
 
 
-@pytest.mark.parametrize("files,expected", [
-    ({contract.LABEL_MAP_FILE: b'{"sunny": 1, "cloudy": 0}'}, ("cloudy", "sunny")),
-    ({contract.LABELS_INFO_FILE: b'{"labels": ["rainy", "foggy"]}'}, ("rainy", "foggy")),
-])
+@pytest.mark.parametrize(
+    "files,expected",
+    [
+        ({contract.LABEL_MAP_FILE: b'{"sunny": 1, "cloudy": 0}'}, ("cloudy", "sunny")),
+        ({contract.LABELS_INFO_FILE: b'{"labels": ["rainy", "foggy"]}'}, ("rainy", "foggy")),
+    ],
+)
 def test_either_label_map_form_is_accepted(tmp_path, files, expected):
     for name, payload in files.items():
         (tmp_path / name).write_bytes(payload)
@@ -186,22 +208,27 @@ def test_either_label_map_form_is_accepted(tmp_path, files, expected):
 
 # -- hyperparameters and CLI -----------------------------------------------------------------------
 
+
 def test_hyperparameters_accept_jumpstart_strings_and_legacy_names():
-    hp = train.Hyperparameters.from_mapping({"epochs": "3", "batch-size": "16", "adam-learning-rate": "0.01",
-                                             "train_only_top_layer": "False"})
+    hp = train.Hyperparameters.from_mapping(
+        {"epochs": "3", "batch-size": "16", "adam-learning-rate": "0.01", "train_only_top_layer": "False"}
+    )
     assert (hp.epochs, hp.batch_size, hp.learning_rate, hp.train_only_top_layer) == (3, 16, 0.01, False)
     assert train.Hyperparameters.from_mapping(hp.to_jumpstart()) == hp
 
 
-@pytest.mark.parametrize("values,pattern", [
-    ({"epoch": "3"}, "'epoch': unknown"),
-    ({"epochs": "three"}, "epochs='three': not a valid int"),
-    ({"epochs": "2.5"}, "not a valid int"),
-    ({"epochs": "0"}, r"epochs: must be an integer in \[1, 1000\]"),
-    ({"optimizer": "lion"}, "optimizer: must be one of"),
-    ({"augmentation": "maybe"}, "not a valid bool"),
-    ({"dropout_rate": "1.5"}, r"dropout_rate: must be a number in \[0, 1\)"),
-])
+@pytest.mark.parametrize(
+    "values,pattern",
+    [
+        ({"epoch": "3"}, "'epoch': unknown"),
+        ({"epochs": "three"}, "epochs='three': not a valid int"),
+        ({"epochs": "2.5"}, "not a valid int"),
+        ({"epochs": "0"}, r"epochs: must be an integer in \[1, 1000\]"),
+        ({"optimizer": "lion"}, "optimizer: must be one of"),
+        ({"augmentation": "maybe"}, "not a valid bool"),
+        ({"dropout_rate": "1.5"}, r"dropout_rate: must be a number in \[0, 1\)"),
+    ],
+)
 def test_bad_hyperparameters(values, pattern):
     with pytest.raises(ConfigError, match=pattern):
         train.Hyperparameters.from_mapping(values)
@@ -215,12 +242,15 @@ def test_cli_prints_one_line_and_exits_nonzero(tmp_path, capsys):
     assert err.startswith("edgebench: error: dataset") and "\n" not in err
 
 
-@pytest.mark.parametrize("argv,pattern", [
-    (["--backend", "onnx"], "backend 'onnx': unknown"),
-    (["--precision", "int4"], "precision 'INT4'"),
-    (["--endpoint-url", "http://127.0.0.1:1"], "--endpoint-url needs --bucket"),
-    (["--min-calls", "0"], "--min-calls"),
-])
+@pytest.mark.parametrize(
+    "argv,pattern",
+    [
+        (["--backend", "onnx"], "backend 'onnx': unknown"),
+        (["--precision", "int4"], "precision 'INT4'"),
+        (["--endpoint-url", "http://127.0.0.1:1"], "--endpoint-url needs --bucket"),
+        (["--min-calls", "0"], "--min-calls"),
+    ],
+)
 def test_cli_rejects_bad_options_before_any_work(capsys, tmp_path, argv, pattern):
     assert cli.main(["run", "--reports-dir", str(tmp_path / "r"), *argv]) == 1
     assert pattern in capsys.readouterr().err
@@ -247,20 +277,44 @@ def test_cli_defaults_are_the_dataclass_defaults(capsys):
     run, fleet_run = parser.parse_args(["run"]), parser.parse_args(["fleet", "run"])
     ab = parser.parse_args(["ab", "base.tar.gz"])
     assert (run.min_calls, run.device, run.holdout, run.images_per_class, run.instance_type, run.reports_dir) == (
-        TimingPlan.min_calls, RunConfig.device, RunConfig.holdout_per_class, GeneratorConfig.images_per_class,
-        SageMakerJob.instance_type, RunConfig.reports_dir)
+        TimingPlan.min_calls,
+        RunConfig.device,
+        RunConfig.holdout_per_class,
+        GeneratorConfig.images_per_class,
+        SageMakerJob.instance_type,
+        RunConfig.reports_dir,
+    )
     assert (ab.seconds, ab.block, ab.backend, ab.device, ab.precision) == (
-        ABPlan.seconds, ABPlan.block, ABPlan.backend, ABPlan.device, ABPlan.precision)
-    assert (fleet_run.nodes, fleet_run.walltime, fleet_run.cores, fleet_run.memory, fleet_run.cluster,
-            fleet_run.node_timeout, fleet_run.min_calls) == (
-        ClusterOptions.nodes, ClusterOptions.walltime, ClusterOptions.cores, ClusterOptions.memory,
-        ClusterOptions.kind, NodeSpec.timeout_s, TimingPlan.min_calls)
+        ABPlan.seconds,
+        ABPlan.block,
+        ABPlan.backend,
+        ABPlan.device,
+        ABPlan.precision,
+    )
+    assert (
+        fleet_run.nodes,
+        fleet_run.walltime,
+        fleet_run.cores,
+        fleet_run.memory,
+        fleet_run.cluster,
+        fleet_run.node_timeout,
+        fleet_run.min_calls,
+    ) == (
+        ClusterOptions.nodes,
+        ClusterOptions.walltime,
+        ClusterOptions.cores,
+        ClusterOptions.memory,
+        ClusterOptions.kind,
+        NodeSpec.timeout_s,
+        TimingPlan.min_calls,
+    )
     with pytest.raises(SystemExit):
         parser.parse_args(["fleet", "run", "--help"])
     assert f"pbs/slurm walltime (default {ClusterOptions.walltime})" in " ".join(capsys.readouterr().out.split())
 
 
 # -- every command names the input the user gave ---------------------------------------------------
+
 
 @pytest.fixture
 def bad_inputs(tmp_path, monkeypatch) -> Path:
@@ -275,36 +329,47 @@ def bad_inputs(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("argv,named", [
-    (["predict", "--model", "empty.tar.gz", "img.png"], "empty.tar.gz: not a safe, readable tarball (empty file)"),
-    (["predict", "--model", "notatar.tar.gz", "img.png"], "notatar.tar.gz: not a safe, readable tarball (not a tar"),
-    (["predict", "--model", "nolabels.tar.gz", "img.png"], "nolabels.tar.gz: found neither"),
-    (["predict", "--model", "missing.tar.gz", "img.png"], "missing.tar.gz: no such model.tar.gz"),
-    (["predict", "--model", "s3://", "img.png"], "'s3://': not an S3 URI"),
-    (["predict", "--model", "empty.tar.gz", "missing.png"], "missing.png: no such image file"),
-    (["gate", "missing.json", "bad.json"], "missing.json: not a readable JSON result"),
-    (["gate", "bad.json", "bad.json"], "bad.json: not a readable JSON result"),
-    (["gate", "empty.json", "bad.json"], "empty.json: not a readable JSON result"),
-    (["gate", "s3://bucket/base.json", "bad.json"], "s3://bucket/base.json: the gate reads local files"),
-    (["report", "missing"], "missing: no report.json here"),
-    (["report", "bad.json"], "bad.json: not a readable report"),
-    (["report", "s3://bucket/base"], "s3://bucket/base: expected s3://BUCKET/runs/<run-id>/"),
-    (["history", "missing"], "missing: no such folder or file"),
-    (["history", "bad.json"], "bad.json: no stored results in it"),
-    (["history", "s3://"], "'s3://': not an S3 URI"),
-    (["run", "--dataset", "missing"], "dataset missing: not a directory"),
-    (["train", "--dataset", "bad.json"], "dataset bad.json: not a directory"),
-    (["fleet", "run", "--artifact", "missing.tar.gz"], "--artifact missing.tar.gz: no such file"),
-    (["fleet", "run", "--artifact", "empty.tar.gz"], "empty.tar.gz: not a safe, readable tarball (empty file)"),
-    (["fleet", "run", "--artifact", "s3://"], "--artifact 's3://': not an S3 URI"),
-    (["fleet", "run", "--artifact", "nolabels.tar.gz", "--test-images", "missing"],
-     "test images: dataset missing: not a directory"),
-    (["fleet", "run", "--artifact", "nolabels.tar.gz", "--calibration-images", "bad.json"],
-     "calibration images: dataset bad.json: not a directory"),
-    (["upload", "--run-id", "r", "--bucket", "b", "--benchmark", "missing.json"], "missing.json: no such file"),
-    (["upload", "--run-id", "r", "--bucket", "b", "--benchmark", "bad.json"], "bad.json: not readable JSON"),
-    (["ab", "missing.tar.gz", "--seconds", "1"], "missing.tar.gz: no such model.tar.gz"),
-], ids=lambda value: "-".join(value) if isinstance(value, list) else None)
+@pytest.mark.parametrize(
+    "argv,named",
+    [
+        (["predict", "--model", "empty.tar.gz", "img.png"], "empty.tar.gz: not a safe, readable tarball (empty file)"),
+        (
+            ["predict", "--model", "notatar.tar.gz", "img.png"],
+            "notatar.tar.gz: not a safe, readable tarball (not a tar",
+        ),
+        (["predict", "--model", "nolabels.tar.gz", "img.png"], "nolabels.tar.gz: found neither"),
+        (["predict", "--model", "missing.tar.gz", "img.png"], "missing.tar.gz: no such model.tar.gz"),
+        (["predict", "--model", "s3://", "img.png"], "'s3://': not an S3 URI"),
+        (["predict", "--model", "empty.tar.gz", "missing.png"], "missing.png: no such image file"),
+        (["gate", "missing.json", "bad.json"], "missing.json: not a readable JSON result"),
+        (["gate", "bad.json", "bad.json"], "bad.json: not a readable JSON result"),
+        (["gate", "empty.json", "bad.json"], "empty.json: not a readable JSON result"),
+        (["gate", "s3://bucket/base.json", "bad.json"], "s3://bucket/base.json: the gate reads local files"),
+        (["report", "missing"], "missing: no report.json here"),
+        (["report", "bad.json"], "bad.json: not a readable report"),
+        (["report", "s3://bucket/base"], "s3://bucket/base: expected s3://BUCKET/runs/<run-id>/"),
+        (["history", "missing"], "missing: no such folder or file"),
+        (["history", "bad.json"], "bad.json: no stored results in it"),
+        (["history", "s3://"], "'s3://': not an S3 URI"),
+        (["run", "--dataset", "missing"], "dataset missing: not a directory"),
+        (["train", "--dataset", "bad.json"], "dataset bad.json: not a directory"),
+        (["fleet", "run", "--artifact", "missing.tar.gz"], "--artifact missing.tar.gz: no such file"),
+        (["fleet", "run", "--artifact", "empty.tar.gz"], "empty.tar.gz: not a safe, readable tarball (empty file)"),
+        (["fleet", "run", "--artifact", "s3://"], "--artifact 's3://': not an S3 URI"),
+        (
+            ["fleet", "run", "--artifact", "nolabels.tar.gz", "--test-images", "missing"],
+            "test images: dataset missing: not a directory",
+        ),
+        (
+            ["fleet", "run", "--artifact", "nolabels.tar.gz", "--calibration-images", "bad.json"],
+            "calibration images: dataset bad.json: not a directory",
+        ),
+        (["upload", "--run-id", "r", "--bucket", "b", "--benchmark", "missing.json"], "missing.json: no such file"),
+        (["upload", "--run-id", "r", "--bucket", "b", "--benchmark", "bad.json"], "bad.json: not readable JSON"),
+        (["ab", "missing.tar.gz", "--seconds", "1"], "missing.tar.gz: no such model.tar.gz"),
+    ],
+    ids=lambda value: "-".join(value) if isinstance(value, list) else None,
+)
 def test_every_command_names_the_users_input_in_one_line(bad_inputs, capsys, argv, named):
     """Each bad input (missing, empty, not a tarball, bad JSON, a bad s3:// URI) ends in exactly one stderr line
     naming it as the user typed it: no traceback, no temporary copy (``/tmp/edgebench-predict-…/edge/…``), no
@@ -319,6 +384,7 @@ def test_every_command_names_the_users_input_in_one_line(bad_inputs, capsys, arg
 
 # -- the node command ----------------------------------------------------------------------------
 
+
 def test_an_undecodable_test_image_stops_the_node_run_once_naming_the_file(suite_artifact, tmp_path, pytestconfig):
     """`pytest -m edge` with a broken held-out image: one line naming the file, before any test runs (not the
     same error repeated by every test)."""
@@ -331,9 +397,26 @@ def test_an_undecodable_test_image_stops_the_node_run_once_naming_the_file(suite
     shutil.copytree(test_dir, broken)
     victim = next(broken.rglob("*.*"))
     victim.write_bytes(b"not an image at all")
-    completed = subprocess.run([sys.executable, "-m", "pytest", "-m", "edge", "-p", "no:xdist", "-p", "no:cacheprovider",
-                                "-q", f"--edgebench-artifact={artifact}", f"--edgebench-test-images={broken}"],
-                               cwd=pytestconfig.rootpath, capture_output=True, text=True, timeout=300)
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-m",
+            "edge",
+            "-p",
+            "no:xdist",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            f"--edgebench-artifact={artifact}",
+            f"--edgebench-test-images={broken}",
+        ],
+        cwd=pytestconfig.rootpath,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     errors = [line for line in completed.stderr.splitlines() + completed.stdout.splitlines() if "ERROR" in line]
     assert completed.returncode == pytest.ExitCode.USAGE_ERROR, completed.stdout[-2000:] + completed.stderr[-2000:]
     assert len(errors) == 1 and str(victim) in errors[0] and "not a readable image" in errors[0], errors

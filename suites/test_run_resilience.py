@@ -39,8 +39,17 @@ EDGEBENCH = Path(sys.executable).with_name("edgebench")
 TINY_RUN = ("run", "--images-per-class", "3", "--epochs", "1", "--hp", "batch_size=4", "--min-calls", "3")
 # In workflow order: dataset generation, training (+ model upload), test-image upload, import, validation-set
 # generation, TF load, OpenVINO convert + compile, timing, report write.
-STAGES = ("dataset", "train", "store", "import", "validation", "tf:compile", "openvino:compile",
-          "openvino:timing", "report")
+STAGES = (
+    "dataset",
+    "train",
+    "store",
+    "import",
+    "validation",
+    "tf:compile",
+    "openvino:compile",
+    "openvino:timing",
+    "report",
+)
 RUN_TIMEOUT = 600.0
 INTERRUPTED = "edgebench: interrupted"
 
@@ -69,21 +78,44 @@ def _read_stages(path: Path) -> list[tuple[float, str]]:
     return [(float(t), name) for t, name in lines]
 
 
-def run_edgebench(workdir: Path, seed: int, kill: tuple[str, float, signal.Signals] | None = None,
-                  durations: dict[str, float] | None = None, extra: tuple[str, ...] = ()) -> Finished:
+def run_edgebench(
+    workdir: Path,
+    seed: int,
+    kill: tuple[str, float, signal.Signals] | None = None,
+    durations: dict[str, float] | None = None,
+    extra: tuple[str, ...] = (),
+) -> Finished:
     """``edgebench run`` with reports and caches under ``workdir``; with ``kill=(stage, fraction, signal)``
     the signal goes to its process group ``fraction`` of the stage's duration after the stage starts."""
     stage_log = workdir / f"stages-{time.monotonic_ns()}.log"
     env = {**os.environ, workflow.STAGE_LOG_ENV: str(stage_log), "PYTHONUNBUFFERED": "1"}
-    argv = [str(EDGEBENCH), *TINY_RUN, "--seed", str(seed), "--reports-dir", str(workdir / "reports"),
-            "--cache-dir", str(workdir / "cache"), *extra]
+    argv = [
+        str(EDGEBENCH),
+        *TINY_RUN,
+        "--seed",
+        str(seed),
+        "--reports-dir",
+        str(workdir / "reports"),
+        "--cache-dir",
+        str(workdir / "cache"),
+        *extra,
+    ]
     # A new session, as a terminal's foreground job; SIGINT handled by default even when pytest itself was
     # started in the background (where a shell ignores SIGINT, and children inherit that).
-    proc = subprocess.Popen(argv, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        argv,
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     chunks: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
-    readers = [threading.Thread(target=lambda s=s, n=n: chunks[n].extend(iter(lambda: s.read1(4096), b"")),
-                                daemon=True) for s, n in ((proc.stdout, "stdout"), (proc.stderr, "stderr"))]
+    readers = [
+        threading.Thread(target=lambda s=s, n=n: chunks[n].extend(iter(lambda: s.read1(4096), b"")), daemon=True)
+        for s, n in ((proc.stdout, "stdout"), (proc.stderr, "stderr"))
+    ]
     for reader in readers:
         reader.start()
     signalled_in, mark = None, 0
@@ -111,9 +143,14 @@ def run_edgebench(workdir: Path, seed: int, kill: tuple[str, float, signal.Signa
     for reader in readers:
         reader.join(timeout=10)
     stderr = b"".join(chunks["stderr"])
-    return Finished(proc.returncode, b"".join(chunks["stdout"]).decode(errors="replace"),
-                    stderr.decode(errors="replace"), _read_stages(stage_log),
-                    stderr[mark:].decode(errors="replace") if signalled_in else "", signalled_in)
+    return Finished(
+        proc.returncode,
+        b"".join(chunks["stdout"]).decode(errors="replace"),
+        stderr.decode(errors="replace"),
+        _read_stages(stage_log),
+        stderr[mark:].decode(errors="replace") if signalled_in else "",
+        signalled_in,
+    )
 
 
 def report_problems(reports: Path) -> list[str]:
@@ -186,7 +223,7 @@ def _check_killed(run: Finished, sig: signal.Signals, workdir: Path, may_finish:
         after = [line for line in run.stderr_after_signal.splitlines() if line.strip()]
         if run.returncode != 130 or after != [INTERRUPTED]:
             problems.append(f"SIGINT: exit {run.returncode}, {len(after)} line(s) after it: {after[:6]}")
-    before = run.stderr[:len(run.stderr) - len(run.stderr_after_signal)]
+    before = run.stderr[: len(run.stderr) - len(run.stderr_after_signal)]
     if "edgebench: error" in before or "Traceback" in run.stderr:
         problems.append(f"an error before the kill point (a failed re-run): {_last_line(before)}")
     return problems
@@ -207,8 +244,9 @@ def _check_complete(run: Finished, workdir: Path) -> list[str]:
     return problems
 
 
-def kill_sweep(workdir: Path, rounds: list[list[tuple[str, signal.Signals]]], rng: random.Random,
-               base_seed: int) -> tuple[list[KillOutcome], Finished]:
+def kill_sweep(
+    workdir: Path, rounds: list[list[tuple[str, signal.Signals]]], rng: random.Random, base_seed: int
+) -> tuple[list[KillOutcome], Finished]:
     """A complete run first (its stage durations place the kill points), then each round on a fresh dataset
     seed: its kills in order, then a run that must complete. Returns one outcome per kill point."""
     calibration = run_edgebench(workdir, seed=base_seed)
@@ -220,15 +258,22 @@ def kill_sweep(workdir: Path, rounds: list[list[tuple[str, signal.Signals]]], rn
         for stage, sig in kills:
             fraction = rng.random()
             run = run_edgebench(workdir, seed, kill=(stage, fraction, sig), durations=durations)
-            outcomes.append(KillOutcome(stage, sig.name, None if _finished_first(run) else run.signalled_in,
-                                        run.returncode, _check_killed(run, sig, workdir, may_finish=stage == "report")))
+            outcomes.append(
+                KillOutcome(
+                    stage,
+                    sig.name,
+                    None if _finished_first(run) else run.signalled_in,
+                    run.returncode,
+                    _check_killed(run, sig, workdir, may_finish=stage == "report"),
+                )
+            )
             with open(workdir / "kills.log", "a") as log:  # progress of a long sweep, readable while it runs
                 log.write(json.dumps({**dataclasses.asdict(outcomes[-1]), "seed": seed, "fraction": fraction}) + "\n")
         final = run_edgebench(workdir, seed)
         final_problems = _check_complete(final, workdir)
         with open(workdir / "kills.log", "a") as log:
             log.write(json.dumps({"re-run": seed, "returncode": final.returncode, "problems": final_problems}) + "\n")
-        for outcome in outcomes[len(outcomes) - len(kills):]:  # the round's re-run proves its kills' recovery
+        for outcome in outcomes[len(outcomes) - len(kills) :]:  # the round's re-run proves its kills' recovery
             outcome.problems += final_problems
     return outcomes, calibration
 
@@ -240,8 +285,11 @@ def _figure(title: str, outcomes: list[KillOutcome]) -> str:
     clean = sum(outcome.clean for outcome in outcomes)
     where = ", ".join(f"{stage} {count}" for stage, count in landed.items())
     lines = [f"{title}: {len(outcomes)} kill points tried, {clean} clean recoveries [{where}]"]
-    lines += [f"  not clean: {o.signal} at {o.stage} (landed in {o.landed_in}): {'; '.join(o.problems)}"
-              for o in outcomes if not o.clean]
+    lines += [
+        f"  not clean: {o.signal} at {o.stage} (landed in {o.landed_in}): {'; '.join(o.problems)}"
+        for o in outcomes
+        if not o.clean
+    ]
     return "\n".join(lines)
 
 
@@ -289,8 +337,10 @@ def test_two_runs_at_once_share_the_caches_and_write_separate_reports(tmp_path):
     assert cached == ["weather-seed1021-n20", "weather-seed21-n3"], cached
     assert documents[0]["dataset"] == documents[1]["dataset"]
     assert documents[0]["validation"]["images"] == documents[1]["validation"]["images"] == 100
-    print(f"\ntwo runs at once: both exit 0, reports {sorted(d['run_id'] for d in documents)}, one copy of each "
-          f"cached dataset ({', '.join(cached)})")
+    print(
+        f"\ntwo runs at once: both exit 0, reports {sorted(d['run_id'] for d in documents)}, one copy of each "
+        f"cached dataset ({', '.join(cached)})"
+    )
 
 
 def test_a_taken_run_id_is_never_shared(tmp_path):

@@ -101,6 +101,7 @@ def _check_tree(prefix: str) -> Callable[[store.S3Store, Inputs, Path, bool], No
             assert _same(direct, key, sources[key.split(f"{prefix}/", 1)[1]]), f"{key} differs from its file"
         if succeeded:
             assert len(stored) == len(sources), f"upload reported success, {len(sources) - len(stored)} lost"
+
     return check
 
 
@@ -157,8 +158,9 @@ def _check_publish(direct: store.S3Store, inputs: Inputs, work: Path, succeeded:
     manifest = json.loads(direct.client.get_object(Bucket=direct.location.bucket, Key=manifest_key)["Body"].read())
     for name, entry in manifest["files"].items():
         body = direct.client.get_object(Bucket=direct.location.bucket, Key=node.location.key(name))["Body"].read()
-        assert hashlib.sha256(body).hexdigest() == entry["sha256"] and len(body) == entry["bytes"], \
+        assert hashlib.sha256(body).hexdigest() == entry["sha256"] and len(body) == entry["bytes"], (
             f"manifest lists {name}, S3 holds other bytes"
+        )
     assert set(manifest["files"]) == set(inputs.node_files)
 
 
@@ -187,18 +189,35 @@ def _nothing(direct: store.S3Store, inputs: Inputs) -> None:
     pass
 
 
-OPERATIONS = {op.name: op for op in (
-    Operation("training upload", UPLOADS, _nothing,
-              lambda s3, i, w: s3.upload_tree(i.images, s3.location.key("channels", "training")),
-              _check_tree("channels/training")),
-    Operation("model upload", UPLOADS, _nothing,
-              lambda s3, i, w: s3.upload_file(i.artifact, trainers.artifact_key(s3, "fault-job")), _check_model),
-    Operation("test-image upload", UPLOADS, _nothing,
-              lambda s3, i, w: s3.upload_tree(i.images, s3.location.key("test")), _check_tree("test")),
-    Operation("import", DOWNLOADS, _seed_import, _run_import, _check_import),
-    Operation("fleet publish", UPLOADS, _nothing, _run_publish, _check_publish),
-    Operation("report download", DOWNLOADS, _seed_run, _run_download, _check_download),
-)}
+OPERATIONS = {
+    op.name: op
+    for op in (
+        Operation(
+            "training upload",
+            UPLOADS,
+            _nothing,
+            lambda s3, i, w: s3.upload_tree(i.images, s3.location.key("channels", "training")),
+            _check_tree("channels/training"),
+        ),
+        Operation(
+            "model upload",
+            UPLOADS,
+            _nothing,
+            lambda s3, i, w: s3.upload_file(i.artifact, trainers.artifact_key(s3, "fault-job")),
+            _check_model,
+        ),
+        Operation(
+            "test-image upload",
+            UPLOADS,
+            _nothing,
+            lambda s3, i, w: s3.upload_tree(i.images, s3.location.key("test")),
+            _check_tree("test"),
+        ),
+        Operation("import", DOWNLOADS, _seed_import, _run_import, _check_import),
+        Operation("fleet publish", UPLOADS, _nothing, _run_publish, _check_publish),
+        Operation("report download", DOWNLOADS, _seed_run, _run_download, _check_download),
+    )
+}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -210,18 +229,28 @@ def fault_for(kind: str, operation: Operation, mode: str) -> Fault:
     multipart starts and ends too). ``transient``: the first 2 matching requests (a 2 s delay: the first one);
     ``persistent``: all; ``rate``: 1 in 3."""
     targets = operation.data_requests if kind in ("flip", "truncate") else ("*",)
-    how = {"transient": {"first": 1 if kind == "delay" else 2}, "persistent": {"rate": 1.0},
-           "rate": {"rate": 1 / 3}}[mode]
+    how = {"transient": {"first": 1 if kind == "delay" else 2}, "persistent": {"rate": 1.0}, "rate": {"rate": 1 / 3}}[
+        mode
+    ]
     return Fault(kind, targets, delay_s=2.0, **how)
 
 
 def cases() -> list:
     quick = [(kind, "transient") for kind in KINDS] + [("flip", "persistent"), ("truncate", "persistent")]
-    slow = [(kind, "persistent") for kind in KINDS if kind not in ("flip", "truncate")] + \
-        [(kind, "rate") for kind in KINDS]
-    return [pytest.param(kind, mode, op, id=f"{kind}-{mode}-{op.replace(' ', '-')}",
-                         marks=[pytest.mark.slow] if (kind, mode) in slow else [])
-            for kind, mode in quick + slow for op in OPERATIONS]
+    slow = [(kind, "persistent") for kind in KINDS if kind not in ("flip", "truncate")] + [
+        (kind, "rate") for kind in KINDS
+    ]
+    return [
+        pytest.param(
+            kind,
+            mode,
+            op,
+            id=f"{kind}-{mode}-{op.replace(' ', '-')}",
+            marks=[pytest.mark.slow] if (kind, mode) in slow else [],
+        )
+        for kind, mode in quick + slow
+        for op in OPERATIONS
+    ]
 
 
 @pytest.fixture
@@ -250,8 +279,16 @@ def test_operation_under_fault(kind, mode, operation_name, inputs, proxy, s3_loc
         operation.check(direct, inputs, tmp_path, error is None)
         outcome = "retried" if error is None else "clean"
     finally:
-        record_property("s3_fault", {"fault": f"{kind} ({mode})", "operation": operation_name,
-                                     "outcome": outcome, "injected": injected, "error": error})
+        record_property(
+            "s3_fault",
+            {
+                "fault": f"{kind} ({mode})",
+                "operation": operation_name,
+                "outcome": outcome,
+                "injected": injected,
+                "error": error,
+            },
+        )
     assert injected, f"no {kind} was injected: the case proves nothing"
     if error is not None:
         assert "\n" not in error and f"s3://{s3_location.bucket}/" in error, f"not one line naming the object: {error}"
@@ -259,8 +296,9 @@ def test_operation_under_fault(kind, mode, operation_name, inputs, proxy, s3_loc
     assert seconds < 90, f"took {seconds:.0f} s"
 
 
-def test_report_from_s3_under_persistent_corruption_is_one_line_from_the_cli(inputs, proxy, s3_location, tmp_path,
-                                                                            capsys):
+def test_report_from_s3_under_persistent_corruption_is_one_line_from_the_cli(
+    inputs, proxy, s3_location, tmp_path, capsys
+):
     """``edgebench report s3://…/runs/<id>/``: every GetObject comes back with a flipped byte; the command
     exits 1 with one line naming the object, and leaves no fleet folder behind."""
     from harness import cli

@@ -33,10 +33,13 @@ def test_jumpstart_defaults_match_the_model_spec(s3):
     assert uris.base_model.endswith(f"train-{MODEL_ID}.tar.gz")
 
 
-@pytest.mark.parametrize("model_id,instance_type,pattern", [
-    ("tensorflow-ic-no-such-model", "ml.m5.xlarge", "Unable to find model manifest"),
-    (MODEL_ID, "ml.t2.medium", "No training ECR configuration"),
-])
+@pytest.mark.parametrize(
+    "model_id,instance_type,pattern",
+    [
+        ("tensorflow-ic-no-such-model", "ml.m5.xlarge", "Unable to find model manifest"),
+        (MODEL_ID, "ml.t2.medium", "No training ECR configuration"),
+    ],
+)
 def test_jumpstart_resolution_errors_are_one_line(s3, model_id, instance_type, pattern):
     with jumpstart.offline_content(s3), pytest.raises(ConfigError, match=pattern) as info:
         jumpstart.resolve(model_id, "us-east-1", instance_type, s3, s3.client_for("sagemaker"))
@@ -48,8 +51,9 @@ def test_sagemaker_training_end_to_end_on_moto(s3, tmp_path):
     split = data.split_holdout(data.load_dataset(root), tmp_path / "split")
     hp = train.Hyperparameters(epochs=1, batch_size=8, train_only_top_layer=False)
     job = sagemaker_job.SageMakerJob(role_arn=sagemaker_job.OFFLINE_ROLE_ARN, poll_seconds=0.01)
-    trained = trainers.SageMakerTrainer(job, offline=True).train(split.training_dir, s3, "edgebench-job-1",
-                                                                 tmp_path / "work", hp, MODEL_ID)
+    trained = trainers.SageMakerTrainer(job, offline=True).train(
+        split.training_dir, s3, "edgebench-job-1", tmp_path / "work", hp, MODEL_ID
+    )
 
     # The fake recorded the request a JumpStart fine-tuning job sends.
     described = s3.client_for("sagemaker").describe_training_job(TrainingJobName="edgebench-job-1")
@@ -78,8 +82,9 @@ def test_sagemaker_training_end_to_end_on_moto(s3, tmp_path):
 def test_training_job_request_has_the_jumpstart_shape():
     uris = jumpstart.JumpStartUris(MODEL_ID, "4.0.6", "img", "s3://c/script.tar.gz", "s3://c/base.tar.gz", {})
     job = sagemaker_job.SageMakerJob(role_arn="arn:aws:iam::111122223333:role/r", instance_type="ml.c5.2xlarge")
-    request = sagemaker_job.training_job_request("j", uris, train.Hyperparameters(), "s3://b/train/", "s3://b/out",
-                                                 job, "eu-west-1")
+    request = sagemaker_job.training_job_request(
+        "j", uris, train.Hyperparameters(), "s3://b/train/", "s3://b/out", job, "eu-west-1"
+    )
     assert request["ResourceConfig"] == {"InstanceType": "ml.c5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30}
     assert [c["ChannelName"] for c in request["InputDataConfig"]] == ["training", "model"]
     assert request["HyperParameters"]["sagemaker_region"] == "eu-west-1"
@@ -94,20 +99,28 @@ class _FailingSageMaker:
         self.request = request
 
     def describe_training_job(self, TrainingJobName):
-        return {"TrainingJobName": TrainingJobName, "TrainingJobStatus": "Failed",
-                "FailureReason": "ClientError: out of memory"}
+        return {
+            "TrainingJobName": TrainingJobName,
+            "TrainingJobStatus": "Failed",
+            "FailureReason": "ClientError: out of memory",
+        }
 
 
 def test_a_failed_job_is_a_one_line_error():
     job = sagemaker_job.SageMakerJob(role_arn=sagemaker_job.OFFLINE_ROLE_ARN, poll_seconds=0)
     with pytest.raises(TrainingError, match="training job j failed: ClientError: out of memory"):
-        sagemaker_job.run_training_job(_FailingSageMaker(), {"TrainingJobName": "j"},
-                                       sagemaker_job.ManagedBySageMaker(), job)
+        sagemaker_job.run_training_job(
+            _FailingSageMaker(), {"TrainingJobName": "j"}, sagemaker_job.ManagedBySageMaker(), job
+        )
 
 
-@pytest.mark.parametrize("kwargs,pattern", [(dict(role_arn="my-role"), "expected an IAM role ARN"),
-                                            (dict(role_arn=sagemaker_job.OFFLINE_ROLE_ARN, instance_type="m5.large"),
-                                             "expected a SageMaker type")])
+@pytest.mark.parametrize(
+    "kwargs,pattern",
+    [
+        (dict(role_arn="my-role"), "expected an IAM role ARN"),
+        (dict(role_arn=sagemaker_job.OFFLINE_ROLE_ARN, instance_type="m5.large"), "expected a SageMaker type"),
+    ],
+)
 def test_bad_job_settings(kwargs, pattern):
     with pytest.raises(ConfigError, match=pattern):
         sagemaker_job.SageMakerJob(**kwargs)
@@ -119,8 +132,9 @@ def test_container_needs_the_sagemaker_environment(tmp_path):
 
 
 def test_container_rejects_unknown_hyperparameters(tmp_path):
-    (tmp_path / "hyperparameters.json").write_text(json.dumps({"epochs": "1", "warp_speed": "9",
-                                                               "sagemaker_program": "transfer_learning.py"}))
+    (tmp_path / "hyperparameters.json").write_text(
+        json.dumps({"epochs": "1", "warp_speed": "9", "sagemaker_program": "transfer_learning.py"})
+    )
     env = {"SM_CHANNEL_TRAINING": str(tmp_path), "SM_MODEL_DIR": str(tmp_path), "SM_INPUT_CONFIG_DIR": str(tmp_path)}
     with pytest.raises(ConfigError, match="'warp_speed': unknown"):
         train.run_training_container(env)

@@ -24,8 +24,13 @@ import pytest
 from harness import fleet
 from harness.fleet import clusters, slurm_local
 from harness.errors import ConfigError
-from test_fleet import (NULL_ONLY, QUICK_SUITE, _download, _first_worker_running_pytest,  # noqa: F401
-                        fleet_spec)  # a fixture, shared
+from test_fleet import (
+    NULL_ONLY,
+    QUICK_SUITE,
+    _download,
+    _first_worker_running_pytest,  # noqa: F401
+    fleet_spec,
+)  # a fixture, shared
 
 pytestmark = pytest.mark.slurm
 
@@ -43,8 +48,9 @@ def slurm_cluster(tmp_path_factory) -> slurm_local.LocalSlurm:
 @pytest.fixture
 def slurm_options(slurm_cluster, tmp_path) -> clusters.ClusterOptions:
     """Two one-core jobs, so both fit the node at once (its cores are the machine's); job output in tmp_path."""
-    return clusters.ClusterOptions("slurm", nodes=2, cores=1, memory="2GB", walltime="00:20:00",
-                                   log_directory=str(tmp_path / "jobs"))
+    return clusters.ClusterOptions(
+        "slurm", nodes=2, cores=1, memory="2GB", walltime="00:20:00", log_directory=str(tmp_path / "jobs")
+    )
 
 
 def _scontrol(job_id: str) -> dict[str, str]:
@@ -54,21 +60,41 @@ def _scontrol(job_id: str) -> dict[str, str]:
 def test_a_real_sbatch_job_runs_on_the_local_node(slurm_cluster, tmp_path):
     out = tmp_path / "job.out"
     feature = slurm_cluster.features[0]
-    submitted = subprocess.run(["sbatch", "--wait", "--parsable", f"--constraint={feature}", "-t", "1", "-o", str(out),
-                                "--wrap", "echo job=$SLURM_JOB_ID node=$SLURMD_NODENAME; python3 -c 'print(6*7)'"],
-                               capture_output=True, text=True, timeout=120)
+    submitted = subprocess.run(
+        [
+            "sbatch",
+            "--wait",
+            "--parsable",
+            f"--constraint={feature}",
+            "-t",
+            "1",
+            "-o",
+            str(out),
+            "--wrap",
+            "echo job=$SLURM_JOB_ID node=$SLURMD_NODENAME; python3 -c 'print(6*7)'",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert submitted.returncode == 0, submitted.stderr
     job_id = submitted.stdout.strip().split(";")[0]
     assert out.read_text().split() == [f"job={job_id}", f"node={slurm_cluster.node}", "42"]
     state = _scontrol(job_id)
     assert state["JobState"] == "COMPLETED" and state["Features"] == feature and state["ExitCode"] == "0:0"
     info = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %c %m %f %t"], capture_output=True, text=True).stdout.split()
-    assert info == [slurm_cluster.node, str(slurm_cluster.cpus), str(slurm_cluster.memory_mb),
-                    ",".join(slurm_cluster.features), "idle"]
+    assert info == [
+        slurm_cluster.node,
+        str(slurm_cluster.cpus),
+        str(slurm_cluster.memory_mb),
+        ",".join(slurm_cluster.features),
+        "idle",
+    ]
 
 
-def test_fleet_run_through_slurm_two_nodes_complete_and_merge(slurm_cluster, fleet_spec, tmp_path, monkeypatch,
-                                                               capsys, record_property):
+def test_fleet_run_through_slurm_two_nodes_complete_and_merge(
+    slurm_cluster, fleet_spec, tmp_path, monkeypatch, capsys, record_property
+):
     """`edgebench fleet run --cluster slurm --nodes 2 --processor <this CPU's feature>`: two sbatch jobs with a
     real --constraint, each running the short node suite against the artifact in S3; merged. Prints the
     scheduler's overhead: submission to the workers connecting, and the fan-out against a direct run."""
@@ -76,11 +102,40 @@ def test_fleet_run_through_slurm_two_nodes_complete_and_merge(slurm_cluster, fle
 
     location, feature = fleet_spec.results, slurm_cluster.features[0]
     monkeypatch.chdir(tmp_path)
-    code = main(["fleet", "run", "--cluster", "slurm", "--nodes", "2", "--cores", "1", "--memory", "2GB",
-                 "--processor", feature, "--run-id", "run-slurm", "--bucket", location.bucket, "--prefix",
-                 location.prefix, "--endpoint-url", location.endpoint_url, "--artifact", fleet_spec.artifact_uri,
-                 "--test-images", fleet_spec.test_images_uri, "--calibration-images", fleet_spec.calibration_uri,
-                 "--pytest-args", shlex.join(QUICK_SUITE), "--node-timeout", "600"])
+    code = main(
+        [
+            "fleet",
+            "run",
+            "--cluster",
+            "slurm",
+            "--nodes",
+            "2",
+            "--cores",
+            "1",
+            "--memory",
+            "2GB",
+            "--processor",
+            feature,
+            "--run-id",
+            "run-slurm",
+            "--bucket",
+            location.bucket,
+            "--prefix",
+            location.prefix,
+            "--endpoint-url",
+            location.endpoint_url,
+            "--artifact",
+            fleet_spec.artifact_uri,
+            "--test-images",
+            fleet_spec.test_images_uri,
+            "--calibration-images",
+            fleet_spec.calibration_uri,
+            "--pytest-args",
+            shlex.join(QUICK_SUITE),
+            "--node-timeout",
+            "600",
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0, printed
     connect_s = float(re.search(r"2 worker\(s\) connected ([\d.]+) s after", printed).group(1))
@@ -102,24 +157,31 @@ def test_fleet_run_through_slurm_two_nodes_complete_and_merge(slurm_cluster, fle
     env = {**os.environ, **fleet.job_environment(spec.results, None)}
     (tmp_path / "direct").mkdir()
     started = time.perf_counter()
-    subprocess.run(fleet.suite_command(spec, tmp_path / "direct"), cwd=spec.suite_dir, env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        fleet.suite_command(spec, tmp_path / "direct"), cwd=spec.suite_dir, env=env, check=True, capture_output=True
+    )
     direct = time.perf_counter() - started
     overhead = fleet_s / (2 * direct) - 1  # the two nodes share this host and take turns
-    record_property("edgebench_figure", f"Slurm fan-out: sbatch to both Dask workers connected {connect_s:.1f} s; "
-                                        f"2 nodes through Slurm {fleet_s:.0f} s against the node suite run directly "
-                                        f"{direct:.1f} s (x2 = {2 * direct:.0f} s): overhead beyond the submission "
-                                        f"{overhead:+.1%}")
+    record_property(
+        "edgebench_figure",
+        f"Slurm fan-out: sbatch to both Dask workers connected {connect_s:.1f} s; "
+        f"2 nodes through Slurm {fleet_s:.0f} s against the node suite run directly "
+        f"{direct:.1f} s (x2 = {2 * direct:.0f} s): overhead beyond the submission "
+        f"{overhead:+.1%}",
+    )
 
 
-def test_scancel_fails_that_node_with_slurms_reason_and_resume_runs_only_it(slurm_options, fleet_spec, tmp_path,
-                                                                             record_property):
+def test_scancel_fails_that_node_with_slurms_reason_and_resume_runs_only_it(
+    slurm_options, fleet_spec, tmp_path, record_property
+):
     spec = dataclasses.replace(fleet_spec, run_id="run-scancel", pytest_args=NULL_ONLY)
     ended = lambda job_id, gone: clusters.job_end_reason("slurm", job_id, gone)  # noqa: E731
     with clusters.open_cluster(slurm_options) as client:
         jobs = client.run(clusters.batch_job_id)
         outcome: dict[str, fleet.FleetResult] = {}
-        runner = threading.Thread(target=lambda: outcome.setdefault("r", fleet.run_fleet(client, spec, job_ended=ended)))
+        runner = threading.Thread(
+            target=lambda: outcome.setdefault("r", fleet.run_fleet(client, spec, job_ended=ended))
+        )
         runner.start()
         import psutil
 
@@ -129,8 +191,9 @@ def test_scancel_fails_that_node_with_slurms_reason_and_resume_runs_only_it(slur
     result = outcome["r"]
     (failed,) = result.failed
     assert failed.worker == victim, result.nodes
-    assert failed.reason.startswith(f"Slurm job {jobs[victim]} was cancelled (scancel or an administrator; "
-                                    "JobState=CANCELLED"), failed.reason
+    assert failed.reason.startswith(
+        f"Slurm job {jobs[victim]} was cancelled (scancel or an administrator; JobState=CANCELLED"
+    ), failed.reason
     (survivor,) = [n for n in result.nodes if n.status == "complete"]
     record_property("edgebench_figure", f"Slurm scancel mid-run: {failed.node_id} failed: {failed.reason}")
     merged = fleet.merge_run(_download(spec, tmp_path / "first"))
@@ -144,8 +207,9 @@ def test_scancel_fails_that_node_with_slurms_reason_and_resume_runs_only_it(slur
     assert len(merged.nodes) == 2 and not merged.failures
 
 
-def test_a_walltime_shorter_than_the_suite_is_a_clean_walltime_failure(slurm_options, fleet_spec, tmp_path,
-                                                                       record_property):
+def test_a_walltime_shorter_than_the_suite_is_a_clean_walltime_failure(
+    slurm_options, fleet_spec, tmp_path, record_property
+):
     """One node, a one-minute walltime, the whole edge suite (minutes): Slurm kills the job at its limit; the
     node is failed with "walltime exceeded" and Slurm's state, and no manifest."""
     options = dataclasses.replace(slurm_options, nodes=1, walltime="00:01:00")
@@ -158,18 +222,23 @@ def test_a_walltime_shorter_than_the_suite_is_a_clean_walltime_failure(slurm_opt
     assert "JobState=TIMEOUT" in node.reason and "time limit of 00:01:00" in node.reason
     elapsed = time.monotonic() - started
     assert elapsed < 300
-    record_property("edgebench_figure", f"Slurm walltime: {node.node_id} failed {elapsed:.0f} s after submission: "
-                                        f"{node.reason}")
+    record_property(
+        "edgebench_figure", f"Slurm walltime: {node.node_id} failed {elapsed:.0f} s after submission: {node.reason}"
+    )
     merged = fleet.merge_run(_download(spec, tmp_path))
     assert not merged.nodes and merged.failures[0]["reason"] == node.reason
 
 
-def test_an_unsatisfiable_processor_is_a_one_line_error_not_a_hang(slurm_cluster, fleet_spec, tmp_path, monkeypatch,
-                                                                  capsys):
+def test_an_unsatisfiable_processor_is_a_one_line_error_not_a_hang(
+    slurm_cluster, fleet_spec, tmp_path, monkeypatch, capsys
+):
     options = clusters.ClusterOptions("slurm", nodes=1, cores=1, memory="1GB", processor="no_such_processor")
     started = time.monotonic()
-    with pytest.raises(ConfigError, match=r"Slurm refuses the node job \(allocation failure: Invalid feature "
-                                          r"specification\); requested: --processor no_such_processor"):
+    with pytest.raises(
+        ConfigError,
+        match=r"Slurm refuses the node job \(allocation failure: Invalid feature "
+        r"specification\); requested: --processor no_such_processor",
+    ):
         with clusters.open_cluster(options):
             pass
     too_big = dataclasses.replace(options, processor=slurm_cluster.features[0], cores=slurm_cluster.cpus + 1)
@@ -190,9 +259,26 @@ def test_an_unsatisfiable_processor_is_a_one_line_error_not_a_hang(slurm_cluster
 
     location = fleet_spec.results
     monkeypatch.chdir(tmp_path)
-    code = main(["fleet", "run", "--cluster", "slurm", "--nodes", "1", "--cores", "1", "--processor", "skylake_nope",
-                 "--bucket", location.bucket, "--endpoint-url", location.endpoint_url,
-                 "--artifact", fleet_spec.artifact_uri])
+    code = main(
+        [
+            "fleet",
+            "run",
+            "--cluster",
+            "slurm",
+            "--nodes",
+            "1",
+            "--cores",
+            "1",
+            "--processor",
+            "skylake_nope",
+            "--bucket",
+            location.bucket,
+            "--endpoint-url",
+            location.endpoint_url,
+            "--artifact",
+            fleet_spec.artifact_uri,
+        ]
+    )
     captured = capsys.readouterr()
     lines = [line for line in captured.err.splitlines() if line.strip()]
     assert code != 0 and len(lines) == 1 and "--processor skylake_nope" in lines[0], captured

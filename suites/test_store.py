@@ -33,8 +33,9 @@ def test_large_object_goes_multipart_and_round_trips(tmp_path, s3_location):
 
 def test_checksum_mismatch_is_reported_and_nothing_is_left_behind(tmp_path, s3_location):
     s3 = store.S3Store(s3_location)
-    s3.client.put_object(Bucket=s3_location.bucket, Key="suite/bad.bin", Body=b"payload",
-                         Metadata={store.SHA256_METADATA: "0" * 64})
+    s3.client.put_object(
+        Bucket=s3_location.bucket, Key="suite/bad.bin", Body=b"payload", Metadata={store.SHA256_METADATA: "0" * 64}
+    )
     dest = tmp_path / "bad.bin"
     with pytest.raises(StoreError, match="SHA-256 mismatch"):
         s3.download_file("suite/bad.bin", dest)

@@ -16,7 +16,7 @@ def test_recalibrated_batchnorm_holds_the_average_of_batch_statistics():
     model = keras.Model(inputs, keras.layers.BatchNormalization(momentum=0.99)(inputs))
     rng = np.random.default_rng(0)
     images = rng.normal(5.0, 2.0, size=(96, 4)).astype("float32")
-    train.recalibrate_batchnorm(model, (images[i:i + 32] for i in range(0, 96, 32)))
+    train.recalibrate_batchnorm(model, (images[i : i + 32] for i in range(0, 96, 32)))
     norm = model.layers[-1]
     batch_means = images.reshape(3, 32, 4).mean(axis=1).mean(axis=0)
     np.testing.assert_allclose(np.asarray(norm.moving_mean), batch_means, rtol=1e-5)
@@ -25,8 +25,9 @@ def test_recalibrated_batchnorm_holds_the_average_of_batch_statistics():
 
 def test_suite_model_beats_chance_in_inference_mode_on_unseen_images(edge_model, tmp_path):
     """Inference-mode accuracy on a freshly generated set (another seed), through the TF serving signature."""
-    fresh = data.load_dataset(data.generate_weather_dataset(
-        tmp_path / "fresh", data.GeneratorConfig(images_per_class=8, seed=999)))
+    fresh = data.load_dataset(
+        data.generate_weather_dataset(tmp_path / "fresh", data.GeneratorConfig(images_per_class=8, seed=999))
+    )
     backend = create_backend("tf")
     backend.load(edge_model, BackendConfig())
     logits = backend.infer(data.load_batch([image.path for image in fresh.images]))
@@ -40,13 +41,15 @@ def test_suite_model_beats_chance_in_inference_mode_on_unseen_images(edge_model,
 def test_image_files_stream_the_same_pixels_in_the_same_shuffled_order_as_in_memory(tmp_path):
     """The streamed training channel decodes batch by batch with data.load_batch; the seeded shuffle of
     indices visits every image once per pass, in a reproducible order."""
-    dataset = data.load_dataset(data.generate_weather_dataset(
-        tmp_path / "d", data.GeneratorConfig(images_per_class=3, seed=5)))
+    dataset = data.load_dataset(
+        data.generate_weather_dataset(tmp_path / "d", data.GeneratorConfig(images_per_class=3, seed=5))
+    )
     files = train.ImageFiles(tuple(image.path for image in dataset.images))
     indices = np.arange(len(files.paths))
     onehot = np.eye(len(indices), dtype="float32")  # one class per image: the target names the image
-    epochs = [[(np.asarray(x), np.asarray(y)) for x, y in files.dataset(indices, onehot, 4, shuffle_seed=1)]
-              for _ in range(2)]
+    epochs = [
+        [(np.asarray(x), np.asarray(y)) for x, y in files.dataset(indices, onehot, 4, shuffle_seed=1)] for _ in range(2)
+    ]
     in_memory = data.load_batch(files.paths)
     orders = []
     for epoch in epochs:

@@ -18,9 +18,12 @@ from harness.progress import SilentProgress
 
 @pytest.fixture(scope="module")
 def tiny_run_config():
-    return dict(generator=data.GeneratorConfig(images_per_class=6, seed=3), validation_per_class=4,
-                hyperparameters=train.Hyperparameters(epochs=1, batch_size=8, train_only_top_layer=False),
-                timing=TimingPlan(warmup=1, min_calls=5, min_seconds=0.0))
+    return dict(
+        generator=data.GeneratorConfig(images_per_class=6, seed=3),
+        validation_per_class=4,
+        hyperparameters=train.Hyperparameters(epochs=1, batch_size=8, train_only_top_layer=False),
+        timing=TimingPlan(warmup=1, min_calls=5, min_seconds=0.0),
+    )
 
 
 class _Notes(SilentProgress):
@@ -34,9 +37,18 @@ class _Notes(SilentProgress):
 def test_run_end_to_end_against_a_bucket(tmp_path, s3_location, tiny_run_config):
     """OpenVINO alone over its precision ladder: the TF FP32 reference is added, every rung gets a verdict."""
     notes = _Notes()
-    result = workflow.run(workflow.RunConfig(s3=s3_location, reports_dir=tmp_path / "reports",
-                                             cache_dir=tmp_path / "cache", run_id="e2e", backends=("openvino",),
-                                             ladder=True, **tiny_run_config), notes)
+    result = workflow.run(
+        workflow.RunConfig(
+            s3=s3_location,
+            reports_dir=tmp_path / "reports",
+            cache_dir=tmp_path / "cache",
+            run_id="e2e",
+            backends=("openvino",),
+            ladder=True,
+            **tiny_run_config,
+        ),
+        notes,
+    )
     report = result.report
     assert json.loads((tmp_path / "reports" / "e2e" / "report.json").read_text()) == report
 
@@ -79,7 +91,7 @@ def test_run_end_to_end_against_a_bucket(tmp_path, s3_location, tiny_run_config)
     for name, verdict in report["parity"].items():
         assert verdict["precision"] == candidates[name] and verdict["images"] == held_out + validation
         for side, label in (("reference_accuracy", "tf"), ("candidate_accuracy", name)):
-            expected = (report["accuracy"][label] * held_out + report["validation"]["accuracy"][label] * validation)
+            expected = report["accuracy"][label] * held_out + report["validation"]["accuracy"][label] * validation
             assert verdict[side] == pytest.approx(expected / (held_out + validation)), (name, side)
         assert verdict["accuracy_ratio"] is not None or verdict["reference_accuracy"] == 0
     # Speedup per backend x precision: TF FP32 median / its median.
@@ -87,8 +99,9 @@ def test_run_end_to_end_against_a_bucket(tmp_path, s3_location, tiny_run_config)
     assert report["speedup"] == {name: pytest.approx(medians["tf"] / medians[name], abs=1e-3) for name in candidates}
     # INT8 was calibrated on the training split, never on held-out images.
     if "openvino-int8" in candidates:
-        assert (report["backends"]["openvino-int8"]["describe"]["calibration_images"]
-                == report["dataset"]["train_images"])
+        assert (
+            report["backends"]["openvino-int8"]["describe"]["calibration_images"] == report["dataset"]["train_images"]
+        )
     assert report["validation"]["images"] == 4 * len(data.WEATHER_CLASSES)
     assert set(report["validation"]["accuracy"]) == set(report["backends"])
     assert len(report["predictions"]) == len(data.WEATHER_CLASSES)
@@ -129,8 +142,23 @@ def test_sagemaker_trainer_through_the_cli_offline(tmp_path, capsys):
     """`edgebench train --trainer sagemaker` offline: moto records the job, the container is played here."""
     from harness import cli
 
-    code = cli.main(["train", "--trainer", "sagemaker", "--images-per-class", "4", "--epochs", "1",
-                     "--hp", "batch_size=8", "--reports-dir", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")])
+    code = cli.main(
+        [
+            "train",
+            "--trainer",
+            "sagemaker",
+            "--images-per-class",
+            "4",
+            "--epochs",
+            "1",
+            "--hp",
+            "batch_size=8",
+            "--reports-dir",
+            str(tmp_path / "r"),
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "/training-jobs/edgebench-" in out and "/output/model.tar.gz" in out

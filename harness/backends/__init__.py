@@ -51,14 +51,20 @@ class BackendConfig:
         if self.hint not in HINTS:
             raise BackendError(f"performance hint {self.hint!r}: choose one of {', '.join(HINTS)}")
         if self.quantization not in QUANTIZATIONS or (self.quantization != "ptq" and self.precision != "INT8"):
-            raise BackendError(f"quantization {self.quantization!r}: choose one of {', '.join(QUANTIZATIONS)} "
-                               "(accuracy-control applies to INT8 only)")
+            raise BackendError(
+                f"quantization {self.quantization!r}: choose one of {', '.join(QUANTIZATIONS)} "
+                "(accuracy-control applies to INT8 only)"
+            )
 
     def describe(self) -> dict[str, Any]:
-        return {"device": self.device, "precision_requested": self.precision,
-                "batch": self.batch if self.batch is not None else "dynamic", "hint": self.hint,
-                "calibration_images": 0 if self.calibration is None else len(self.calibration),
-                **({"quantization": self.quantization} if self.precision == "INT8" else {})}
+        return {
+            "device": self.device,
+            "precision_requested": self.precision,
+            "batch": self.batch if self.batch is not None else "dynamic",
+            "hint": self.hint,
+            "calibration_images": 0 if self.calibration is None else len(self.calibration),
+            **({"quantization": self.quantization} if self.precision == "INT8" else {}),
+        }
 
 
 @runtime_checkable
@@ -112,15 +118,19 @@ def check_request(names: tuple[str, ...] | list[str], precision: str) -> None:
     BackendConfig(precision=precision)
 
 
-def require(backend: str, config: BackendConfig, precisions: tuple[str, ...] = ("FP32",),
-            devices: tuple[str, ...] = ("CPU",)) -> None:
+def require(
+    backend: str, config: BackendConfig, precisions: tuple[str, ...] = ("FP32",), devices: tuple[str, ...] = ("CPU",)
+) -> None:
     """For runtimes that support less than OpenVINO does: refuse a precision or device they cannot honour."""
     if config.precision not in precisions:
-        raise BackendError(f"backend {backend!r}: precision {config.precision!r} is not supported; choose one of "
-                           f"{', '.join(precisions)}")
+        raise BackendError(
+            f"backend {backend!r}: precision {config.precision!r} is not supported; choose one of "
+            f"{', '.join(precisions)}"
+        )
     if config.device not in devices:
-        raise BackendError(f"backend {backend!r}: device {config.device!r} is not supported; use "
-                           f"{' or '.join(devices)}")
+        raise BackendError(
+            f"backend {backend!r}: device {config.device!r} is not supported; use {' or '.join(devices)}"
+        )
 
 
 def load_backend(name: str, model: EdgeModel, config: BackendConfig) -> Backend:
@@ -131,8 +141,10 @@ def load_backend(name: str, model: EdgeModel, config: BackendConfig) -> Backend:
 
 def infer_each(backend: Backend, images: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
     """Logits for each image at batch 1, checked against the label map's width."""
-    out = np.concatenate([backend.infer(images[i:i + 1]) for i in range(len(images))])
+    out = np.concatenate([backend.infer(images[i : i + 1]) for i in range(len(images))])
     if out.ndim != 2 or out.shape[1] != len(classes):
-        raise ArtifactError(f"backend {backend.name}: model outputs shape {out.shape[1:]} but the label map has "
-                            f"{len(classes)} classes; the label file does not belong to this model")
+        raise ArtifactError(
+            f"backend {backend.name}: model outputs shape {out.shape[1:]} but the label map has "
+            f"{len(classes)} classes; the label file does not belong to this model"
+        )
     return out

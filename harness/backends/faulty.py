@@ -40,7 +40,9 @@ class Fault:
             raise ConfigError(f"fault {text!r}: choose one of class-swap, channel-swap, constant, flip:K, scale:S")
         needs_amount = kind in ("flip", "scale")
         if needs_amount != bool(amount):
-            raise ConfigError(f"fault {text!r}: {'give an amount, e.g. flip:10 or scale:1.01' if needs_amount else 'takes no amount'}")
+            raise ConfigError(
+                f"fault {text!r}: {'give an amount, e.g. flip:10 or scale:1.01' if needs_amount else 'takes no amount'}"
+            )
         try:
             value = float(amount) if amount else 0.0
         except ValueError:

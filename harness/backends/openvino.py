@@ -38,13 +38,16 @@ class OpenVINOBackend:
 
         core = ov.Core()
         if not _is_virtual(config.device) and config.device not in core.available_devices:
-            raise BackendError(f"backend 'openvino': device {config.device!r} not available here; this node has "
-                               f"{', '.join(core.available_devices)}")
+            raise BackendError(
+                f"backend 'openvino': device {config.device!r} not available here; this node has "
+                f"{', '.join(core.available_devices)}"
+            )
         try:
             converted = ov.convert_model(str(model.saved_model_dir))
         except Exception as exc:  # the converter raises many unrelated types; all mean "cannot convert"
-            raise BackendError(f"{model.saved_model_dir}: OpenVINO cannot convert this SavedModel "
-                               f"({str(exc).splitlines()[0]})") from None
+            raise BackendError(
+                f"{model.saved_model_dir}: OpenVINO cannot convert this SavedModel ({str(exc).splitlines()[0]})"
+            ) from None
         ops_converted = len(converted.get_ops())
         if config.batch is not None:
             converted.reshape({converted.input(0): [config.batch, *converted.input(0).get_partial_shape()[1:]]})
@@ -55,8 +58,10 @@ class OpenVINOBackend:
         try:
             self._compiled = core.compile_model(converted, config.device, _compile_config(core, config))
         except RuntimeError as exc:
-            raise BackendError(f"backend 'openvino': cannot compile for {config.device} at {config.precision} "
-                               f"({str(exc).splitlines()[0]})") from None
+            raise BackendError(
+                f"backend 'openvino': cannot compile for {config.device} at {config.precision} "
+                f"({str(exc).splitlines()[0]})"
+            ) from None
         self._request = self._compiled.create_infer_request()
         layers = _runtime_layers(self._compiled)
         self._details = {
@@ -85,7 +90,7 @@ class OpenVINOBackend:
         queue = ov.AsyncInferQueue(self._compiled, int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         started = time.perf_counter()
         for i in range(len(images)):
-            queue.start_async({0: images[i:i + 1]})
+            queue.start_async({0: images[i : i + 1]})
         queue.wait_all()
         return len(images) / (time.perf_counter() - started)
 
@@ -104,8 +109,9 @@ def _compile_config(core: Any, config: BackendConfig) -> dict[str, Any]:
 
 def _quantize(converted: Any, config: BackendConfig) -> Any:
     if config.calibration is None or not len(config.calibration):
-        raise BackendError("backend 'openvino': INT8 needs calibration images (preprocessed training images); "
-                           "none were given")
+        raise BackendError(
+            "backend 'openvino': INT8 needs calibration images (preprocessed training images); none were given"
+        )
     import logging
 
     import nncf
@@ -113,20 +119,30 @@ def _quantize(converted: Any, config: BackendConfig) -> Any:
     logging.getLogger("nncf").setLevel(logging.WARNING)  # per-layer INFO lines and progress bars otherwise
     batches = _batches(config.calibration, config.batch or 1)
     calibration = nncf.Dataset(batches)
-    options = {"subset_size": len(batches), "preset": nncf.QuantizationPreset.MIXED,
-               "ignored_scope": nncf.IgnoredScope(names=input_convolution(converted))}
+    options = {
+        "subset_size": len(batches),
+        "preset": nncf.QuantizationPreset.MIXED,
+        "ignored_scope": nncf.IgnoredScope(names=input_convolution(converted)),
+    }
     if config.quantization == "ptq":
         return nncf.quantize(converted, calibration, **options)
     if config.validation is None or not len(config.validation[0]):
-        raise BackendError("backend 'openvino': accuracy-aware INT8 needs validation images with target classes; "
-                           "none were given")
+        raise BackendError(
+            "backend 'openvino': accuracy-aware INT8 needs validation images with target classes; none were given"
+        )
     images, labels = config.validation
     step = config.batch or 1
     validation = nncf.Dataset(list(zip(_batches(images, step), _batches(labels, step))))
     restorer = nncf.AdvancedAccuracyRestorerParameters(max_num_iterations=ACCURACY_CONTROL_MAX_ITERATIONS)
-    return nncf.quantize_with_accuracy_control(converted, calibration, validation, _top1_accuracy,
-                                               max_drop=ACCURACY_CONTROL_MAX_DROP,
-                                               advanced_accuracy_restorer_parameters=restorer, **options)
+    return nncf.quantize_with_accuracy_control(
+        converted,
+        calibration,
+        validation,
+        _top1_accuracy,
+        max_drop=ACCURACY_CONTROL_MAX_DROP,
+        advanced_accuracy_restorer_parameters=restorer,
+        **options,
+    )
 
 
 # Absolute drop of the validation metric (top-1 against the targets, normally TF FP32's own decisions, so
@@ -150,7 +166,7 @@ def input_convolution(model: Any) -> list[str]:
 
 def _batches(items: np.ndarray, step: int) -> list[np.ndarray]:
     """Whole batches only: a static-batch model takes batches of exactly its size."""
-    batches = [items[i:i + step] for i in range(0, len(items) - step + 1, step)]
+    batches = [items[i : i + step] for i in range(0, len(items) - step + 1, step)]
     if not batches:
         raise BackendError(f"backend 'openvino': INT8 at batch {step} needs at least {step} images to quantize on")
     return batches

@@ -32,9 +32,11 @@ def unavailable_reason() -> str | None:
     try:
         import openvino_tensorflow  # noqa: F401  (importing it sets CUDA_VISIBLE_DEVICES=-1)
     except ImportError as exc:
-        return (f"openvino_tensorflow is not importable ({exc}): it has no wheel for Python "
-                f"{sys.version_info.major}.{sys.version_info.minor} (its last release needs Python <= 3.10 and "
-                "TensorFlow 2.9)")
+        return (
+            f"openvino_tensorflow is not importable ({exc}): it has no wheel for Python "
+            f"{sys.version_info.major}.{sys.version_info.minor} (its last release needs Python <= 3.10 and "
+            "TensorFlow 2.9)"
+        )
     return None
 
 
@@ -79,9 +81,15 @@ class OpenVINOTensorFlowBackend(TensorFlowBackend):
     def describe(self) -> dict[str, Any]:
         import openvino_tensorflow as ovtf
 
-        return {**super().describe(), "backend": self.name, "runtime": "openvino_tensorflow",
-                "version": ovtf.__version__, "device": self._device, "ovtf_backend": ovtf.get_backend(),
-                "placement": self._placement}
+        return {
+            **super().describe(),
+            "backend": self.name,
+            "runtime": "openvino_tensorflow",
+            "version": ovtf.__version__,
+            "device": self._device,
+            "ovtf_backend": ovtf.get_backend(),
+            "placement": self._placement,
+        }
 
 
 def _stderr_of(call: Any) -> str:

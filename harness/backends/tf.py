@@ -32,12 +32,15 @@ class TensorFlowBackend:
             loaded = tf.saved_model.load(str(saved_model_dir))
             signature = loaded.signatures["serving_default"]
         except (OSError, KeyError, ValueError, tf.errors.OpError) as exc:
-            raise BackendError(f"{saved_model_dir}: TensorFlow cannot load a serving_default signature "
-                               f"({str(exc).splitlines()[0]})") from None
+            raise BackendError(
+                f"{saved_model_dir}: TensorFlow cannot load a serving_default signature ({str(exc).splitlines()[0]})"
+            ) from None
         inputs = signature.structured_input_signature[1]
         if len(inputs) != 1 or len(signature.structured_outputs) != 1:
-            raise BackendError(f"{saved_model_dir}: serving_default must take one image tensor and return one "
-                               f"logits tensor (has inputs {list(inputs)}, outputs {list(signature.structured_outputs)})")
+            raise BackendError(
+                f"{saved_model_dir}: serving_default must take one image tensor and return one "
+                f"logits tensor (has inputs {list(inputs)}, outputs {list(signature.structured_outputs)})"
+            )
         self._loaded = loaded  # keep the trackable object alive: the signature references its variables
         self._signature = signature
         self._input_name = next(iter(inputs))
@@ -52,7 +55,14 @@ class TensorFlowBackend:
     def describe(self) -> dict[str, Any]:
         import tensorflow as tf
 
-        return {"backend": self.name, "runtime": "tensorflow", "version": tf.__version__, "device": "CPU",
-                "precision": "FP32", "batch": "dynamic", "graph_ops": self._graph_ops,
-                "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-                "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()}
+        return {
+            "backend": self.name,
+            "runtime": "tensorflow",
+            "version": tf.__version__,
+            "device": "CPU",
+            "precision": "FP32",
+            "batch": "dynamic",
+            "graph_ops": self._graph_ops,
+            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        }

@@ -81,7 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgebench", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (run.add_run, run.add_train, predict.add_predict, gate.add_gate, gate.add_ab, fleet.add_fleet,
-                fleet.add_upload, report.add_report, gate.add_history):
+    for add in (
+        run.add_run,
+        run.add_train,
+        predict.add_predict,
+        gate.add_gate,
+        gate.add_ab,
+        fleet.add_fleet,
+        fleet.add_upload,
+        report.add_report,
+        gate.add_history,
+    ):
         add(commands)
     return parser

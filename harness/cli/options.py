@@ -24,8 +24,9 @@ def field_default(cls: type, name: str) -> Any:
     raise TypeError(f"{cls.__name__}.{name} has no default")
 
 
-def add_field_option(parser: Parser, cls: type, name: str, *flags: str, shown: str | None = None,
-                     **kwargs: Any) -> argparse.Action:
+def add_field_option(
+    parser: Parser, cls: type, name: str, *flags: str, shown: str | None = None, **kwargs: Any
+) -> argparse.Action:
     """``--name`` (or ``flags``) for dataclass ``cls``'s field ``name``: its default, its ``metadata["help"]``
     followed by "(default X)" (``shown`` overrides X; a None default or a flag adds nothing). The argument
     type is the default's (int, float, str, Path) unless ``kwargs`` give one; a bool field is a flag."""
@@ -36,8 +37,9 @@ def add_field_option(parser: Parser, cls: type, name: str, *flags: str, shown: s
     elif default is not None:
         kwargs.setdefault("type", type(default))
         text = f"{text} (default {shown if shown is not None else _shown(default)})".strip()
-    return parser.add_argument(*(flags or (f"--{name.replace('_', '-')}",)), default=default, help=text or None,
-                               **kwargs)
+    return parser.add_argument(
+        *(flags or (f"--{name.replace('_', '-')}",)), default=default, help=text or None, **kwargs
+    )
 
 
 def _field(cls: type, name: str) -> dataclasses.Field:
@@ -63,8 +65,9 @@ def add_region_endpoint(parser: Parser, endpoint_help: str) -> None:
     parser.add_argument("--endpoint-url", help=endpoint_help)
 
 
-def add_s3_options(parser: argparse.ArgumentParser, prefix_default: str = S3Location.prefix,
-                   required: bool = False) -> None:
+def add_s3_options(
+    parser: argparse.ArgumentParser, prefix_default: str = S3Location.prefix, required: bool = False
+) -> None:
     """``--bucket``, ``--prefix``, ``--region``, ``--endpoint-url``; read them back with ``s3_location``."""
     group = parser.add_argument_group("S3" if required else "S3 (default: an embedded offline S3 on 127.0.0.1)")
     group.add_argument("--bucket", required=required, help="S3 bucket; credentials come from the standard AWS chain")

@@ -12,8 +12,9 @@ def add_predict(commands: argparse._SubParsersAction) -> None:
     from harness.backends import BackendConfig
     from harness.plan import OPENVINO
 
-    predict = commands.add_parser("predict", help="classify images on this node; JumpStart verbose JSON, one "
-                                                  "line per image")
+    predict = commands.add_parser(
+        "predict", help="classify images on this node; JumpStart verbose JSON, one line per image"
+    )
     predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     predict.add_argument("--model", required=True, help="model.tar.gz: local path or s3://BUCKET/KEY")
     predict.add_argument("--backend", default=OPENVINO, help=f"tf or openvino (default {OPENVINO})")

@@ -13,15 +13,22 @@ from harness.errors import ConfigError
 def add_report(commands: argparse._SubParsersAction) -> None:
     from harness.workflow import RunConfig
 
-    show = commands.add_parser("report", help="summary table and report.html for finished runs, or a merged "
-                                              "fleet run")
-    show.add_argument("run_dirs", nargs="+", metavar="RUN",
-                      help="reports/<run-id> folders (or their report.json), e.g. one per edge node; or a fleet "
-                           "run: s3://BUCKET/runs/<run-id>/ or a local folder of node folders")
+    show = commands.add_parser("report", help="summary table and report.html for finished runs, or a merged fleet run")
+    show.add_argument(
+        "run_dirs",
+        nargs="+",
+        metavar="RUN",
+        help="reports/<run-id> folders (or their report.json), e.g. one per edge node; or a fleet "
+        "run: s3://BUCKET/runs/<run-id>/ or a local folder of node folders",
+    )
     add_region_endpoint(show, "S3-compatible endpoint for an s3:// fleet run")
     add_field_option(show, RunConfig, "reports_dir")
-    show.add_argument("--html", type=Path, help="where to write the HTML report (default: RUN_DIR/report.html for "
-                                                "one run, reports/merged/report.html for several)")
+    show.add_argument(
+        "--html",
+        type=Path,
+        help="where to write the HTML report (default: RUN_DIR/report.html for "
+        "one run, reports/merged/report.html for several)",
+    )
     show.set_defaults(handler=cmd_report)
 
 
@@ -62,6 +69,12 @@ def _show_fleet_run(args: argparse.Namespace, given: str, console) -> int:
 
 
 def _is_fleet_dir(path: Path) -> bool:
-    return path.is_dir() and not (path / "report.json").is_file() and any(
-        (child / "manifest.json").is_file() or (child / "failure.json").is_file() for child in path.iterdir()
-        if child.is_dir())
+    return (
+        path.is_dir()
+        and not (path / "report.json").is_file()
+        and any(
+            (child / "manifest.json").is_file() or (child / "failure.json").is_file()
+            for child in path.iterdir()
+            if child.is_dir()
+        )
+    )

@@ -14,18 +14,31 @@ def add_run(commands: argparse._SubParsersAction) -> None:
     from harness.measure import TimingPlan
     from harness.workflow import RunConfig
 
-    run = commands.add_parser("run", help="the whole workflow end to end (offline by default); exit 0 ok, 1 error "
-                                          "(e.g. a candidate without a parity verdict), 3 parity out of bounds")
+    run = commands.add_parser(
+        "run",
+        help="the whole workflow end to end (offline by default); exit 0 ok, 1 error "
+        "(e.g. a candidate without a parity verdict), 3 parity out of bounds",
+    )
     add_training_options(run)
-    run.add_argument("--backend", action="append", dest="backends", metavar="NAME",
-                     help=f"backend to compare, repeatable (default: {' and '.join(RunConfig.backends)}); the TF "
-                          f"FP32 reference runs whenever a candidate does")
+    run.add_argument(
+        "--backend",
+        action="append",
+        dest="backends",
+        metavar="NAME",
+        help=f"backend to compare, repeatable (default: {' and '.join(RunConfig.backends)}); the TF "
+        f"FP32 reference runs whenever a candidate does",
+    )
     add_field_option(run, RunConfig, "device")
     precision = run.add_mutually_exclusive_group()
-    precision.add_argument("--precision", action="append", dest="precisions", metavar="P",
-                           help=f"candidate precision, repeatable: FP32 FP16 BF16 INT8 (default "
-                                f"{' '.join(RunConfig.precisions)}); INT8 is NNCF post-training quantization "
-                                f"calibrated on the training split")
+    precision.add_argument(
+        "--precision",
+        action="append",
+        dest="precisions",
+        metavar="P",
+        help=f"candidate precision, repeatable: FP32 FP16 BF16 INT8 (default "
+        f"{' '.join(RunConfig.precisions)}); INT8 is NNCF post-training quantization "
+        f"calibrated on the training split",
+    )
     add_field_option(precision, RunConfig, "ladder")
     add_field_option(run, TimingPlan, "min_calls")
     run.set_defaults(handler=cmd_run)
@@ -51,19 +64,29 @@ def add_training_options(parser: argparse.ArgumentParser, prefix_default: str | 
     from harness.training.sagemaker_job import SageMakerJob
     from harness.workflow import TRAINERS, RunConfig
 
-    parser.add_argument("--dataset", type=Path, help="a {root}/{class}/{images} folder (default: generate the "
-                                                     "procedural 5-class weather set)")
+    parser.add_argument(
+        "--dataset",
+        type=Path,
+        help="a {root}/{class}/{images} folder (default: generate the procedural 5-class weather set)",
+    )
     add_field_option(parser, GeneratorConfig, "images_per_class")
     add_field_option(parser, GeneratorConfig, "seed")
     add_field_option(parser, RunConfig, "holdout_per_class", "--holdout")
     add_field_option(parser, RunConfig, "model_id")
     parser.add_argument("--epochs", type=int, help="shortcut for --hp epochs=N")
-    parser.add_argument("--hp", action="append", default=[], metavar="NAME=VALUE",
-                        help="JumpStart hyperparameter, repeatable (e.g. --hp batch_size=16)")
+    parser.add_argument(
+        "--hp",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="JumpStart hyperparameter, repeatable (e.g. --hp batch_size=16)",
+    )
     add_field_option(parser, RunConfig, "trainer", choices=TRAINERS)
-    parser.add_argument("--role", default=os.environ.get("EDGEBENCH_SAGEMAKER_ROLE"),
-                        help="SageMaker execution role ARN for --trainer sagemaker with --bucket "
-                             "(default $EDGEBENCH_SAGEMAKER_ROLE)")
+    parser.add_argument(
+        "--role",
+        default=os.environ.get("EDGEBENCH_SAGEMAKER_ROLE"),
+        help="SageMaker execution role ARN for --trainer sagemaker with --bucket (default $EDGEBENCH_SAGEMAKER_ROLE)",
+    )
     add_field_option(parser, SageMakerJob, "instance_type")
     add_s3_options(parser, S3Location.prefix if prefix_default is None else prefix_default)
     add_field_option(parser, RunConfig, "reports_dir")
@@ -88,13 +111,20 @@ def run_config(args: argparse.Namespace):
     return workflow.RunConfig(
         dataset=args.dataset,
         generator=data.GeneratorConfig(images_per_class=args.images_per_class, seed=args.seed),
-        holdout_per_class=args.holdout, split_seed=args.seed,
-        model_id=args.model_id or workflow.RunConfig.model_id, hyperparameters=hyperparameters, s3=location,
-        trainer=args.trainer, **job,
-        backends=backends, device=args.device,
-        precisions=precisions, ladder=getattr(args, "ladder", workflow.RunConfig.ladder),
+        holdout_per_class=args.holdout,
+        split_seed=args.seed,
+        model_id=args.model_id or workflow.RunConfig.model_id,
+        hyperparameters=hyperparameters,
+        s3=location,
+        trainer=args.trainer,
+        **job,
+        backends=backends,
+        device=args.device,
+        precisions=precisions,
+        ladder=getattr(args, "ladder", workflow.RunConfig.ladder),
         timing=TimingPlan(min_calls=args.min_calls),
-        reports_dir=args.reports_dir, cache_dir=args.cache_dir,
+        reports_dir=args.reports_dir,
+        cache_dir=args.cache_dir,
     )
 
 
@@ -116,11 +146,15 @@ def _sagemaker_job(args: argparse.Namespace, location) -> dict:
     if args.trainer != "sagemaker":
         return {}
     if location is None:  # the embedded fake completes at once: poll it often
-        return {"sagemaker": sagemaker_job.SageMakerJob(role_arn=sagemaker_job.OFFLINE_ROLE_ARN,
-                                                        instance_type=args.instance_type, poll_seconds=0.2)}
+        return {
+            "sagemaker": sagemaker_job.SageMakerJob(
+                role_arn=sagemaker_job.OFFLINE_ROLE_ARN, instance_type=args.instance_type, poll_seconds=0.2
+            )
+        }
     if not args.role:
-        raise ConfigError("--trainer sagemaker with --bucket needs an execution role: --role ARN or "
-                          "EDGEBENCH_SAGEMAKER_ROLE")
+        raise ConfigError(
+            "--trainer sagemaker with --bucket needs an execution role: --role ARN or EDGEBENCH_SAGEMAKER_ROLE"
+        )
     return {"sagemaker": sagemaker_job.SageMakerJob(role_arn=args.role, instance_type=args.instance_type)}
 
 
@@ -143,8 +177,11 @@ def _parity_exit(document: dict, console) -> int:
 
     failing = report.check_parity(document)
     for label, failures in failing.items():
-        console.print(f"[red]Parity outside tolerance: {escape(label)}[/red]: {escape('; '.join(failures))}",
-                      highlight=False, soft_wrap=True)
+        console.print(
+            f"[red]Parity outside tolerance: {escape(label)}[/red]: {escape('; '.join(failures))}",
+            highlight=False,
+            soft_wrap=True,
+        )
     return 3 if failing else 0
 
 

@@ -48,21 +48,29 @@ class ClusterOptions:
     nodes: int = field(default=2, metadata={"help": "local: worker processes; pbs/slurm: jobs, one worker each"})
     hosts: tuple[str, ...] = ()  # ssh: the scheduler's host first, then one worker per host
     ssh_port: int = field(default=22, metadata={"help": "ssh: port on every host"})
-    ssh_key: str | None = field(default=None, metadata={"help": "private key for ssh (default: the ssh agent / "
-                                                                "~/.ssh)"})
+    ssh_key: str | None = field(
+        default=None, metadata={"help": "private key for ssh (default: the ssh agent / ~/.ssh)"}
+    )
     # None: do not check host keys (a throwaway fleet); give a file otherwise
     ssh_known_hosts: str | None = field(default=None, metadata={"help": "known_hosts file to check host keys against"})
-    remote_python: str | None = field(default=None, metadata={"help": "python on the nodes (default: this "
-                                                                      "interpreter's path)"})
+    remote_python: str | None = field(
+        default=None, metadata={"help": "python on the nodes (default: this interpreter's path)"}
+    )
     queue: str | None = field(default=None, metadata={"help": "pbs/slurm queue or partition"})
     walltime: str = field(default="01:00:00", metadata={"help": "pbs/slurm walltime"})
     cores: int = field(default=2, metadata={"help": "pbs/slurm cores per node"})
     memory: str = field(default="8GB", metadata={"help": "pbs/slurm memory per node"})
-    processor: str | None = field(default=None, metadata={"help": "node property selecting the processor kind, "
-                                                                  "e.g. skylake (pbs: -l nodes=1:ppn=N:PROP, "
-                                                                  "slurm: --constraint=PROP)"})
-    resource_spec: str | None = field(default=None, metadata={"help": "pbs -l request verbatim (overrides "
-                                                                      "--processor)"})
+    processor: str | None = field(
+        default=None,
+        metadata={
+            "help": "node property selecting the processor kind, "
+            "e.g. skylake (pbs: -l nodes=1:ppn=N:PROP, "
+            "slurm: --constraint=PROP)"
+        },
+    )
+    resource_spec: str | None = field(
+        default=None, metadata={"help": "pbs -l request verbatim (overrides --processor)"}
+    )
     account: str | None = field(default=None, metadata={"help": "pbs/slurm account"})
     job_extra: tuple[str, ...] = field(default_factory=tuple)
     # pbs/slurm: exported in each job script, so the node's environment does not depend on what the
@@ -76,24 +84,35 @@ class ClusterOptions:
         if self.nodes < 1:
             raise ConfigError(f"--nodes {self.nodes}: need at least one node")
         if self.kind == "ssh" and len(self.hosts) < 2:
-            raise ConfigError("--cluster ssh needs --hosts SCHEDULER,NODE[,NODE...]: the first host runs the "
-                              "scheduler, each further host is one node")
+            raise ConfigError(
+                "--cluster ssh needs --hosts SCHEDULER,NODE[,NODE...]: the first host runs the "
+                "scheduler, each further host is one node"
+            )
 
 
 def jobqueue_cluster(options: ClusterOptions) -> Any:
     """A PBSCluster or SLURMCluster (not started: jobs are submitted by ``scale``), one worker per job."""
     python = options.remote_python or sys.executable
     prologue = [f"export {name}={shlex.quote(value)}" for name, value in options.environment]
-    common: dict[str, Any] = {"cores": options.cores, "processes": 1, "memory": options.memory,
-                              "walltime": options.walltime, "queue": options.queue, "account": options.account,
-                              "python": python, "job_name": "edgebench-node", "job_script_prologue": prologue,
-                              "log_directory": options.log_directory, "scheduler_options":
-                              {"dashboard_address": ":0"}}
+    common: dict[str, Any] = {
+        "cores": options.cores,
+        "processes": 1,
+        "memory": options.memory,
+        "walltime": options.walltime,
+        "queue": options.queue,
+        "account": options.account,
+        "python": python,
+        "job_name": "edgebench-node",
+        "job_script_prologue": prologue,
+        "log_directory": options.log_directory,
+        "scheduler_options": {"dashboard_address": ":0"},
+    }
     if options.kind == "pbs":
         from dask_jobqueue import PBSCluster
 
-        resource_spec = options.resource_spec or (f"nodes=1:ppn={options.cores}:{options.processor}"
-                                                  if options.processor else None)
+        resource_spec = options.resource_spec or (
+            f"nodes=1:ppn={options.cores}:{options.processor}" if options.processor else None
+        )
         return PBSCluster(**common, resource_spec=resource_spec, job_extra_directives=list(options.job_extra))
     if options.kind == "slurm":
         from dask_jobqueue import SLURMCluster
@@ -130,8 +149,9 @@ def open_cluster(options: ClusterOptions) -> Iterator[Any]:
                     cluster.scale(jobs=options.nodes)
                     wait_for_jobs(client, cluster, options)
                 else:
-                    client.wait_for_workers(len(options.hosts) - 1 if options.kind == "ssh" else options.nodes,
-                                            timeout=300)
+                    client.wait_for_workers(
+                        len(options.hosts) - 1 if options.kind == "ssh" else options.nodes, timeout=300
+                    )
                 yield client
         finally:
             _mark_unsubmitted_failed(cluster)
@@ -155,33 +175,58 @@ def check_job_script(options: ClusterOptions) -> None:
         script.write(job_script(options))
         script.flush()
         try:
-            result = subprocess.run(["sbatch", "--test-only", script.name], capture_output=True, text=True,
-                                    timeout=60)
+            result = subprocess.run(["sbatch", "--test-only", script.name], capture_output=True, text=True, timeout=60)
         except FileNotFoundError:
-            raise ConfigError("--cluster slurm: sbatch not found; run on a Slurm login node (or one with "
-                              "slurm-client and SLURM_CONF pointing at the cluster)") from None
+            raise ConfigError(
+                "--cluster slurm: sbatch not found; run on a Slurm login node (or one with "
+                "slurm-client and SLURM_CONF pointing at the cluster)"
+            ) from None
     if result.returncode != 0:
         said = " ".join(result.stderr.split()) or f"exit code {result.returncode}"
-        raise ConfigError(f"--cluster slurm: Slurm refuses the node job ({said}); requested: {_request(options)}. "
-                          "Check --processor (a feature `sinfo -o \"%N %f\"` lists), --queue, --cores, --memory "
-                          "and --walltime")
+        raise ConfigError(
+            f"--cluster slurm: Slurm refuses the node job ({said}); requested: {_request(options)}. "
+            'Check --processor (a feature `sinfo -o "%N %f"` lists), --queue, --cores, --memory '
+            "and --walltime"
+        )
 
 
 def _request(options: ClusterOptions) -> str:
-    parts = [f"--processor {options.processor}" if options.processor else "",
-             f"--queue {options.queue}" if options.queue else "", f"--cores {options.cores}",
-             f"--memory {options.memory}", f"--walltime {options.walltime}"]
+    parts = [
+        f"--processor {options.processor}" if options.processor else "",
+        f"--queue {options.queue}" if options.queue else "",
+        f"--cores {options.cores}",
+        f"--memory {options.memory}",
+        f"--walltime {options.walltime}",
+    ]
     return " ".join(part for part in parts if part)
 
 
 # Slurm job states in which a worker can still connect, and pending reasons that clear by themselves
 _WAITING = {"PENDING", "CONFIGURING", "RUNNING", "REQUEUED", "RESIZING", "SUSPENDED"}
-_PENDING_OK = {"None", "Priority", "Resources", "BeginTime", "Dependency", "JobHeldUser", "Reservation",
-               "Licenses", "NodeDown", "Prolog", "PartitionDown", "QOSGrpCpuLimit", "AssocGrpCpuLimit"}
+_PENDING_OK = {
+    "None",
+    "Priority",
+    "Resources",
+    "BeginTime",
+    "Dependency",
+    "JobHeldUser",
+    "Reservation",
+    "Licenses",
+    "NodeDown",
+    "Prolog",
+    "PartitionDown",
+    "QOSGrpCpuLimit",
+    "AssocGrpCpuLimit",
+}
 
 
-def wait_for_jobs(client: Any, cluster: Any, options: ClusterOptions, poll_s: float = 1.0,
-                  on_connect: Callable[[int, float], None] | None = None) -> float:
+def wait_for_jobs(
+    client: Any,
+    cluster: Any,
+    options: ClusterOptions,
+    poll_s: float = 1.0,
+    on_connect: Callable[[int, float], None] | None = None,
+) -> float:
     """Wait until every job's worker has connected; returns the seconds from submission to the last one.
     Queued jobs are waited for as long as they take; a job that ends first, pends for a reason that cannot
     clear (Slurm), or was never submitted stops the run with a ConfigError naming the job and the reason."""
@@ -193,8 +238,10 @@ def wait_for_jobs(client: Any, cluster: Any, options: ClusterOptions, poll_s: fl
         jobs = [job for job in cluster.workers.values()]
         submitted = [str(job.job_id) for job in jobs if getattr(job, "job_id", None)]
         if len(jobs) >= options.nodes and len(submitted) < len(jobs) and time.monotonic() - start > 30:
-            raise ConfigError(f"--cluster {options.kind}: {len(jobs) - len(submitted)} of {len(jobs)} node jobs "
-                              "could not be submitted; run the --dry-run job script by hand to see why")
+            raise ConfigError(
+                f"--cluster {options.kind}: {len(jobs) - len(submitted)} of {len(jobs)} node jobs "
+                "could not be submitted; run the --dry-run job script by hand to see why"
+            )
         if options.kind == "slurm" and submitted:
             for job_id, state in slurm_job_states(submitted).items():
                 problem = _stuck(job_id, state, options)
@@ -208,11 +255,15 @@ def _stuck(job_id: str, state: Mapping[str, str], options: ClusterOptions) -> st
     job_state, reason = state.get("JobState", "?"), state.get("Reason", "None")
     where = f" (job output: {state['StdErr']})" if state.get("StdErr") else ""
     if job_state not in _WAITING:
-        return (f"--cluster slurm: node job {job_id} ended before its Dask worker connected: "
-                f"{describe_slurm_end(job_id, state)}{where}")
+        return (
+            f"--cluster slurm: node job {job_id} ended before its Dask worker connected: "
+            f"{describe_slurm_end(job_id, state)}{where}"
+        )
     if job_state == "PENDING" and reason not in _PENDING_OK:
-        return (f"--cluster slurm: node job {job_id} cannot start: pending with reason {reason} "
-                f"(requested {_request(options)}); it was cancelled")
+        return (
+            f"--cluster slurm: node job {job_id} cannot start: pending with reason {reason} "
+            f"(requested {_request(options)}); it was cancelled"
+        )
     return ""
 
 
@@ -232,8 +283,10 @@ def describe_slurm_end(job_id: str, state: Mapping[str, str]) -> str:
     job_state, reason = state.get("JobState", "?"), state.get("Reason", "None")
     detail = f"JobState={job_state}, Reason={reason}, ExitCode={state.get('ExitCode', '?')}"
     if job_state == "TIMEOUT":
-        return (f"walltime exceeded: Slurm ended job {job_id} at its time limit of {state.get('TimeLimit', '?')} "
-                f"after {state.get('RunTime', '?')} ({detail}); raise --walltime")
+        return (
+            f"walltime exceeded: Slurm ended job {job_id} at its time limit of {state.get('TimeLimit', '?')} "
+            f"after {state.get('RunTime', '?')} ({detail}); raise --walltime"
+        )
     if job_state == "CANCELLED":
         return f"Slurm job {job_id} was cancelled (scancel or an administrator; {detail})"
     if job_state in ("NODE_FAIL", "BOOT_FAIL"):
@@ -271,16 +324,20 @@ def _start(options: ClusterOptions) -> Any:
     if options.kind == "local":
         from distributed import LocalCluster
 
-        return LocalCluster(n_workers=options.nodes, threads_per_worker=1, processes=True,
-                            dashboard_address=":0", silence_logs=40)  # any free port
+        return LocalCluster(
+            n_workers=options.nodes, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40
+        )  # any free port
     if options.kind == "ssh":
         from distributed import SSHCluster
 
         connect = {"port": options.ssh_port, "known_hosts": options.ssh_known_hosts}
         if options.ssh_key:
             connect["client_keys"] = [options.ssh_key]
-        return SSHCluster(list(options.hosts), connect_options=connect,
-                          worker_options={"nthreads": 1, "n_workers": 1},
-                          scheduler_options={"port": 0, "dashboard_address": ":0"},
-                          remote_python=options.remote_python or sys.executable)
+        return SSHCluster(
+            list(options.hosts),
+            connect_options=connect,
+            worker_options={"nthreads": 1, "n_workers": 1},
+            scheduler_options={"port": 0, "dashboard_address": ":0"},
+            remote_python=options.remote_python or sys.executable,
+        )
     return jobqueue_cluster(options)

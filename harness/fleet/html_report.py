@@ -22,26 +22,40 @@ def render_fleet_html(summary: dict[str, Any], out: Path) -> Path:
     matplotlib.use("Agg")
     tables = {title: _html_table(*table) for title, table in report_tables(summary).items() if table[1]}
     plot = _speedup_plot(summary["processors"])
-    failed = "".join(f"<h3>{html.escape(f['node_id'])}: {html.escape(f['reason'])}</h3>"
-                     f"<pre>{html.escape(f['log_tail'] or '(no log)')}</pre>" for f in summary["failed"])
+    failed = "".join(
+        f"<h3>{html.escape(f['node_id'])}: {html.escape(f['reason'])}</h3>"
+        f"<pre>{html.escape(f['log_tail'] or '(no log)')}</pre>"
+        for f in summary["failed"]
+    )
     sections = [f"<h2>{html.escape(title)}</h2>{table}" for title, table in tables.items()]
     heatmap = _speedup_heatmap(summary)
     if heatmap:
-        sections.insert(1, "<h2>Speedup over TF FP32 per node and rung</h2><p>TF FP32 median ÷ the rung's median on "
-                           "the node, with its 95 % bootstrap interval over the raw samples.</p>" + heatmap)
+        sections.insert(
+            1,
+            "<h2>Speedup over TF FP32 per node and rung</h2><p>TF FP32 median ÷ the rung's median on "
+            "the node, with its 95 % bootstrap interval over the raw samples.</p>" + heatmap,
+        )
     if plot:
-        sections.insert(3 if heatmap else 2, "<h2>Speedup over TF FP32 per processor (median over its nodes)</h2>"
-                        f"<img alt=\"speedup per processor and rung\" src=\"data:image/png;base64,{plot}\">")
+        sections.insert(
+            3 if heatmap else 2,
+            "<h2>Speedup over TF FP32 per processor (median over its nodes)</h2>"
+            f'<img alt="speedup per processor and rung" src="data:image/png;base64,{plot}">',
+        )
     title = f"edgebench fleet run {html.escape(summary['run_id'])}"
-    page = (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title><style>{_CSS}{_HEAT_CSS}"
-            f"</style></head><body><h1>{title}</h1><p class=\"headline\">{html.escape(openvino_headline(summary))}"
-            f"</p><p>{html.escape(headline(summary))}.</p>{''.join(sections)}"
-            + (f"<h2>Failed nodes</h2>{failed}" if failed else "") + "</body></html>")
+    page = (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{title}</title><style>{_CSS}{_HEAT_CSS}'
+        f'</style></head><body><h1>{title}</h1><p class="headline">{html.escape(openvino_headline(summary))}'
+        f"</p><p>{html.escape(headline(summary))}.</p>{''.join(sections)}"
+        + (f"<h2>Failed nodes</h2>{failed}" if failed else "")
+        + "</body></html>"
+    )
     return write_text(out, page)
 
 
-_HEAT_CSS = (".headline{font-size:1.6em;font-weight:bold}table.heat td.cell{text-align:center;min-width:7em}"
-             "table.heat small{display:block;color:#333}")
+_HEAT_CSS = (
+    ".headline{font-size:1.6em;font-weight:bold}table.heat td.cell{text-align:center;min-width:7em}"
+    "table.heat small{display:block;color:#333}"
+)
 
 
 def _speedup_heatmap(summary: dict[str, Any]) -> str:
@@ -68,10 +82,14 @@ def _speedup_heatmap(summary: dict[str, Any]) -> str:
             ci = rung.get("speedup_ci")
             interval = f"<small>{ci[0]:.2f}–{ci[1]:.2f}</small>" if ci else "<small>no interval</small>"
             cells.append(f'<td class="cell" style="background:{green}">{rung["speedup"]:.2f}×{interval}</td>')
-        rows.append(f"<tr><td>{html.escape(node['node_id'])}</td><td>{html.escape(node['cpu'])}</td>{''.join(cells)}</tr>")
+        rows.append(
+            f"<tr><td>{html.escape(node['node_id'])}</td><td>{html.escape(node['cpu'])}</td>{''.join(cells)}</tr>"
+        )
     for failure in summary["failed"]:
-        rows.append(f"<tr><td>{html.escape(failure['node_id'])}</td><td colspan=\"{len(rungs) + 1}\" "
-                    f"style=\"background:#fdd\">failed: {html.escape(failure['reason'])}</td></tr>")
+        rows.append(
+            f'<tr><td>{html.escape(failure["node_id"])}</td><td colspan="{len(rungs) + 1}" '
+            f'style="background:#fdd">failed: {html.escape(failure["reason"])}</td></tr>'
+        )
     return f'<table class="heat"><tr>{head}</tr>{"".join(rows)}</table>'
 
 
@@ -90,8 +108,11 @@ def _speedup_plot(processors: list[dict[str, Any]]) -> str:
         bars = axes.bar([i + j * width for i in range(len(processors))], values, width=width, label=label)
         axes.bar_label(bars, labels=[f"{v:.2f}×" if v else "not run" for v in values], fontsize=7)
     axes.axhline(1.0, color="grey", linewidth=0.8)
-    axes.set_xticks([i + 0.4 - width / 2 for i in range(len(processors))],
-                    [f"{p['cpu'][:32]}\n({p['nodes']} nodes)" for p in processors], fontsize=7)
+    axes.set_xticks(
+        [i + 0.4 - width / 2 for i in range(len(processors))],
+        [f"{p['cpu'][:32]}\n({p['nodes']} nodes)" for p in processors],
+        fontsize=7,
+    )
     axes.set_ylabel("TF FP32 median ÷ rung median")
     axes.legend(fontsize=7)
     return _figure_png(figure)

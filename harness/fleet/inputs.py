@@ -80,8 +80,13 @@ class StagedInputs:
     calibration_uri: str | None = None
 
 
-def stage_inputs(s3: S3Store, run_id: str, given: FleetInputs, train: Callable[[], TrainedInputs],
-                 note: Callable[[str], None] = lambda line: None) -> StagedInputs:
+def stage_inputs(
+    s3: S3Store,
+    run_id: str,
+    given: FleetInputs,
+    train: Callable[[], TrainedInputs],
+    note: Callable[[str], None] = lambda line: None,
+) -> StagedInputs:
     """``given`` checked, then in S3 (``s3``'s bucket, under its prefix) where the nodes read it; ``train``
     runs only when there is no artifact. ``note`` hears what is done on the user's behalf."""
     _check_uris(given)
@@ -111,19 +116,23 @@ def stage_inputs(s3: S3Store, run_id: str, given: FleetInputs, train: Callable[[
 
 def _check_uris(given: FleetInputs) -> None:
     """Each s3:// URI well formed; with an s3:// artifact, the images in S3 too (the nodes read them there)."""
-    for option, value in (("--artifact", given.artifact), ("--test-images", given.test_images),
-                          ("--calibration-images", given.calibration_images)):
+    for option, value in (
+        ("--artifact", given.artifact),
+        ("--test-images", given.test_images),
+        ("--calibration-images", given.calibration_images),
+    ):
         if value and value.startswith("s3://"):
             try:
                 parse_s3_uri(value)
             except StoreError as exc:
                 raise StoreError(f"{option} {exc}") from None
     if given.artifact and given.artifact.startswith("s3://"):
-        for option, value in (("--test-images", given.test_images), ("--calibration-images",
-                                                                     given.calibration_images)):
+        for option, value in (("--test-images", given.test_images), ("--calibration-images", given.calibration_images)):
             if value and not value.startswith("s3://"):
-                raise ConfigError(f"{option}: with an s3:// --artifact the nodes read these images from S3 too; "
-                                  "pass s3://BUCKET/PREFIX")
+                raise ConfigError(
+                    f"{option}: with an s3:// --artifact the nodes read these images from S3 too; "
+                    "pass s3://BUCKET/PREFIX"
+                )
 
 
 def _local_artifact(given: str) -> Path:

@@ -34,10 +34,17 @@ class MergedRun:
         for row in rows:  # a rung another node ran and this one did not is visible on this node's row
             row["rungs_not_run"] = [label for label in rungs if label not in row["ladder"]]
             row["verdict"] = node_verdict(row)
-        return {"schema": FLEET_SCHEMA, "run_id": self.run_id, "rungs": rungs,
-                "processors": processor_rows(rows, rungs), "nodes": rows, "not_run": not_run_summary(rows),
-                "failed": self.failures, "openvino_ok": sum(1 for row in rows if row["openvino_ok"]),
-                "verdicts": {v: sum(1 for row in rows if row["verdict"] == v) for v in VERDICTS}}
+        return {
+            "schema": FLEET_SCHEMA,
+            "run_id": self.run_id,
+            "rungs": rungs,
+            "processors": processor_rows(rows, rungs),
+            "nodes": rows,
+            "not_run": not_run_summary(rows),
+            "failed": self.failures,
+            "openvino_ok": sum(1 for row in rows if row["openvino_ok"]),
+            "verdicts": {v: sum(1 for row in rows if row["verdict"] == v) for v in VERDICTS},
+        }
 
 
 def merge_run(run_dir: Path) -> MergedRun:
@@ -52,11 +59,21 @@ def merge_run(run_dir: Path) -> MergedRun:
                 nodes.append(_complete_node(node_dir))
             elif (node_dir / FAILURE).is_file():
                 failure = fileio.read_json_file(node_dir / FAILURE)
-                failures.append({"node_id": node_dir.name, "reason": failure.get("reason", "?"),
-                                 "log_tail": failure.get("log_tail") or log_tail(node_dir / "log.txt")})
+                failures.append(
+                    {
+                        "node_id": node_dir.name,
+                        "reason": failure.get("reason", "?"),
+                        "log_tail": failure.get("log_tail") or log_tail(node_dir / "log.txt"),
+                    }
+                )
             else:
-                failures.append({"node_id": node_dir.name, "reason": "incomplete: no manifest (the node did not "
-                                 "finish publishing)", "log_tail": log_tail(node_dir / "log.txt")})
+                failures.append(
+                    {
+                        "node_id": node_dir.name,
+                        "reason": "incomplete: no manifest (the node did not finish publishing)",
+                        "log_tail": log_tail(node_dir / "log.txt"),
+                    }
+                )
         except ConfigError as exc:
             failures.append({"node_id": node_dir.name, "reason": str(exc), "log_tail": ""})
     if not nodes and not failures:
@@ -87,12 +104,16 @@ def node_ladder(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if describe.get("backend") in NOT_A_MODEL:
             continue
         parity, median = result.get("parity") or {}, result["latency"]["median_ms"]
-        ladder[label] = {"backend": describe.get("backend", label),
-                         "precision": result.get("precision") or describe.get("precision"), "median_ms": median,
-                         "speedup": reference / median if reference and median else None,
-                         "speedup_ci": (document.get("speedup_ci") or {}).get(label),
-                         "top1_agreement": parity.get("top1_agreement"), "accuracy": result.get("accuracy"),
-                         "within_tolerance": parity.get("within_tolerance") if result.get("parity") else None}
+        ladder[label] = {
+            "backend": describe.get("backend", label),
+            "precision": result.get("precision") or describe.get("precision"),
+            "median_ms": median,
+            "speedup": reference / median if reference and median else None,
+            "speedup_ci": (document.get("speedup_ci") or {}).get(label),
+            "top1_agreement": parity.get("top1_agreement"),
+            "accuracy": result.get("accuracy"),
+            "within_tolerance": parity.get("within_tolerance") if result.get("parity") else None,
+        }
     return ladder
 
 
@@ -101,18 +122,28 @@ def node_row(document: dict[str, Any]) -> dict[str, Any]:
     and each rung's), and its test outcomes with passed, failed and not run apart (None: unknown)."""
     machine, ladder = document.get("machine", {}), node_ladder(document)
     verdicts = [(f.get("backend"), f.get("within_tolerance") is True) for f in document.get("parity", {}).values()]
-    verdicts += [(rung["backend"], rung["within_tolerance"] is True) for rung in ladder.values()
-                 if rung["within_tolerance"] is not None]
+    verdicts += [
+        (rung["backend"], rung["within_tolerance"] is True)
+        for rung in ladder.values()
+        if rung["within_tolerance"] is not None
+    ]
     openvino = [ok for backend, ok in verdicts if backend == "openvino"]
     tests = document.get("tests") or {}
-    return {"node_id": document.get("node_id"), "cpu": machine.get("cpu_brand", "?"),
-            "isa": shown_isa(machine.get("isa_flags", [])),
-            "openvino_device": machine.get("openvino_devices", {}).get("CPU", ""), "ladder": ladder,
-            "parity_ok": all(ok for _, ok in verdicts) if verdicts else None,
-            "openvino_ok": result_label("openvino", "FP32") in ladder and bool(openvino) and all(openvino),
-            "tests": {"passed": tests.get("passed"), "failed": tests.get("failed"),
-                      "not_run": tests.get("not_run", tests.get("skipped"))},
-            "not_run_tests": document.get("not_run_tests", [])}
+    return {
+        "node_id": document.get("node_id"),
+        "cpu": machine.get("cpu_brand", "?"),
+        "isa": shown_isa(machine.get("isa_flags", [])),
+        "openvino_device": machine.get("openvino_devices", {}).get("CPU", ""),
+        "ladder": ladder,
+        "parity_ok": all(ok for _, ok in verdicts) if verdicts else None,
+        "openvino_ok": result_label("openvino", "FP32") in ladder and bool(openvino) and all(openvino),
+        "tests": {
+            "passed": tests.get("passed"),
+            "failed": tests.get("failed"),
+            "not_run": tests.get("not_run", tests.get("skipped")),
+        },
+        "not_run_tests": document.get("not_run_tests", []),
+    }
 
 
 def node_verdict(row: dict[str, Any]) -> str:
@@ -130,11 +161,23 @@ def node_verdict(row: dict[str, Any]) -> str:
 
 def ladder_rungs(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Every rung any node measured, in ladder order (TF FP32 first, then each backend by precision)."""
-    rungs = {label: {"backend": r["backend"], "precision": r["precision"]} for row in rows
-             for label, r in row["ladder"].items()}
+    rungs = {
+        label: {"backend": r["backend"], "precision": r["precision"]}
+        for row in rows
+        for label, r in row["ladder"].items()
+    }
     order = {p: i for i, p in enumerate(PRECISIONS)}
-    return dict(sorted(rungs.items(), key=lambda item: (item[0] != REFERENCE, item[1]["backend"],
-                                                         order.get(item[1]["precision"], len(order)), item[0])))
+    return dict(
+        sorted(
+            rungs.items(),
+            key=lambda item: (
+                item[0] != REFERENCE,
+                item[1]["backend"],
+                order.get(item[1]["precision"], len(order)),
+                item[0],
+            ),
+        )
+    )
 
 
 def processor_rows(rows: list[dict[str, Any]], rungs: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -143,12 +186,19 @@ def processor_rows(rows: list[dict[str, Any]], rungs: Mapping[str, dict[str, Any
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["cpu"], []).append(row)
-    return [{"cpu": cpu, "nodes": len(members), "isa": members[0]["isa"],
-             "openvino_device": members[0]["openvino_device"], "parity_ok": _all_ok(m["parity_ok"] for m in members),
-             "verdicts": {v: sum(1 for m in members if m["verdict"] == v) for v in VERDICTS},
-             "not_run": sum(m["tests"]["not_run"] or 0 for m in members),
-             "ladder": [_rung(label, rung, members) for label, rung in rungs.items()]}
-            for cpu, members in sorted(groups.items())]
+    return [
+        {
+            "cpu": cpu,
+            "nodes": len(members),
+            "isa": members[0]["isa"],
+            "openvino_device": members[0]["openvino_device"],
+            "parity_ok": _all_ok(m["parity_ok"] for m in members),
+            "verdicts": {v: sum(1 for m in members if m["verdict"] == v) for v in VERDICTS},
+            "not_run": sum(m["tests"]["not_run"] or 0 for m in members),
+            "ladder": [_rung(label, rung, members) for label, rung in rungs.items()],
+        }
+        for cpu, members in sorted(groups.items())
+    ]
 
 
 def _rung(label: str, rung: dict[str, Any], members: list[dict[str, Any]]) -> dict[str, Any]:
@@ -156,9 +206,17 @@ def _rung(label: str, rung: dict[str, Any], members: list[dict[str, Any]]) -> di
     and accuracy, and how many of the nodes that ran it held parity."""
     ran = [m["ladder"][label] for m in members if label in m["ladder"]]
     judged = [r["within_tolerance"] for r in ran if r["within_tolerance"] is not None]
-    return {"label": label, **rung, "nodes_ran": len(ran), "median_ms": _median_of(ran, "median_ms"),
-            "speedup": _median_of(ran, "speedup"), "top1_agreement": _min_of(ran, "top1_agreement"),
-            "accuracy": _min_of(ran, "accuracy"), "within_tolerance": sum(judged), "judged": len(judged)}
+    return {
+        "label": label,
+        **rung,
+        "nodes_ran": len(ran),
+        "median_ms": _median_of(ran, "median_ms"),
+        "speedup": _median_of(ran, "speedup"),
+        "top1_agreement": _min_of(ran, "top1_agreement"),
+        "accuracy": _min_of(ran, "accuracy"),
+        "within_tolerance": sum(judged),
+        "judged": len(judged),
+    }
 
 
 def not_run_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -168,8 +226,10 @@ def not_run_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for item in row["not_run_tests"]:
             key = (item.get("test", "?"), item.get("reason", ""))
             counts[key] = counts.get(key, 0) + 1
-    return [{"test": test, "reason": reason, "nodes": n}
-            for (test, reason), n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+    return [
+        {"test": test, "reason": reason, "nodes": n}
+        for (test, reason), n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    ]
 
 
 def _all_ok(values: Iterable[bool | None]) -> bool | None:

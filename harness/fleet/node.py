@@ -61,8 +61,9 @@ def run_prefix(location: S3Location, run_id: str) -> str:
 
 
 def node_store(spec: NodeSpec) -> S3Store:
-    return S3Store(spec.results, dict(spec.credentials) if spec.credentials else None).under("runs", spec.run_id,
-                                                                                           spec.node_id)
+    return S3Store(spec.results, dict(spec.credentials) if spec.credentials else None).under(
+        "runs", spec.run_id, spec.node_id
+    )
 
 
 def run_node(spec: NodeSpec) -> NodeOutcome:
@@ -83,10 +84,25 @@ def run_node(spec: NodeSpec) -> NodeOutcome:
 
 
 def suite_command(spec: NodeSpec, out: Path) -> list[str]:
-    command = [sys.executable, "-m", "pytest", str(Path(spec.suite_dir) / "suites"), "-m", "edge", "-p", "no:xdist",
-               "-p", "no:cacheprovider", "-q", f"--rootdir={spec.suite_dir}", "--benchmark-save-data",
-               f"--benchmark-json={out / 'benchmark.json'}", f"--junitxml={out / 'junit.xml'}",
-               f"--edgebench-node-report={out / 'report.json'}", f"--edgebench-artifact={spec.artifact_uri}"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(Path(spec.suite_dir) / "suites"),
+        "-m",
+        "edge",
+        "-p",
+        "no:xdist",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        f"--rootdir={spec.suite_dir}",
+        "--benchmark-save-data",
+        f"--benchmark-json={out / 'benchmark.json'}",
+        f"--junitxml={out / 'junit.xml'}",
+        f"--edgebench-node-report={out / 'report.json'}",
+        f"--edgebench-artifact={spec.artifact_uri}",
+    ]
     if spec.test_images_uri:
         command.append(f"--edgebench-test-images={spec.test_images_uri}")
     if spec.calibration_uri:
@@ -100,8 +116,15 @@ def run_suite(spec: NodeSpec, out: Path) -> tuple[dict[str, Path], str]:
     env = {**node_environment(), **job_environment(spec.results, spec.credentials)}
     log_path = out / "log.txt"
     with log_path.open("w") as log:
-        child = subprocess.Popen(suite_command(spec, out), stdout=log, stderr=subprocess.STDOUT, cwd=spec.suite_dir,
-                                 env=env, start_new_session=True, preexec_fn=_die_with_parent)
+        child = subprocess.Popen(
+            suite_command(spec, out),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=spec.suite_dir,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
         try:
             code = child.wait(timeout=spec.timeout_s)
         except subprocess.TimeoutExpired:
@@ -110,8 +133,9 @@ def run_suite(spec: NodeSpec, out: Path) -> tuple[dict[str, Path], str]:
             return {"log.txt": log_path}, f"timed out after {spec.timeout_s:g} s (per-node timeout)"
     files = {name: out / name for name in NODE_FILES if (out / name).is_file()}
     if code not in (0, 1):
-        return files, (f"the edge suite exited with code {code} ({_PYTEST_EXIT.get(code, 'error')})"
-                       + _usage_error(log_path))
+        return files, (
+            f"the edge suite exited with code {code} ({_PYTEST_EXIT.get(code, 'error')})" + _usage_error(log_path)
+        )
     missing = [name for name in ("benchmark.json", "report.json") if name not in files]
     if missing:
         return files, f"the edge suite wrote no {' or '.join(missing)}: {_first_failure(files)}"
@@ -130,8 +154,12 @@ def job_environment(location: S3Location, credentials: Mapping[str, str] | None)
     if location.endpoint_url:
         env["AWS_ENDPOINT_URL"] = location.endpoint_url
     if credentials:
-        env.update({"AWS_ACCESS_KEY_ID": credentials["aws_access_key_id"],
-                    "AWS_SECRET_ACCESS_KEY": credentials["aws_secret_access_key"]})
+        env.update(
+            {
+                "AWS_ACCESS_KEY_ID": credentials["aws_access_key_id"],
+                "AWS_SECRET_ACCESS_KEY": credentials["aws_secret_access_key"],
+            }
+        )
     return env
 
 
@@ -142,8 +170,11 @@ def node_environment() -> dict[str, str]:
     (an xdist worker's ``PYTEST_XDIST_WORKER`` turns pytest-benchmark off in the node's own session)."""
     import dask
 
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith(("PYTEST_XDIST_", "PYTEST_CURRENT_TEST"))}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("PYTEST_XDIST_", "PYTEST_CURRENT_TEST"))
+    }
     for name, value in (dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}).items():
         if env.get(name) == str(value):
             env.pop(name)
@@ -180,7 +211,7 @@ def _load_prctl() -> Callable[..., int] | None:
 
 
 _PRCTL = _load_prctl()  # resolved here: the function below runs between fork and exec, where importing could
-_PR_SET_PDEATHSIG = 1   # deadlock on a lock another of the worker's threads held at fork time
+_PR_SET_PDEATHSIG = 1  # deadlock on a lock another of the worker's threads held at fork time
 
 
 def _die_with_parent() -> None:

@@ -33,9 +33,13 @@ def node_id_for(hostname: str, worker_name: Any) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{hostname}-{worker_name}").strip("-")
 
 
-def run_fleet(client: Any, spec: NodeSpec, poll_s: float = 0.5,
-              on_update: Callable[[NodeOutcome], None] | None = None,
-              job_ended: Callable[[str, bool], str | None] | None = None) -> FleetResult:
+def run_fleet(
+    client: Any,
+    spec: NodeSpec,
+    poll_s: float = 0.5,
+    on_update: Callable[[NodeOutcome], None] | None = None,
+    job_ended: Callable[[str, bool], str | None] | None = None,
+) -> FleetResult:
     """Run ``spec`` once on every worker of ``client``'s cluster (``spec.node_id`` is set per worker) and wait
     for all: a node that fails, times out or loses its worker is recorded; the others' results stay.
 
@@ -53,8 +57,14 @@ def run_fleet(client: Any, spec: NodeSpec, poll_s: float = 0.5,
     for address, info in workers.items():
         node_id = node_id_for(hostnames.get(address, info.get("host", address)), info.get("name", address))
         node_spec = dataclasses.replace(spec, node_id=node_id)
-        future = client.submit(run_node, node_spec, workers=[address], allow_other_workers=False, pure=False,
-                               key=f"edgebench-node-{spec.run_id}-{node_id}-{uuid.uuid4().hex[:8]}")
+        future = client.submit(
+            run_node,
+            node_spec,
+            workers=[address],
+            allow_other_workers=False,
+            pure=False,
+            key=f"edgebench-node-{spec.run_id}-{node_id}-{uuid.uuid4().hex[:8]}",
+        )
         pending[future] = (node_spec, address)
     result = FleetResult(spec.run_id)
     deadline = time.monotonic() + spec.timeout_s + 120  # the node enforces its own timeout; this is a backstop
@@ -68,8 +78,11 @@ def run_fleet(client: Any, spec: NodeSpec, poll_s: float = 0.5,
             del pending[future]
             if not future.done():
                 future.cancel()
-            scheduler = (job_ended(jobs[address], address not in alive) if outcome.status == "failed"
-                         and jobs.get(address) else None)
+            scheduler = (
+                job_ended(jobs[address], address not in alive)
+                if outcome.status == "failed" and jobs.get(address)
+                else None
+            )
             if scheduler:  # the scheduler's account replaces the worker's (KilledWorker, a killed suite)
                 outcome = dataclasses.replace(outcome, reason=f"{scheduler}; the node's Dask worker ended with its job")
             if outcome.status == "failed" and (scheduler or not outcome.seconds):  # the node could not know
@@ -107,8 +120,9 @@ def _outcome(future: Any, spec: NodeSpec) -> NodeOutcome:
     except EdgebenchError as exc:
         return NodeOutcome(spec.node_id, "failed", str(exc))
     except Exception as exc:  # KilledWorker, CommClosedError...: the node's worker went away
-        return NodeOutcome(spec.node_id, "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                           .rstrip(": "))
+        return NodeOutcome(
+            spec.node_id, "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+        )
 
 
 def _record_parent_failure(spec: NodeSpec, reason: str) -> None:

@@ -29,31 +29,80 @@ def openvino_headline(summary: dict[str, Any]) -> str:
 
 def headline(summary: dict[str, Any]) -> str:
     verdicts = summary["verdicts"]
-    return (f"{openvino_headline(summary)} (FP32 measured, every OpenVINO parity check held). "
-            f"{len(summary['nodes'])} node(s) complete: {verdicts['pass']} passed, {verdicts['not run']} with tests "
-            f"not run, {verdicts['fail']} failing; {len(summary['failed'])} failed to finish")
+    return (
+        f"{openvino_headline(summary)} (FP32 measured, every OpenVINO parity check held). "
+        f"{len(summary['nodes'])} node(s) complete: {verdicts['pass']} passed, {verdicts['not run']} with tests "
+        f"not run, {verdicts['fail']} failing; {len(summary['failed'])} failed to finish"
+    )
 
 
 def report_tables(summary: dict[str, Any]) -> dict[str, tuple[list[str], list[list[str]]]]:
     """The fleet report's tables as (header, rows of text), shared by the terminal and the HTML renderers."""
-    processors = [[p["cpu"], str(p["nodes"]), " ".join(p["isa"]), p["openvino_device"], _ok(p["parity_ok"]),
-                   " / ".join(f"{p['verdicts'][v]} {v}" for v in VERDICTS), str(p["not_run"])]
-                  for p in summary["processors"]]
-    ladder = [[p["cpu"], r["label"], r["precision"] or "?", f"{r['nodes_ran']}/{p['nodes']}", _fmt(r["median_ms"]),
-               _times(r["speedup"]), "reference" if r["label"] == REFERENCE else _fraction(r["top1_agreement"]),
-               _fraction(r["accuracy"]), f"{r['within_tolerance']}/{r['judged']}" if r["judged"] else "–"]
-              for p in summary["processors"] for r in p["ladder"]]
-    nodes = [[r["node_id"], r["cpu"], r["verdict"], " ".join(r["ladder"]), " ".join(r["rungs_not_run"]) or "–",
-              _ok(r["parity_ok"]), *(_count(r["tests"][k]) for k in ("passed", "failed", "not_run"))]
-             for r in summary["nodes"]]
+    processors = [
+        [
+            p["cpu"],
+            str(p["nodes"]),
+            " ".join(p["isa"]),
+            p["openvino_device"],
+            _ok(p["parity_ok"]),
+            " / ".join(f"{p['verdicts'][v]} {v}" for v in VERDICTS),
+            str(p["not_run"]),
+        ]
+        for p in summary["processors"]
+    ]
+    ladder = [
+        [
+            p["cpu"],
+            r["label"],
+            r["precision"] or "?",
+            f"{r['nodes_ran']}/{p['nodes']}",
+            _fmt(r["median_ms"]),
+            _times(r["speedup"]),
+            "reference" if r["label"] == REFERENCE else _fraction(r["top1_agreement"]),
+            _fraction(r["accuracy"]),
+            f"{r['within_tolerance']}/{r['judged']}" if r["judged"] else "–",
+        ]
+        for p in summary["processors"]
+        for r in p["ladder"]
+    ]
+    nodes = [
+        [
+            r["node_id"],
+            r["cpu"],
+            r["verdict"],
+            " ".join(r["ladder"]),
+            " ".join(r["rungs_not_run"]) or "–",
+            _ok(r["parity_ok"]),
+            *(_count(r["tests"][k]) for k in ("passed", "failed", "not_run")),
+        ]
+        for r in summary["nodes"]
+    ]
     not_run = [[item["test"], item["reason"], str(item["nodes"])] for item in summary["not_run"]]
-    return {"Per processor": (["CPU", "nodes", "ISA", "OpenVINO CPU device", "parity", "node verdicts",
-                               "tests not run"], processors),
-            "Precision ladder": (["CPU", "rung", "in effect", "nodes ran", "median ms", "× TF FP32",
-                                  "top-1 vs TF (worst node)", "accuracy (worst node)", "within tolerance"], ladder),
-            "Per node": (["node", "CPU", "verdict", "rungs run", "rungs not run", "parity", "passed", "failed",
-                          "not run"], nodes),
-            "Not run": (["test", "reason", "nodes"], not_run)}
+    return {
+        "Per processor": (
+            ["CPU", "nodes", "ISA", "OpenVINO CPU device", "parity", "node verdicts", "tests not run"],
+            processors,
+        ),
+        "Precision ladder": (
+            [
+                "CPU",
+                "rung",
+                "in effect",
+                "nodes ran",
+                "median ms",
+                "× TF FP32",
+                "top-1 vs TF (worst node)",
+                "accuracy (worst node)",
+                "within tolerance",
+            ],
+            ladder,
+        ),
+        "Per node": (
+            ["node", "CPU", "verdict", "rungs run", "rungs not run", "parity", "passed", "failed", "not run"],
+            nodes,
+        ),
+        "Not run": (["test", "reason", "nodes"], not_run),
+    }
 
 
 def fleet_table(merged: MergedRun, not_run_rows: int = 10) -> Any:

@@ -42,9 +42,16 @@ def publish_node(s3: S3Store, run_id: str, node_id: str, files: Mapping[str, Pat
 
 
 def manifest_for(run_id: str, node_id: str, files: Mapping[str, Path]) -> dict[str, Any]:
-    entries = {name: {"sha256": sha256_file(path), "bytes": path.stat().st_size} for name, path in sorted(files.items())}
-    return {"schema": MANIFEST_SCHEMA, "run_id": run_id, "node_id": node_id, "files": entries,
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    entries = {
+        name: {"sha256": sha256_file(path), "bytes": path.stat().st_size} for name, path in sorted(files.items())
+    }
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "run_id": run_id,
+        "node_id": node_id,
+        "files": entries,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
 
 
 def publish_failure(s3: S3Store, node_id: str, reason: str, log: Path | None = None) -> None:
@@ -52,8 +59,12 @@ def publish_failure(s3: S3Store, node_id: str, reason: str, log: Path | None = N
     with tempfile.TemporaryDirectory() as tmp:
         if log is not None and log.is_file():
             s3.upload_file(log, s3.location.key("log.txt"))
-        document = {"node_id": node_id, "reason": reason, "log_tail": log_tail(log),
-                    "failed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        document = {
+            "node_id": node_id,
+            "reason": reason,
+            "log_tail": log_tail(log),
+            "failed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
         s3.upload_file(fileio.write_json(Path(tmp) / FAILURE, document), s3.location.key(FAILURE))
 
 
@@ -63,8 +74,13 @@ def log_tail(log: Path | None, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(log.read_text(errors="replace").rstrip().splitlines()[-lines:])
 
 
-def upload_results(location: S3Location, run_id: str, node_id: str, files: Mapping[str, Path],
-                   credentials: Mapping[str, str] | None = None) -> str:
+def upload_results(
+    location: S3Location,
+    run_id: str,
+    node_id: str,
+    files: Mapping[str, Path],
+    credentials: Mapping[str, str] | None = None,
+) -> str:
     """``edgebench upload``: a node that ran ``pytest -m edge`` by hand publishes like a fleet node."""
     for name, path in files.items():
         if name not in NODE_FILES:
@@ -72,8 +88,10 @@ def upload_results(location: S3Location, run_id: str, node_id: str, files: Mappi
         if not Path(path).is_file():
             raise ConfigError(f"{path}: no such file; pass the files pytest wrote")
     if "benchmark.json" not in files:
-        raise ConfigError("no benchmark.json: run `pytest -m edge --benchmark-save-data --benchmark-json=FILE` "
-                          "and pass FILE with --benchmark")
+        raise ConfigError(
+            "no benchmark.json: run `pytest -m edge --benchmark-save-data --benchmark-json=FILE` "
+            "and pass FILE with --benchmark"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         files = {**files, "report.json": complete_report(files, run_id, node_id, Path(tmp) / "report.json")}
         s3 = S3Store(location, dict(credentials) if credentials else None).under("runs", run_id, node_id)
@@ -96,8 +114,7 @@ def results_store(location: S3Location | None) -> Iterator[S3Store]:
         yield s3
 
 
-def download_run(location: S3Location, run_id: str, dest: Path,
-                 credentials: Mapping[str, str] | None = None) -> Path:
+def download_run(location: S3Location, run_id: str, dest: Path, credentials: Mapping[str, str] | None = None) -> Path:
     """Copy ``runs/<run_id>/`` to ``dest`` (fresh), node folders as they are in S3."""
     s3 = S3Store(location, dict(credentials) if credentials else None)
     with fileio.staged_dir(dest) as staging:

@@ -21,31 +21,41 @@ NOT_A_MODEL = ("null",)  # backends that compute nothing (the harness's own cost
 MIN_CI_SAMPLES = 10  # raw latency samples per side below which a node's speedup gets no interval (as the gate)
 
 
-def node_summary(processor: dict[str, Any], parity: list[dict], outcomes: Mapping[str, list[dict]],
-                 exitstatus: int) -> dict[str, Any]:
+def node_summary(
+    processor: dict[str, Any], parity: list[dict], outcomes: Mapping[str, list[dict]], exitstatus: int
+) -> dict[str, Any]:
     """What the pytest plugin writes with --edgebench-node-report: the part of report.json pytest knows.
 
     ``parity``: the figures parity tests recorded (``ParityResult.to_json()`` plus ``backend``, ``precision``
     and ``case``, an opaque id). ``outcomes``: ``passed``/``failed``/``skipped`` -> ``[{"test", "reason"}]``.
     A skipped test is published as not run, with its reason: never counted with the passed ones."""
     failed, not_run = list(outcomes.get("failed", [])), list(outcomes.get("skipped", []))
-    return {"schema": NODE_SCHEMA, "machine": processor, "exitstatus": exitstatus,
-            "parity": {str(figure.get("case", index)): figure for index, figure in enumerate(parity)},
-            "tests": {"passed": len(outcomes.get("passed", [])), "failed": len(failed), "not_run": len(not_run)},
-            "failed_tests": failed, "not_run_tests": not_run}
+    return {
+        "schema": NODE_SCHEMA,
+        "machine": processor,
+        "exitstatus": exitstatus,
+        "parity": {str(figure.get("case", index)): figure for index, figure in enumerate(parity)},
+        "tests": {"passed": len(outcomes.get("passed", [])), "failed": len(failed), "not_run": len(not_run)},
+        "failed_tests": failed,
+        "not_run_tests": not_run,
+    }
 
 
 def complete_report(files: Mapping[str, Path], run_id: str, node_id: str, out: Path, **extra: Any) -> Path:
     """report.json as published: the pytest summary (if any) plus latency from benchmark.json, node and run.
     Without the pytest summary the test outcomes are unknown (``tests`` is empty), not zero failures."""
-    summary = (fileio.read_json_file(files["report.json"]) if "report.json" in files else
-               {**node_summary({}, [], {}, 0), "tests": {}})
+    summary = (
+        fileio.read_json_file(files["report.json"])
+        if "report.json" in files
+        else {**node_summary({}, [], {}, 0), "tests": {}}
+    )
     benchmark = fileio.read_json_file(files["benchmark.json"])
     if not summary.get("machine"):
         summary["machine"] = (benchmark.get("machine_info") or {}).get("edgebench") or {}
     results = node_results(benchmark)
-    summary.update({**results, "speedup_ci": speedup_intervals(results["backends"]), "node_id": node_id,
-                    "run_id": run_id, **extra})
+    summary.update(
+        {**results, "speedup_ci": speedup_intervals(results["backends"]), "node_id": node_id, "run_id": run_id, **extra}
+    )
     return fileio.write_json(out, summary)
 
 
@@ -60,8 +70,11 @@ def speedup_intervals(backends: Mapping[str, dict[str, Any]], confidence: float 
     intervals = {}
     for label, result in backends.items():
         samples = np.asarray(result["latency"].get("samples_ns") or [], dtype=float)
-        if label == REFERENCE or result["describe"].get("backend") in NOT_A_MODEL or \
-                min(reference.size, samples.size) < MIN_CI_SAMPLES:
+        if (
+            label == REFERENCE
+            or result["describe"].get("backend") in NOT_A_MODEL
+            or min(reference.size, samples.size) < MIN_CI_SAMPLES
+        ):
             continue
         intervals[label] = list(median_ratio_ci(samples, reference, confidence))  # median(TF) / median(rung)
     return intervals
@@ -84,15 +97,23 @@ def node_results(benchmark: dict[str, Any]) -> dict[str, Any]:
             throughput[label] = info["images_per_second"]
             continue
         accuracy, parity = info.pop("accuracy", None), info.pop("parity", None)
-        backends[label] = {"describe": {**info, "backend": info.get("backend", label)},
-                           "precision": info.get("precision"), "accuracy": accuracy, "parity": parity,
-                           "latency": _latency(bench["stats"])}
+        backends[label] = {
+            "describe": {**info, "backend": info.get("backend", label)},
+            "precision": info.get("precision"),
+            "accuracy": accuracy,
+            "parity": parity,
+            "latency": _latency(bench["stats"]),
+        }
     return {"backends": backends, "throughput_images_per_s": throughput}
 
 
 def _latency(stats: dict[str, Any]) -> dict[str, Any]:
     samples = stats.get("data") or []
-    return {"n": len(samples) or stats["rounds"], "median_ms": stats["median"] * 1e3,
-            "p90_ms": float(np.percentile(samples, 90)) * 1e3 if samples else stats["max"] * 1e3,
-            "min_ms": stats["min"] * 1e3, "mean_ms": stats["mean"] * 1e3,
-            "samples_ns": [round(s * 1e9) for s in samples]}
+    return {
+        "n": len(samples) or stats["rounds"],
+        "median_ms": stats["median"] * 1e3,
+        "p90_ms": float(np.percentile(samples, 90)) * 1e3 if samples else stats["max"] * 1e3,
+        "min_ms": stats["min"] * 1e3,
+        "mean_ms": stats["mean"] * 1e3,
+        "samples_ns": [round(s * 1e9) for s in samples],
+    }

@@ -31,8 +31,15 @@ from pathlib import Path
 
 from harness.errors import ConfigError
 
-BINARIES = {"munged": "munge", "slurmctld": "slurmctld", "slurmd": "slurmd", "sbatch": "slurm-client",
-            "sinfo": "slurm-client", "scontrol": "slurm-client", "scancel": "slurm-client"}
+BINARIES = {
+    "munged": "munge",
+    "slurmctld": "slurmctld",
+    "slurmd": "slurmd",
+    "sbatch": "slurm-client",
+    "sinfo": "slurm-client",
+    "scontrol": "slurm-client",
+    "scancel": "slurm-client",
+}
 PARTITION = "edge"
 DAEMONS = ("munged", "slurmctld", "slurmd")
 
@@ -102,28 +109,50 @@ def write_config(folder: Path, features: tuple[str, ...] | None = None) -> Local
     features = processor_features() if features is None else features
     user = _user()
     lines = {
-        "ClusterName": "edgebench", "SlurmctldHost": f"{node}(127.0.0.1)",
-        "SlurmctldPort": free_port(), "SlurmdPort": free_port(), "SlurmUser": user, "SlurmdUser": user,
-        "AuthType": "auth/munge", "CredType": "cred/munge", "AuthInfo": f"socket={folder / 'munge' / 'munge.socket'}",
+        "ClusterName": "edgebench",
+        "SlurmctldHost": f"{node}(127.0.0.1)",
+        "SlurmctldPort": free_port(),
+        "SlurmdPort": free_port(),
+        "SlurmUser": user,
+        "SlurmdUser": user,
+        "AuthType": "auth/munge",
+        "CredType": "cred/munge",
+        "AuthInfo": f"socket={folder / 'munge' / 'munge.socket'}",
         # no cgroups: track processes by parentage, do not bind tasks, account nothing
-        "ProctrackType": "proctrack/linuxproc", "TaskPlugin": "task/none", "JobAcctGatherType": "jobacct_gather/none",
-        "AccountingStorageType": "accounting_storage/none", "JobCompType": "jobcomp/none", "MpiDefault": "none",
-        "SelectType": "select/cons_tres", "SelectTypeParameters": "CR_CPU", "SchedulerType": "sched/backfill",
-        "StateSaveLocation": folder / "state", "SlurmdSpoolDir": folder / "spool",
-        "SlurmctldPidFile": folder / "slurmctld.pid", "SlurmdPidFile": folder / "slurmd.pid",
-        "SlurmctldLogFile": folder / "log" / "slurmctld.log", "SlurmdLogFile": folder / "log" / "slurmd.log",
-        "ReturnToService": 2, "MailProg": "/bin/true",
+        "ProctrackType": "proctrack/linuxproc",
+        "TaskPlugin": "task/none",
+        "JobAcctGatherType": "jobacct_gather/none",
+        "AccountingStorageType": "accounting_storage/none",
+        "JobCompType": "jobcomp/none",
+        "MpiDefault": "none",
+        "SelectType": "select/cons_tres",
+        "SelectTypeParameters": "CR_CPU",
+        "SchedulerType": "sched/backfill",
+        "StateSaveLocation": folder / "state",
+        "SlurmdSpoolDir": folder / "spool",
+        "SlurmctldPidFile": folder / "slurmctld.pid",
+        "SlurmdPidFile": folder / "slurmd.pid",
+        "SlurmctldLogFile": folder / "log" / "slurmctld.log",
+        "SlurmdLogFile": folder / "log" / "slurmd.log",
+        "ReturnToService": 2,
+        "MailProg": "/bin/true",
         # a job past its time limit gets SIGTERM, then SIGKILL 5 s later; ended jobs stay visible to scontrol 10 min
-        "KillWait": 5, "OverTimeLimit": 0, "MinJobAge": 600, "InactiveLimit": 0,
+        "KillWait": 5,
+        "OverTimeLimit": 0,
+        "MinJobAge": 600,
+        "InactiveLimit": 0,
     }
     text = "".join(f"{key}={value}\n" for key, value in lines.items())
-    text += (f"NodeName={node} NodeHostname={socket.gethostname()} NodeAddr=127.0.0.1 CPUs={cpus} "
-             f"RealMemory={memory} Features={','.join(features)} State=UNKNOWN\n"
-             f"PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=INFINITE State=UP\n")
+    text += (
+        f"NodeName={node} NodeHostname={socket.gethostname()} NodeAddr=127.0.0.1 CPUs={cpus} "
+        f"RealMemory={memory} Features={','.join(features)} State=UNKNOWN\n"
+        f"PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=INFINITE State=UP\n"
+    )
     (folder / "slurm.conf").write_text(text)
     # Read by slurmd even with the plugins above; nothing in it is enforced without the cgroup plugins.
-    (folder / "cgroup.conf").write_text("CgroupPlugin=autodetect\nCgroupAutomount=no\nConstrainCores=no\n"
-                                        "ConstrainRAMSpace=no\n")
+    (folder / "cgroup.conf").write_text(
+        "CgroupPlugin=autodetect\nCgroupAutomount=no\nConstrainCores=no\nConstrainRAMSpace=no\n"
+    )
     return LocalSlurm(folder, node, PARTITION, cpus, memory, tuple(features))
 
 
@@ -137,11 +166,15 @@ def check_usable() -> None:
     """Raise :class:`SlurmUnavailable` with the exact reason when a local Slurm cannot run here."""
     missing = missing_binaries()
     if missing:
-        raise SlurmUnavailable(f"Slurm is not installed: missing {', '.join(missing)} "
-                               "(apt-get install slurmctld slurmd munge slurm-client; .ci/run installs them)")
+        raise SlurmUnavailable(
+            f"Slurm is not installed: missing {', '.join(missing)} "
+            "(apt-get install slurmctld slurmd munge slurm-client; .ci/run installs them)"
+        )
     if os.geteuid() != 0:
-        raise SlurmUnavailable("slurmd must run as root to start jobs (it switches to the job's user); "
-                               "run the Slurm tests as root, as .ci/run does")
+        raise SlurmUnavailable(
+            "slurmd must run as root to start jobs (it switches to the job's user); "
+            "run the Slurm tests as root, as .ci/run does"
+        )
 
 
 @contextmanager
@@ -168,18 +201,34 @@ def start_daemons(cluster: LocalSlurm, timeout_s: float) -> list[subprocess.Pope
     if not key.exists():
         key.write_bytes(os.urandom(1024))
         key.chmod(0o600)
-    commands = [[_which("munged"), "-F", "--force", f"--key-file={key}", f"--socket={munge / 'munge.socket'}",
-                 f"--pid-file={munge / 'munged.pid'}", f"--log-file={cluster.folder / 'log' / 'munged.log'}",
-                 f"--seed-file={munge / 'munged.seed'}"],
-                [_which("slurmctld"), "-D", "-i", "-f", str(cluster.conf)],
-                [_which("slurmd"), "-D", "-N", cluster.node, "-f", str(cluster.conf)]]
+    commands = [
+        [
+            _which("munged"),
+            "-F",
+            "--force",
+            f"--key-file={key}",
+            f"--socket={munge / 'munge.socket'}",
+            f"--pid-file={munge / 'munged.pid'}",
+            f"--log-file={cluster.folder / 'log' / 'munged.log'}",
+            f"--seed-file={munge / 'munged.seed'}",
+        ],
+        [_which("slurmctld"), "-D", "-i", "-f", str(cluster.conf)],
+        [_which("slurmd"), "-D", "-N", cluster.node, "-f", str(cluster.conf)],
+    ]
     started: list[subprocess.Popen] = []
     try:
         for command in commands:
             name = Path(command[0]).name
             with (cluster.folder / "log" / f"{name}.out").open("ab") as out:
-                started.append(subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                                                start_new_session=True, env={**os.environ, **cluster.env()}))
+                started.append(
+                    subprocess.Popen(
+                        command,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        env={**os.environ, **cluster.env()},
+                    )
+                )
             if name == "munged":
                 _wait_for(lambda: (munge / "munge.socket").exists(), timeout_s, "munged socket", cluster)
     except BaseException:
@@ -208,8 +257,13 @@ def _restore_env(previous: str | None) -> None:
 
 def node_state(cluster: LocalSlurm) -> str:
     """``sinfo``'s state of the node (``idle``, ``mixed``, ``alloc``, ``down*`` …), "" when unanswered."""
-    result = subprocess.run(["sinfo", "-h", "-N", "-n", cluster.node, "-o", "%t"], capture_output=True, text=True,
-                            env={**os.environ, **cluster.env()}, timeout=30)
+    result = subprocess.run(
+        ["sinfo", "-h", "-N", "-n", cluster.node, "-o", "%t"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **cluster.env()},
+        timeout=30,
+    )
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
@@ -294,17 +348,20 @@ def _alive(pid: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.fleet.slurm_local",
-                                     description="a one-machine Slurm cluster on 127.0.0.1")
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.fleet.slurm_local", description="a one-machine Slurm cluster on 127.0.0.1"
+    )
     parser.add_argument("action", choices=("up", "down"))
     parser.add_argument("folder", type=Path, help="where slurm.conf, state and logs live")
     args = parser.parse_args(argv)
     try:
         if args.action == "up":
             cluster = up(args.folder)
-            print(f"Slurm is up: node {cluster.node} ({cluster.cpus} CPUs, {cluster.memory_mb} MB, features "
-                  f"{','.join(cluster.features)}), partition {cluster.partition}\n"
-                  f"export SLURM_CONF={cluster.conf}")
+            print(
+                f"Slurm is up: node {cluster.node} ({cluster.cpus} CPUs, {cluster.memory_mb} MB, features "
+                f"{','.join(cluster.features)}), partition {cluster.partition}\n"
+                f"export SLURM_CONF={cluster.conf}"
+            )
         else:
             stopped = down(args.folder)
             print(f"stopped {', '.join(stopped)}" if stopped else f"{args.folder}: no local Slurm running")

@@ -66,8 +66,10 @@ class ABPlan:
 
     def __post_init__(self) -> None:
         if self.seconds <= 0 or self.block < 1 or self.warmup < 0 or self.replicas < 1:
-            raise ConfigError(f"A/B plan seconds={self.seconds}, block={self.block}, warmup={self.warmup}, "
-                              f"replicas={self.replicas}: need seconds > 0, block >= 1, warmup >= 0, replicas >= 1")
+            raise ConfigError(
+                f"A/B plan seconds={self.seconds}, block={self.block}, warmup={self.warmup}, "
+                f"replicas={self.replicas}: need seconds > 0, block >= 1, warmup >= 0, replicas >= 1"
+            )
 
 
 @dataclass
@@ -89,27 +91,54 @@ class Session:
 class CheckoutWorker:
     """A running worker process for the arms of one checkout: start it, ask it for blocks, close it."""
 
-    def __init__(self, checkout: Path | None, arms: Sequence[Arm], plan: ABPlan, batch_file: Path,
-                 log_dir: Path, references: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        checkout: Path | None,
+        arms: Sequence[Arm],
+        plan: ABPlan,
+        batch_file: Path,
+        log_dir: Path,
+        references: Sequence[str] = (),
+    ) -> None:
         self.labels = [arm.label for arm in arms] + [REFERENCE_PREFIX + name for name in references]
         if checkout is not None and not (Path(checkout) / "harness" / "__init__.py").is_file():
-            raise ConfigError(f"{checkout}: not an edgebench checkout (no harness/__init__.py); pass the folder "
-                              "that holds harness/ and pyproject.toml")
+            raise ConfigError(
+                f"{checkout}: not an edgebench checkout (no harness/__init__.py); pass the folder "
+                "that holds harness/ and pyproject.toml"
+            )
         self.root = Path(checkout).resolve() if checkout else Path(__file__).resolve().parents[2]  # holds harness/
         self.shown = f" (checkout {checkout})" if checkout else ""
         # errors name the artifact as the user gave it, not the absolute path the worker was handed
         self.given = {str(Path(arm.artifact).resolve()): str(arm.artifact) for arm in arms}
-        spec = {"backend": plan.backend, "device": plan.device, "precision": plan.precision,
-                "batch_file": str(batch_file), "warmup": plan.warmup, "replicas": plan.replicas,
-                "references": list(references),
-                "arms": [{"label": arm.label, "artifact": str(Path(arm.artifact).resolve()),
-                          "slowdown": arm.slowdown} for arm in arms]}
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(self.root), os.environ.get("PYTHONPATH", "")]),
-               "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        spec = {
+            "backend": plan.backend,
+            "device": plan.device,
+            "precision": plan.precision,
+            "batch_file": str(batch_file),
+            "warmup": plan.warmup,
+            "replicas": plan.replicas,
+            "references": list(references),
+            "arms": [
+                {"label": arm.label, "artifact": str(Path(arm.artifact).resolve()), "slowdown": arm.slowdown}
+                for arm in arms
+            ],
+        }
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(self.root), os.environ.get("PYTHONPATH", "")]),
+            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+        }
         self.log = log_dir / f"worker-{_slug('-'.join(arm.label for arm in arms))}.log"
         with self.log.open("w") as log:
-            self.process = subprocess.Popen([sys.executable, str(WORKER), json.dumps(spec)], stdin=subprocess.PIPE,
-                                            stdout=subprocess.PIPE, stderr=log, text=True, cwd=self.root, env=env)
+            self.process = subprocess.Popen(
+                [sys.executable, str(WORKER), json.dumps(spec)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                cwd=self.root,
+                env=env,
+            )
         self.ready = self._receive()
 
     def measure(self, label: str, calls: int, turn: int) -> list[float]:
@@ -135,8 +164,10 @@ class CheckoutWorker:
         line = self.process.stdout.readline()  # blocks until the worker answers or dies
         if not line:
             self.process.wait()
-            raise ConfigError(f"A/B worker for {', '.join(self.labels)} exited with code {self.process.returncode} "
-                              f"before answering; see {self.log}: {_tail(self.log)}")
+            raise ConfigError(
+                f"A/B worker for {', '.join(self.labels)} exited with code {self.process.returncode} "
+                f"before answering; see {self.log}: {_tail(self.log)}"
+            )
         message = json.loads(line)
         if "error" in message:
             error = str(message["error"])
@@ -167,8 +198,11 @@ class ArmPool:
             if plan.references and None not in by_checkout:
                 by_checkout[None] = []  # a worker of this checkout just for the references
             for checkout, group in by_checkout.items():
-                self.workers.append(CheckoutWorker(checkout, group, plan, batch_file, self.dir,
-                                                   plan.references if checkout is None else ()))
+                self.workers.append(
+                    CheckoutWorker(
+                        checkout, group, plan, batch_file, self.dir, plan.references if checkout is None else ()
+                    )
+                )
         except BaseException:
             self.close()
             raise
@@ -204,9 +238,14 @@ def measure_interleaved(pool: ArmPool, seconds: float, block: int, labels: Seque
     return session
 
 
-def run_ab(base: Arm, new: Arm, plan: ABPlan, batch: np.ndarray,
-           options: GateOptions = GateOptions(threshold=INTERLEAVED_THRESHOLD),
-           reruns: int = 0) -> tuple[GateResult, Session]:
+def run_ab(
+    base: Arm,
+    new: Arm,
+    plan: ABPlan,
+    batch: np.ndarray,
+    options: GateOptions = GateOptions(threshold=INTERLEAVED_THRESHOLD),
+    reruns: int = 0,
+) -> tuple[GateResult, Session]:
     """Measure BASE and NEW interleaved in one job (with ``plan.references`` as extra arms, stored, not
     judged: BASE and NEW already share every turn) and gate NEW against BASE; while the outcome is
     inconclusive (or there were too few turns), measure another ``plan.seconds`` and judge all turns

@@ -39,8 +39,10 @@ def main() -> int:
         backends: dict[str, list] = {}
         for index, arm in enumerate(spec["arms"]):
             try:
-                backends[arm["label"]] = [load(spec, arm, batch, Path(tmp) / f"arm{index}-{replica}")
-                                          for replica in range(int(spec["replicas"]))]
+                backends[arm["label"]] = [
+                    load(spec, arm, batch, Path(tmp) / f"arm{index}-{replica}")
+                    for replica in range(int(spec["replicas"]))
+                ]
             except Exception as exc:  # reported to the parent as one line naming the arm
                 _send(protocol, {"error": f"{type(exc).__name__}: {exc}", "arm": arm["label"]})
                 return 1
@@ -51,8 +53,9 @@ def main() -> int:
         for name in spec.get("references") or ():  # drift compensation: fixed workloads timed as pseudo-arms
             from harness.gate import drift
 
-            references[REFERENCE_PREFIX + name] = reference = drift.make_reference(name, spec["device"],
-                                                                                  spec["precision"])
+            references[REFERENCE_PREFIX + name] = reference = drift.make_reference(
+                name, spec["device"], spec["precision"]
+            )
             for _ in range(int(spec["warmup"])):
                 reference.run()
             describe[REFERENCE_PREFIX + name] = reference.describe()
@@ -74,6 +77,7 @@ def main() -> int:
 def load(spec: dict[str, Any], arm: dict[str, Any], batch, tmp: Path):
     from harness import edge
     from harness.backends import BackendConfig
+
     try:
         from harness.backends import load_backend
     except ImportError:  # a checkout from before the backend helpers moved out of the workflow

@@ -86,8 +86,9 @@ def percentile_ci(ratios: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def median_ratio_ci(base: np.ndarray, new: np.ndarray, confidence: float = 0.95, resamples: int = 2000,
-                    seed: int = 0) -> tuple[float, float]:
+def median_ratio_ci(
+    base: np.ndarray, new: np.ndarray, confidence: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
     """Percentile-bootstrap interval of median(NEW) / median(BASE), each side resampled on its own."""
     return percentile_ci(bootstrap_ratios(base, new, resamples, seed), confidence)
 
@@ -127,25 +128,50 @@ def compare_samples(name: str, base: np.ndarray, new: np.ndarray, options: GateO
     threshold = options.threshold_for(name)
     sizes = {"n_base": int(base.size), "n_new": int(new.size)}
     if min(base.size, new.size) < options.min_samples:
-        return Comparison(name, Verdict.INSUFFICIENT, threshold, **sizes,
-                          base_median=median_or_none(base), new_median=median_or_none(new),
-                          note=f"{base.size} samples in BASE, {new.size} in NEW; {options.min_samples} needed "
-                               "on each side")
+        return Comparison(
+            name,
+            Verdict.INSUFFICIENT,
+            threshold,
+            **sizes,
+            base_median=median_or_none(base),
+            new_median=median_or_none(new),
+            note=f"{base.size} samples in BASE, {new.size} in NEW; {options.min_samples} needed on each side",
+        )
     base_median, new_median = float(np.median(base)), float(np.median(new))
     if base_median <= 0:
-        return Comparison(name, Verdict.INSUFFICIENT, threshold, **sizes, base_median=base_median,
-                          new_median=new_median, note="BASE median is 0: no ratio")
+        return Comparison(
+            name,
+            Verdict.INSUFFICIENT,
+            threshold,
+            **sizes,
+            base_median=base_median,
+            new_median=new_median,
+            note="BASE median is 0: no ratio",
+        )
     p_value = mann_whitney_p(base, new)
     ratios = bootstrap_ratios(base, new, options.resamples, options.seed)
     ci = percentile_ci(ratios, options.confidence)
     mde = minimum_detectable_effect(log_se(ratios), threshold, options.alpha, options.power)
-    return Comparison(name, decide(p_value, ci, threshold, options.alpha), threshold, **sizes,
-                      base_median=base_median, new_median=new_median, ratio=new_median / base_median, ci=ci,
-                      p_value=p_value, mde=mde)
+    return Comparison(
+        name,
+        decide(p_value, ci, threshold, options.alpha),
+        threshold,
+        **sizes,
+        base_median=base_median,
+        new_median=new_median,
+        ratio=new_median / base_median,
+        ci=ci,
+        p_value=p_value,
+        mde=mde,
+    )
 
 
-def compare_interleaved(name: str, base_blocks: Sequence[Sequence[float]], new_blocks: Sequence[Sequence[float]],
-                        options: GateOptions = GateOptions()) -> Comparison:
+def compare_interleaved(
+    name: str,
+    base_blocks: Sequence[Sequence[float]],
+    new_blocks: Sequence[Sequence[float]],
+    options: GateOptions = GateOptions(),
+) -> Comparison:
     """Same-job A/B: turn i measured ``base_blocks[i]`` and ``new_blocks[i]`` back to back, so the turn is the
     unit. Per turn, r_i = log(median NEW block / median BASE block): a shift of the machine's speed between
     turns scales both blocks of a turn alike and cancels in r_i. Estimate: exp of the 20 % trimmed mean of
@@ -155,16 +181,27 @@ def compare_interleaved(name: str, base_blocks: Sequence[Sequence[float]], new_b
     from scipy.stats import trim_mean, wilcoxon
 
     if len(base_blocks) != len(new_blocks) or not base_blocks:
-        raise ConfigError(f"{name}: interleaved samples need the same number (> 0) of turns on both sides, got "
-                          f"{len(base_blocks)} and {len(new_blocks)}")
+        raise ConfigError(
+            f"{name}: interleaved samples need the same number (> 0) of turns on both sides, got "
+            f"{len(base_blocks)} and {len(new_blocks)}"
+        )
     threshold = options.threshold_for(name)
     raw_base, raw_new = np.concatenate(base_blocks), np.concatenate(new_blocks)
-    sizes = {"n_base": int(raw_base.size), "n_new": int(raw_new.size), "base_median": median_or_none(raw_base),
-             "new_median": median_or_none(raw_new)}
+    sizes = {
+        "n_base": int(raw_base.size),
+        "n_new": int(raw_new.size),
+        "base_median": median_or_none(raw_base),
+        "new_median": median_or_none(raw_new),
+    }
     block_medians = np.array([[np.median(b), np.median(n)] for b, n in zip(base_blocks, new_blocks, strict=True)])
     if len(block_medians) < options.min_samples:
-        return Comparison(name, Verdict.INSUFFICIENT, threshold, **sizes,
-                          note=f"{len(block_medians)} turns; {options.min_samples} needed")
+        return Comparison(
+            name,
+            Verdict.INSUFFICIENT,
+            threshold,
+            **sizes,
+            note=f"{len(block_medians)} turns; {options.min_samples} needed",
+        )
     if np.any(block_medians <= 0):
         return Comparison(name, Verdict.INSUFFICIENT, threshold, **sizes, note="a turn's median is 0: no ratio")
     log_ratios = np.log(block_medians[:, 1] / block_medians[:, 0])
@@ -175,9 +212,17 @@ def compare_interleaved(name: str, base_blocks: Sequence[Sequence[float]], new_b
     p_value = 1.0 if np.all(log_ratios == 0) else float(wilcoxon(log_ratios).pvalue)
     ci = (float(low), float(high))
     mde = minimum_detectable_effect(float(np.std(boot, ddof=1)), threshold, options.alpha, options.power)
-    return Comparison(name, decide(p_value, ci, threshold, options.alpha), threshold, **sizes,
-                      ratio=float(np.exp(trim_mean(log_ratios, 0.2))), ci=ci, p_value=p_value, mde=mde,
-                      mode="interleaved")
+    return Comparison(
+        name,
+        decide(p_value, ci, threshold, options.alpha),
+        threshold,
+        **sizes,
+        ratio=float(np.exp(trim_mean(log_ratios, 0.2))),
+        ci=ci,
+        p_value=p_value,
+        mde=mde,
+        mode="interleaved",
+    )
 
 
 def median_or_none(samples: np.ndarray) -> float | None:

@@ -84,9 +84,15 @@ class _OpenVINOReference(Reference):
     def describe(self) -> dict[str, Any]:
         import openvino as ov
 
-        return {"name": self.name, "runtime": "openvino", "version": ov.get_version(), "device": self.device,
-                "precision": self.precision, "hint": self.hint,
-                "inference_threads": str(self._compiled.get_property("INFERENCE_NUM_THREADS"))}
+        return {
+            "name": self.name,
+            "runtime": "openvino",
+            "version": ov.get_version(),
+            "device": self.device,
+            "precision": self.precision,
+            "hint": self.hint,
+            "inference_threads": str(self._compiled.get_property("INFERENCE_NUM_THREADS")),
+        }
 
 
 CONVNET_BLOCKS = {  # input side -> (output channels, stride) of each depthwise + pointwise block
@@ -112,8 +118,7 @@ def _convnet(side: int = 112) -> Any:
     x = ops.relu(ops.convolution(x, weights(32, 3, 3, 3), [2, 2], [1, 1], [1, 1], [1, 1]))
     channels = 32
     for out, stride in CONVNET_BLOCKS[side]:
-        x = ops.relu(ops.group_convolution(x, weights(channels, 1, 1, 3, 3), [stride, stride], [1, 1], [1, 1],
-                                           [1, 1]))
+        x = ops.relu(ops.group_convolution(x, weights(channels, 1, 1, 3, 3), [stride, stride], [1, 1], [1, 1], [1, 1]))
         x = ops.relu(ops.convolution(x, weights(out, channels, 1, 1), [1, 1], [0, 0], [0, 0], [1, 1]))
         channels = out
     x = ops.reduce_mean(x, ops.constant(np.array([2, 3], dtype=np.int64)), keep_dims=False)
@@ -144,8 +149,9 @@ class _NumpyMatmul(Reference):
         return {"name": self.name, "runtime": "numpy", "version": np.__version__}
 
 
-def make_reference(name: str = REFERENCE, device: str = "CPU", precision: str = "FP32",
-                   hint: str = "LATENCY") -> Reference:
+def make_reference(
+    name: str = REFERENCE, device: str = "CPU", precision: str = "FP32", hint: str = "LATENCY"
+) -> Reference:
     """A reference workload by name (:data:`CANDIDATES`). OpenVINO ones compile for ``device`` (a virtual
     device such as AUTO falls back to CPU: the reference measures the host) at ``precision``."""
     from harness.errors import ConfigError
@@ -180,15 +186,20 @@ class DriftSeries:
     reference_ns: list[list[int]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, "reference": self.reference, "model_ns": self.model_ns,
-                "reference_ns": self.reference_ns}
+        return {
+            "schema": SCHEMA,
+            "reference": self.reference,
+            "model_ns": self.model_ns,
+            "reference_ns": self.reference_ns,
+        }
 
     def ratios(self) -> np.ndarray:
         return compensated_series(self.to_json())
 
 
-def time_interleaved(model: Callable[[], Any], reference: Reference, turns: int, block: int = 5,
-                     min_seconds: float = 0.0) -> DriftSeries:
+def time_interleaved(
+    model: Callable[[], Any], reference: Reference, turns: int, block: int = 5, min_seconds: float = 0.0
+) -> DriftSeries:
     """``turns`` turns (and at least ``min_seconds``): a block of the model's calls and a block of the
     reference's, the order alternating every turn (MR RM MR …)."""
     series = DriftSeries(reference.describe())
@@ -212,8 +223,10 @@ def compensated_series(record: Mapping[str, Any]) -> np.ndarray:
     if not isinstance(model, Sequence) or not isinstance(reference, Sequence) or len(model) != len(reference):
         raise ValueError("model_ns and reference_ns need one block per turn, the same number of turns")
     try:
-        blocks = [(np.asarray(m, dtype=np.float64), np.asarray(r, dtype=np.float64))
-                  for m, r in zip(model, reference, strict=True)]
+        blocks = [
+            (np.asarray(m, dtype=np.float64), np.asarray(r, dtype=np.float64))
+            for m, r in zip(model, reference, strict=True)
+        ]
     except (TypeError, ValueError):
         raise ValueError("model_ns and reference_ns blocks must be non-empty lists of numbers") from None
     if any(m.ndim != 1 or r.ndim != 1 or not m.size or not r.size for m, r in blocks):

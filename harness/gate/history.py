@@ -33,10 +33,15 @@ def render_tables(analyses: Sequence[Analysis]) -> list[Any]:
             for column in ("kind", "benchmark", "runs", "metric", "latest", "status", "findings"):
                 table.add_column(column, overflow="fold")
         latest = a.values[-1] if a.values.size else float("nan")
-        table.add_row(a.series.kind, a.series.name, str(len(a.series.points)), a.metric,
-                      f"{latest:.4g}" + (" ms" if a.metric == "raw" else ""),
-                      Text(a.status, style=_STATUS_STYLE.get(a.status, "")),
-                      "\n".join(a.findings) or a.note or "no change point")
+        table.add_row(
+            a.series.kind,
+            a.series.name,
+            str(len(a.series.points)),
+            a.metric,
+            f"{latest:.4g}" + (" ms" if a.metric == "raw" else ""),
+            Text(a.status, style=_STATUS_STYLE.get(a.status, "")),
+            "\n".join(a.findings) or a.note or "no change point",
+        )
     return list(tables.values())
 
 
@@ -65,8 +70,13 @@ class HistoryResult:
         return tuple(a for a in self.analyses if a.status in ("regression", "creep"))
 
 
-def run_history(sources: Sequence[str], out_dir: Path, options: HistoryOptions = HistoryOptions(),
-                endpoint_url: str | None = None, region: str = "us-east-1") -> HistoryResult:
+def run_history(
+    sources: Sequence[str],
+    out_dir: Path,
+    options: HistoryOptions = HistoryOptions(),
+    endpoint_url: str | None = None,
+    region: str = "us-east-1",
+) -> HistoryResult:
     """Read, group, analyse; write ``out_dir/history.json`` and the trend pages (``out_dir/index.html``)."""
     from harness.fileio import write_json
     from harness.gate.history_html import page_path, render_history
@@ -74,8 +84,13 @@ def run_history(sources: Sequence[str], out_dir: Path, options: HistoryOptions =
     collection = read_results(sources, endpoint_url, region)
     analyses = tuple(analyse(series, options) for series in build_series(collection.results))
     index = render_history(list(analyses), Path(out_dir))
-    json_path = write_json(Path(out_dir) / "history.json", {
-        "schema": "edgebench.history/1", "sources": [str(s) for s in sources],
-        "series": [{**a.to_json(), "page": page_path(a).as_posix()} for a in analyses],
-        "skipped": [{"source": s.source, "reason": s.reason} for s in collection.skipped]})
+    json_path = write_json(
+        Path(out_dir) / "history.json",
+        {
+            "schema": "edgebench.history/1",
+            "sources": [str(s) for s in sources],
+            "series": [{**a.to_json(), "page": page_path(a).as_posix()} for a in analyses],
+            "skipped": [{"source": s.source, "reason": s.reason} for s in collection.skipped],
+        },
+    )
     return HistoryResult(analyses, tuple(collection.skipped), index, json_path)

@@ -41,13 +41,18 @@ class MachineKey:
     def from_identity(cls, machine: Mapping[str, Any]) -> MachineKey:
         """From :func:`harness.measure.processor_identity` as stored (``machine_info.edgebench``, ``machine``)."""
         packages = machine.get("packages") or {}
-        versions = tuple((name, next((str(packages[p]) for p in spellings if packages.get(p)), "unknown"))
-                         for name, spellings in KEY_PACKAGES)
+        versions = tuple(
+            (name, next((str(packages[p]) for p in spellings if packages.get(p)), "unknown"))
+            for name, spellings in KEY_PACKAGES
+        )
         cpus = machine.get("usable_cpus") or machine.get("logical_cpus")
-        return cls(str(machine.get("cpu_brand") or "unknown"), int(cpus) if isinstance(cpus, int) else None,
-                   tuple(sorted(str(f) for f in machine.get("isa_flags") or ())),
-                   tuple(sorted((str(k), str(v)) for k, v in (machine.get("openvino_devices") or {}).items())),
-                   versions)
+        return cls(
+            str(machine.get("cpu_brand") or "unknown"),
+            int(cpus) if isinstance(cpus, int) else None,
+            tuple(sorted(str(f) for f in machine.get("isa_flags") or ())),
+            tuple(sorted((str(k), str(v)) for k, v in (machine.get("openvino_devices") or {}).items())),
+            versions,
+        )
 
     @classmethod
     def from_pytest_cpu(cls, cpu: Mapping[str, Any]) -> MachineKey:
@@ -56,9 +61,13 @@ class MachineKey:
 
         flags = set(cpu.get("flags") or ())
         count = cpu.get("count")
-        return cls(str(cpu.get("brand_raw") or "unknown"), count if isinstance(count, int) else None,
-                   tuple(sorted(f for f in ISA_FLAGS if f in flags)), (),
-                   tuple((name, "unknown") for name, _ in KEY_PACKAGES))
+        return cls(
+            str(cpu.get("brand_raw") or "unknown"),
+            count if isinstance(count, int) else None,
+            tuple(sorted(f for f in ISA_FLAGS if f in flags)),
+            (),
+            tuple((name, "unknown") for name, _ in KEY_PACKAGES),
+        )
 
     def label(self) -> str:
         isa = isa_summary(self.isa_flags, sep=" ")
@@ -73,8 +82,13 @@ class MachineKey:
         return f"{safe_name(self.cpu_brand)[:40]}-{digest}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"cpu_brand": self.cpu_brand, "usable_cpus": self.usable_cpus, "isa_flags": list(self.isa_flags),
-                "openvino_devices": dict(self.openvino_devices), "versions": dict(self.versions)}
+        return {
+            "cpu_brand": self.cpu_brand,
+            "usable_cpus": self.usable_cpus,
+            "isa_flags": list(self.isa_flags),
+            "openvino_devices": dict(self.openvino_devices),
+            "versions": dict(self.versions),
+        }
 
 
 def safe_name(text: str) -> str:
@@ -124,8 +138,10 @@ def _from_benchmark(document: dict[str, Any], source: str) -> StoredResult:
     elif isinstance(machine.get("cpu"), dict):
         key = MachineKey.from_pytest_cpu(machine["cpu"])
     else:
-        raise ValueError("pytest-benchmark JSON without machine_info (no processor to key it by); pass an "
-                         "unmodified --benchmark-json file")
+        raise ValueError(
+            "pytest-benchmark JSON without machine_info (no processor to key it by); pass an "
+            "unmodified --benchmark-json file"
+        )
     when = _when(document.get("datetime"), "datetime")
     entries = [b for b in document["benchmarks"] if isinstance(b, dict)]
     labels = [_label(b) for b in entries]
@@ -213,8 +229,7 @@ def _when(value: Any, field_name: str) -> datetime:
 def _run_id_time(run_id: Any) -> str | None:
     """``20261126T005510Z-ea66`` (harness.workflow.new_run_id) -> ISO time; None for other ids."""
     match = re.match(r"(\d{8}T\d{6})Z", str(run_id or ""))
-    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC).isoformat() if match \
-        else None
+    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC).isoformat() if match else None
 
 
 def _fingerprint(kind: str, key: MachineKey, benchmarks: Mapping[str, Point]) -> str:

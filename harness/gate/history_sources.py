@@ -51,8 +51,7 @@ class Collection:
     skipped: list[Skipped] = field(default_factory=list)
 
 
-def read_results(sources: Sequence[str], endpoint_url: str | None = None,
-                 region: str = "us-east-1") -> Collection:
+def read_results(sources: Sequence[str], endpoint_url: str | None = None, region: str = "us-east-1") -> Collection:
     """Every stored result under each source (a folder, a JSON file, or ``s3://BUCKET[/PREFIX]``). A source
     that does not exist or holds no result at all is a ConfigError naming it; single files that cannot be
     read are listed in ``skipped``."""
@@ -65,15 +64,19 @@ def read_results(sources: Sequence[str], endpoint_url: str | None = None,
         else:
             path = Path(source)
             if not path.exists():
-                raise ConfigError(f"{source}: no such folder or file; pass a folder of stored results (reports/, "
-                                  ".benchmarks/, a fleet run) or s3://BUCKET/PREFIX")
+                raise ConfigError(
+                    f"{source}: no such folder or file; pass a folder of stored results (reports/, "
+                    ".benchmarks/, a fleet run) or s3://BUCKET/PREFIX"
+                )
             _read_tree(path, collection, str)
         if len(collection.results) == before:
             problems = [s for s in collection.skipped if s.source.startswith(str(source))][:3]
             why = "; ".join(f"{s.source}: {s.reason}" for s in problems)
-            raise ConfigError(f"{source}: no stored results in it (edgebench run report.json, pytest-benchmark "
-                              f"JSON, fleet node folders){' - skipped ' + why if why else ''}; pass the folder "
-                              "`edgebench run`, pytest --benchmark-json/--benchmark-autosave or a fleet run wrote")
+            raise ConfigError(
+                f"{source}: no stored results in it (edgebench run report.json, pytest-benchmark "
+                f"JSON, fleet node folders){' - skipped ' + why if why else ''}; pass the folder "
+                "`edgebench run`, pytest --benchmark-json/--benchmark-autosave or a fleet run wrote"
+            )
     collection.results = _deduplicate(collection.results, collection.skipped)
     return collection
 
@@ -89,8 +92,10 @@ def _s3_copy(uri: str, endpoint_url: str | None, region: str) -> Iterator[tuple[
     prefix = prefix.strip("/")
     keys = [k for k in s3.list_keys(prefix) if k.endswith(".json")]
     if not keys:
-        raise ConfigError(f"{uri}: no .json objects under this prefix; pass s3://BUCKET/PREFIX of stored results "
-                          "(e.g. s3://BUCKET/runs/ or s3://BUCKET/runs/<run-id>/)")
+        raise ConfigError(
+            f"{uri}: no .json objects under this prefix; pass s3://BUCKET/PREFIX of stored results "
+            "(e.g. s3://BUCKET/runs/ or s3://BUCKET/runs/<run-id>/)"
+        )
     with tempfile.TemporaryDirectory(prefix="edgebench-history-") as tmp:
         root = Path(tmp)  # keys keep their whole path: a fleet node is known by its runs/<run-id>/<node-id>/
         for key in keys:
@@ -106,8 +111,11 @@ def _read_tree(root: Path, collection: Collection, name: Any) -> None:
         _read_file(root, collection, name)
         return
     for folder, dirs, files in _walk(root):
-        if MANIFEST in files or FAILURE in files or (folder.parent.parent.name in ("runs", "fleet") and
-                                                     {"benchmark.json", "report.json"} & set(files)):
+        if (
+            MANIFEST in files
+            or FAILURE in files
+            or (folder.parent.parent.name in ("runs", "fleet") and {"benchmark.json", "report.json"} & set(files))
+        ):
             _read_node(folder, files, collection, name)
             continue
         for file in sorted(files):
@@ -145,16 +153,29 @@ def _read_node(folder: Path, files: list[str], collection: Collection, name: Any
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
         listed = manifest["files"]
-        broken = [f for f, entry in listed.items() if f.endswith(".json") and
-                  (not (folder / f).is_file() or (folder / f).stat().st_size != entry["bytes"])]
+        broken = [
+            f
+            for f, entry in listed.items()
+            if f.endswith(".json") and (not (folder / f).is_file() or (folder / f).stat().st_size != entry["bytes"])
+        ]
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
-        collection.skipped.extend(Skipped(name(folder / f), "fleet node whose manifest.json is unreadable; "
-                                          "re-publish the node (edgebench fleet run --force)") for f in jsons)
+        collection.skipped.extend(
+            Skipped(
+                name(folder / f),
+                "fleet node whose manifest.json is unreadable; re-publish the node (edgebench fleet run --force)",
+            )
+            for f in jsons
+        )
         return
     if broken:
-        collection.skipped.extend(Skipped(name(folder / f), f"fleet node with {', '.join(broken)} missing or "
-                                          "truncated against its manifest; re-download or re-publish it")
-                                  for f in jsons)
+        collection.skipped.extend(
+            Skipped(
+                name(folder / f),
+                f"fleet node with {', '.join(broken)} missing or "
+                "truncated against its manifest; re-download or re-publish it",
+            )
+            for f in jsons
+        )
         return
     chosen = "benchmark.json" if "benchmark.json" in listed else "report.json" if "report.json" in listed else None
     for file in jsons:
@@ -163,8 +184,13 @@ def _read_node(folder: Path, files: list[str], collection: Collection, name: Any
         elif file == MANIFEST:
             collection.skipped.append(Skipped(name(folder / file), "fleet manifest (bookkeeping)", problem=False))
         elif file == "report.json" and chosen == "benchmark.json":
-            collection.skipped.append(Skipped(name(folder / file), "the node's summary of the benchmark.json "
-                                              "beside it (read that instead)", problem=False))
+            collection.skipped.append(
+                Skipped(
+                    name(folder / file),
+                    "the node's summary of the benchmark.json beside it (read that instead)",
+                    problem=False,
+                )
+            )
         else:
             collection.skipped.append(Skipped(name(folder / file), "not listed in the node's manifest.json"))
 

@@ -73,8 +73,16 @@ def build_series(results: Iterable[StoredResult]) -> list[Series]:
     series = []
     for (key, kind, name), entries in sorted(grouped.items(), key=lambda item: item[0]):
         entries.sort(key=lambda e: (e[0], e[1]))
-        series.append(Series(key, kind, name, tuple(e[0] for e in entries), tuple(e[1] for e in entries),
-                             tuple(e[2] for e in entries)))
+        series.append(
+            Series(
+                key,
+                kind,
+                name,
+                tuple(e[0] for e in entries),
+                tuple(e[1] for e in entries),
+                tuple(e[2] for e in entries),
+            )
+        )
     return series
 
 
@@ -86,13 +94,19 @@ class HistoryOptions:
     max_pvalue: float = field(default=0.001, metadata={"help": "Otava's change-point significance"})
     min_magnitude: float = 0.0  # Otava: drop change points smaller than this relative change
     window_len: int = 30  # Otava's sliding window (runs)
-    threshold: float = field(default=GateOptions.threshold, metadata={
-        "help": "the pairwise gate's minimum effect, for creep and missed steps"})
+    threshold: float = field(
+        default=GateOptions.threshold,
+        metadata={"help": "the pairwise gate's minimum effect, for creep and missed steps"},
+    )
     creep_window: int = 15  # runs at the end of a series tested for a trend
     creep_alpha: float = 0.01  # Kendall's tau p-value below which a trend counts
     min_points: int = 6  # fewer runs: too short to analyse
-    metric: str = field(default="auto", metadata={  # auto | raw | compensated
-        "help": "series to analyse: drift-compensated where every run has it (auto), or raw medians"})
+    metric: str = field(
+        default="auto",
+        metadata={  # auto | raw | compensated
+            "help": "series to analyse: drift-compensated where every run has it (auto), or raw medians"
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.metric not in ("auto", "raw", "compensated"):
@@ -124,8 +138,15 @@ class ChangePoint:
         return (self.step if self.change > 0 else -self.step) < self.threshold
 
     def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "before": self.before, "after": self.after, "change": self.change,
-                "p_value": self.p_value, "run_to_run_step": self.step, "missed_by_pairwise": self.missed_by_pairwise}
+        return {
+            "index": self.index,
+            "before": self.before,
+            "after": self.after,
+            "change": self.change,
+            "p_value": self.p_value,
+            "run_to_run_step": self.step,
+            "missed_by_pairwise": self.missed_by_pairwise,
+        }
 
 
 @dataclass(frozen=True)
@@ -139,8 +160,15 @@ class Creep:
     flagged: bool
 
     def to_json(self) -> dict[str, Any]:
-        return {"start": self.start, "runs": self.runs, "slope_per_run": self.slope, "total": self.total,
-                "p_value": self.p_value, "max_run_to_run_step": self.max_step, "flagged": self.flagged}
+        return {
+            "start": self.start,
+            "runs": self.runs,
+            "slope_per_run": self.slope,
+            "total": self.total,
+            "p_value": self.p_value,
+            "max_run_to_run_step": self.max_step,
+            "flagged": self.flagged,
+        }
 
 
 @dataclass(frozen=True)
@@ -156,16 +184,23 @@ class Analysis:
     @property
     def findings(self) -> list[str]:
         unit = "latency" if self.metric == "raw" else "compensated latency"
-        lines = [f"{'regression' if cp.change > 0 else 'improvement'}: {unit} {cp.change:+.1%} from run "
-                 f"{cp.index + 1} ({self.series.when[cp.index]:%Y-%m-%d %H:%M}; p={cp.p_value:.1g}; run-to-run "
-                 f"step {cp.step:+.1%}" + (", missed by a pairwise gate" if cp.missed_by_pairwise else "") + ")"
-                 for cp in self.change_points]
+        lines = [
+            f"{'regression' if cp.change > 0 else 'improvement'}: {unit} {cp.change:+.1%} from run "
+            f"{cp.index + 1} ({self.series.when[cp.index]:%Y-%m-%d %H:%M}; p={cp.p_value:.1g}; run-to-run "
+            f"step {cp.step:+.1%}" + (", missed by a pairwise gate" if cp.missed_by_pairwise else "") + ")"
+            for cp in self.change_points
+        ]
         if self.creep and self.creep.flagged:
             c = self.creep
-            lines.append(f"creep: {unit} {c.total:+.1%} over the last {c.runs} runs ({c.slope:+.2%}/run, Kendall "
-                         f"p={c.p_value:.1g}); largest run-to-run step {c.max_step:.1%}"
-                         + (f" < the gate's {self.threshold:.0%}: a pairwise gate passes every step"
-                            if c.max_step < self.threshold else ""))
+            lines.append(
+                f"creep: {unit} {c.total:+.1%} over the last {c.runs} runs ({c.slope:+.2%}/run, Kendall "
+                f"p={c.p_value:.1g}); largest run-to-run step {c.max_step:.1%}"
+                + (
+                    f" < the gate's {self.threshold:.0%}: a pairwise gate passes every step"
+                    if c.max_step < self.threshold
+                    else ""
+                )
+            )
         return lines
 
     @property
@@ -181,12 +216,22 @@ class Analysis:
 
     def to_json(self) -> dict[str, Any]:
         s = self.series
-        return {"machine": s.key.to_json(), "machine_label": s.key.label(), "kind": s.kind, "benchmark": s.name,
-                "metric": self.metric, "status": self.status, "note": self.note, "findings": self.findings,
-                "runs": [{"when": w.isoformat(), "source": src, "median_ms": p.median_ms, "n": p.n,
-                          "compensated": p.compensated} for w, src, p in zip(s.when, s.sources, s.points, strict=True)],
-                "change_points": [cp.to_json() for cp in self.change_points],
-                "creep": self.creep.to_json() if self.creep else None}
+        return {
+            "machine": s.key.to_json(),
+            "machine_label": s.key.label(),
+            "kind": s.kind,
+            "benchmark": s.name,
+            "metric": self.metric,
+            "status": self.status,
+            "note": self.note,
+            "findings": self.findings,
+            "runs": [
+                {"when": w.isoformat(), "source": src, "median_ms": p.median_ms, "n": p.n, "compensated": p.compensated}
+                for w, src, p in zip(s.when, s.sources, s.points, strict=True)
+            ],
+            "change_points": [cp.to_json() for cp in self.change_points],
+            "creep": self.creep.to_json() if self.creep else None,
+        }
 
 
 def change_points(values: Sequence[float], options: HistoryOptions = HistoryOptions()) -> list[ChangePoint]:
@@ -194,15 +239,29 @@ def change_points(values: Sequence[float], options: HistoryOptions = HistoryOpti
     try:
         from otava.analysis import compute_change_points
     except ImportError:
-        raise ConfigError("edgebench history needs Apache Otava for change points: pip install 'edgebench[history]'") \
-            from None
+        raise ConfigError(
+            "edgebench history needs Apache Otava for change points: pip install 'edgebench[history]'"
+        ) from None
 
     values = np.asarray(values, dtype=float)
-    found, _ = compute_change_points(values.tolist(), window_len=options.window_len, max_pvalue=options.max_pvalue,
-                                     min_magnitude=options.min_magnitude)
-    return [ChangePoint(int(cp.index), float(cp.stats.mean_1), float(cp.stats.mean_2), float(cp.stats.pvalue),
-                        float(values[cp.index] / values[cp.index - 1] - 1), options.threshold)
-            for cp in found if 0 < cp.index < values.size]
+    found, _ = compute_change_points(
+        values.tolist(),
+        window_len=options.window_len,
+        max_pvalue=options.max_pvalue,
+        min_magnitude=options.min_magnitude,
+    )
+    return [
+        ChangePoint(
+            int(cp.index),
+            float(cp.stats.mean_1),
+            float(cp.stats.mean_2),
+            float(cp.stats.pvalue),
+            float(values[cp.index] / values[cp.index - 1] - 1),
+            options.threshold,
+        )
+        for cp in found
+        if 0 < cp.index < values.size
+    ]
 
 
 def creep(values: Sequence[float], options: HistoryOptions = HistoryOptions()) -> Creep | None:
@@ -210,7 +269,7 @@ def creep(values: Sequence[float], options: HistoryOptions = HistoryOptions()) -
     from scipy.stats import kendalltau, theilslopes
 
     values = np.asarray(values, dtype=float)
-    window = values[-options.creep_window:]
+    window = values[-options.creep_window :]
     if window.size < 4:
         return None
     runs = np.arange(window.size, dtype=float)
@@ -219,10 +278,16 @@ def creep(values: Sequence[float], options: HistoryOptions = HistoryOptions()) -
     start = intercept if intercept > 0 else float(np.median(window))
     total = slope * (window.size - 1) / start
     steps = np.abs(window[1:] / window[:-1] - 1)
-    flagged = bool(p_value < options.creep_alpha and abs(total) >= options.threshold
-                   and _line_beats_one_step(window))
-    return Creep(int(values.size - window.size), int(window.size), float(slope / start), float(total), p_value,
-                 float(steps.max()), flagged)
+    flagged = bool(p_value < options.creep_alpha and abs(total) >= options.threshold and _line_beats_one_step(window))
+    return Creep(
+        int(values.size - window.size),
+        int(window.size),
+        float(slope / start),
+        float(total),
+        p_value,
+        float(steps.max()),
+        flagged,
+    )
 
 
 def _line_beats_one_step(window: np.ndarray) -> bool:
@@ -232,8 +297,10 @@ def _line_beats_one_step(window: np.ndarray) -> bool:
     runs = np.arange(window.size, dtype=float)
     line = np.polyval(np.polyfit(runs, window, 1), runs)
     line_sse = float(((window - line) ** 2).sum())
-    step_sse = min(float(((window[:k] - window[:k].mean()) ** 2).sum() + ((window[k:] - window[k:].mean()) ** 2).sum())
-                   for k in range(1, window.size))
+    step_sse = min(
+        float(((window[:k] - window[:k].mean()) ** 2).sum() + ((window[k:] - window[k:].mean()) ** 2).sum())
+        for k in range(1, window.size)
+    )
     return line_sse < step_sse
 
 
@@ -244,12 +311,29 @@ def analyse(series: Series, options: HistoryOptions = HistoryOptions()) -> Analy
     else:
         metric, values = "raw", series.raw
     if values is None:
-        return Analysis(series, metric, series.raw, (), None, options.threshold, note="no drift-compensated series in every run "
-                        "(extra_info['edgebench_drift']); use --metric raw or auto")
+        return Analysis(
+            series,
+            metric,
+            series.raw,
+            (),
+            None,
+            options.threshold,
+            note="no drift-compensated series in every run (extra_info['edgebench_drift']); use --metric raw or auto",
+        )
     if values.size < options.min_points:
-        return Analysis(series, metric, values, (), None, options.threshold,
-                        note=f"{values.size} run(s): too short for change points (needs {options.min_points})")
+        return Analysis(
+            series,
+            metric,
+            values,
+            (),
+            None,
+            options.threshold,
+            note=f"{values.size} run(s): too short for change points (needs {options.min_points})",
+        )
     if np.any(values <= 0):
-        return Analysis(series, metric, values, (), None, options.threshold, note="a run's median is 0: nothing to compare")
-    return Analysis(series, metric, values, tuple(change_points(values, options)), creep(values, options),
-                    options.threshold)
+        return Analysis(
+            series, metric, values, (), None, options.threshold, note="a run's median is 0: nothing to compare"
+        )
+    return Analysis(
+        series, metric, values, tuple(change_points(values, options)), creep(values, options), options.threshold
+    )

@@ -41,12 +41,16 @@ def check_same_processor(base: ResultSet, new: ResultSet, allow_different_machin
         return
     for side in (base, new):
         if not side.cpu_brand:
-            raise ConfigError(f"{side.source}: no CPU brand in the results, so it cannot be checked that both sides "
-                              "ran on the same processor; allow it explicitly (--allow-different-machines)")
+            raise ConfigError(
+                f"{side.source}: no CPU brand in the results, so it cannot be checked that both sides "
+                "ran on the same processor; allow it explicitly (--allow-different-machines)"
+            )
     if _normalise(base.cpu_brand) != _normalise(new.cpu_brand):
-        raise ConfigError(f"BASE ran on {base.cpu_brand!r} but NEW on {new.cpu_brand!r}: latencies from different "
-                          "processors are not comparable; gate against a baseline from the same processor or "
-                          "allow it explicitly (--allow-different-machines)")
+        raise ConfigError(
+            f"BASE ran on {base.cpu_brand!r} but NEW on {new.cpu_brand!r}: latencies from different "
+            "processors are not comparable; gate against a baseline from the same processor or "
+            "allow it explicitly (--allow-different-machines)"
+        )
 
 
 def _normalise(brand: str | None) -> str:
@@ -63,11 +67,15 @@ def load_results(path: Path, compensate: bool = True) -> ResultSet:
     elif isinstance(document, dict) and isinstance(document.get("benchmarks"), list):
         results = _from_pytest_benchmark(file, document, compensate)
     else:
-        raise ConfigError(f"{file}: neither a pytest-benchmark JSON (no 'benchmarks' list) nor an edgebench report "
-                          f"(schema {RUN_SCHEMA!r}); pass --benchmark-json output or reports/<run-id>")
+        raise ConfigError(
+            f"{file}: neither a pytest-benchmark JSON (no 'benchmarks' list) nor an edgebench report "
+            f"(schema {RUN_SCHEMA!r}); pass --benchmark-json output or reports/<run-id>"
+        )
     if not results.samples:
-        raise ConfigError(f"{file}: no benchmarks in it (pytest-benchmark disables itself under xdist: run the "
-                          "benchmarks with -p no:xdist)")
+        raise ConfigError(
+            f"{file}: no benchmarks in it (pytest-benchmark disables itself under xdist: run the "
+            "benchmarks with -p no:xdist)"
+        )
     return results
 
 
@@ -84,8 +92,9 @@ def _read_json(file: Path) -> Any:
     try:
         return json.loads(file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{file}: not a readable JSON result ({exc}); pass a pytest-benchmark JSON or a run "
-                          "folder") from None
+        raise ConfigError(
+            f"{file}: not a readable JSON result ({exc}); pass a pytest-benchmark JSON or a run folder"
+        ) from None
 
 
 def _from_pytest_benchmark(file: Path, document: dict[str, Any], compensate: bool = True) -> ResultSet:
@@ -106,10 +115,12 @@ def _from_pytest_benchmark(file: Path, document: dict[str, Any], compensate: boo
             try:
                 compensated[name] = drift.compensated_series(record)
             except ValueError as exc:
-                raise ConfigError(f"{file}: benchmark {name!r}: extra_info.{drift.FIELD} is unusable ({exc}); pass "
-                                  "an unmodified result file, or gate without it (--no-compensation)") from None
+                raise ConfigError(
+                    f"{file}: benchmark {name!r}: extra_info.{drift.FIELD} is unusable ({exc}); pass "
+                    "an unmodified result file, or gate without it (--no-compensation)"
+                ) from None
     machine = document.get("machine_info") or {}
-    brand = (_get(machine, "edgebench", "cpu_brand") or _get(machine, "cpu", "brand_raw"))
+    brand = _get(machine, "edgebench", "cpu_brand") or _get(machine, "cpu", "brand_raw")
     return ResultSet(str(file), brand, samples, compensated)
 
 
@@ -125,14 +136,15 @@ def pool_results(earlier: ResultSet, later: ResultSet, names: Iterable[str]) -> 
     return ResultSet(later.source, later.cpu_brand, samples, compensated)
 
 
-
 def _from_run_report(file: Path, document: dict[str, Any]) -> ResultSet:
     samples: dict[str, np.ndarray] = {}
     for label, backend in (document.get("backends") or {}).items():
         data = _get(backend, "latency", "samples_ns")
         if data is None:
-            raise ConfigError(f"{file}: backend {label!r} has no raw samples (latency.samples_ns); rerun edgebench "
-                              f"to record them (for pytest-benchmark files: {SAVE_DATA_HINT})")
+            raise ConfigError(
+                f"{file}: backend {label!r} has no raw samples (latency.samples_ns); rerun edgebench "
+                f"to record them (for pytest-benchmark files: {SAVE_DATA_HINT})"
+            )
         samples[label] = _as_samples(file, label, data, scale=1e-9)
     return ResultSet(str(file), _get(document, "machine", "cpu_brand"), samples)
 
@@ -143,8 +155,9 @@ def _as_samples(file: Path, name: str, data: Any, scale: float) -> np.ndarray:
     except (TypeError, ValueError):
         values = np.asarray([np.nan])
     if values.ndim != 1 or not np.all(np.isfinite(values)) or np.any(values < 0):
-        raise ConfigError(f"{file}: raw samples of {name!r} are not a list of non-negative numbers; pass an "
-                          "unmodified result file")
+        raise ConfigError(
+            f"{file}: raw samples of {name!r} are not a list of non-negative numbers; pass an unmodified result file"
+        )
     return values
 
 

@@ -7,9 +7,14 @@ from rich.text import Text
 
 from harness.gate.verdicts import Comparison, GateResult, Verdict, percent
 
-_STYLES = {Verdict.REGRESSION: "bold red", Verdict.IMPROVEMENT: "green", Verdict.INSUFFICIENT: "yellow",
-           Verdict.INCONCLUSIVE: "yellow",
-           Verdict.ADDED: "cyan", Verdict.REMOVED: "cyan"}
+_STYLES = {
+    Verdict.REGRESSION: "bold red",
+    Verdict.IMPROVEMENT: "green",
+    Verdict.INSUFFICIENT: "yellow",
+    Verdict.INCONCLUSIVE: "yellow",
+    Verdict.ADDED: "cyan",
+    Verdict.REMOVED: "cyan",
+}
 
 
 def render_summary(result: GateResult) -> Text:
@@ -24,19 +29,36 @@ def render_summary(result: GateResult) -> Text:
 
 def render(result: GateResult) -> Table:
     options = result.options
-    table = Table(title="edgebench gate: NEW vs BASE",
-                  caption=f"BASE {result.base_cpu or '?'} | NEW {result.new_cpu or '?'} | regression: {result.test} "
-                          f"p < {options.alpha:g} and the {options.confidence:.0%} CI of the median ratio above "
-                          "1 + min effect; ok: CI at most 1 + min effect; inconclusive: in between")
+    table = Table(
+        title="edgebench gate: NEW vs BASE",
+        caption=f"BASE {result.base_cpu or '?'} | NEW {result.new_cpu or '?'} | regression: {result.test} "
+        f"p < {options.alpha:g} and the {options.confidence:.0%} CI of the median ratio above "
+        "1 + min effect; ok: CI at most 1 + min effect; inconclusive: in between",
+    )
     table.add_column("benchmark", overflow="fold", ratio=1)
-    for column in ("base median", "new median", "judged on", f"ratio [{options.confidence:.0%} CI]", "p",
-                   "min effect", f"detectable ({options.power:.0%} power)", "verdict"):
+    for column in (
+        "base median",
+        "new median",
+        "judged on",
+        f"ratio [{options.confidence:.0%} CI]",
+        "p",
+        "min effect",
+        f"detectable ({options.power:.0%} power)",
+        "verdict",
+    ):
         table.add_column(column, justify="right")
     for c in result.comparisons:  # Text, not markup: pytest ids hold brackets ("test_x[openvino]")
-        table.add_row(Text(c.name.rsplit("::", 1)[-1]), _duration(c.base_median, c.n_base), _duration(c.new_median, c.n_new),
-                      c.mode if c.ratio is not None else "–", _ratio(c),
-                      "–" if c.p_value is None else f"{c.p_value:.2g}", f"{c.threshold:.0%}", percent(c.mde),
-                      Text(_verdict_text(c), style=_STYLES.get(c.verdict, "")))
+        table.add_row(
+            Text(c.name.rsplit("::", 1)[-1]),
+            _duration(c.base_median, c.n_base),
+            _duration(c.new_median, c.n_new),
+            c.mode if c.ratio is not None else "–",
+            _ratio(c),
+            "–" if c.p_value is None else f"{c.p_value:.2g}",
+            f"{c.threshold:.0%}",
+            percent(c.mde),
+            Text(_verdict_text(c), style=_STYLES.get(c.verdict, "")),
+        )
     return table
 
 

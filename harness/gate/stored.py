@@ -34,12 +34,28 @@ def compare_results(base: ResultSet, new: ResultSet, options: GateOptions = Gate
         if name in new.samples:
             comparisons.append(compare_benchmark(name, base, new, options))
         else:
-            comparisons.append(Comparison(name, Verdict.REMOVED, options.threshold_for(name), n_base=samples.size,
-                                          base_median=median_or_none(samples), note="in BASE, not in NEW"))
+            comparisons.append(
+                Comparison(
+                    name,
+                    Verdict.REMOVED,
+                    options.threshold_for(name),
+                    n_base=samples.size,
+                    base_median=median_or_none(samples),
+                    note="in BASE, not in NEW",
+                )
+            )
     for name, samples in new.samples.items():
         if name not in base.samples:
-            comparisons.append(Comparison(name, Verdict.ADDED, options.threshold_for(name), n_new=samples.size,
-                                          new_median=median_or_none(samples), note="in NEW, not in BASE"))
+            comparisons.append(
+                Comparison(
+                    name,
+                    Verdict.ADDED,
+                    options.threshold_for(name),
+                    n_new=samples.size,
+                    new_median=median_or_none(samples),
+                    note="in NEW, not in BASE",
+                )
+            )
     return GateResult(tuple(comparisons), options, base.cpu_brand, new.cpu_brand)
 
 
@@ -56,8 +72,9 @@ def compare_benchmark(name: str, base: ResultSet, new: ResultSet, options: GateO
         return dataclasses.replace(raw, note=_join(raw.note, f"uncompensated: {missing[0]} has no reference series"))
     found = compare_samples(name, base.compensated[name], new.compensated[name], options)
     if found.verdict is Verdict.INSUFFICIENT:
-        found = dataclasses.replace(found, note=f"{found.n_base} turns in BASE, {found.n_new} in NEW; "
-                                                f"{options.min_samples} needed on each side")
+        found = dataclasses.replace(
+            found, note=f"{found.n_base} turns in BASE, {found.n_new} in NEW; {options.min_samples} needed on each side"
+        )
     return dataclasses.replace(found, mode="compensated", base_median=raw.base_median, new_median=raw.new_median)
 
 
@@ -70,9 +87,14 @@ def gate_files(base: Path, new: Path, options: GateOptions = GateOptions()) -> G
     return compare_results(load_results(base, options.compensate), load_results(new, options.compensate), options)
 
 
-def run_gate(base: Path, new: Path, options: GateOptions = GateOptions(), reruns: int = 0,
-             rerun: Callable[[int], None] | None = None,
-             log: Callable[[str], None] = lambda line: None) -> GateOutcome:
+def run_gate(
+    base: Path,
+    new: Path,
+    options: GateOptions = GateOptions(),
+    reruns: int = 0,
+    rerun: Callable[[int], None] | None = None,
+    log: Callable[[str], None] = lambda line: None,
+) -> GateOutcome:
     """:func:`gate_files` (or :func:`gate_with_reruns` when ``reruns`` and ``rerun`` are given) with unusable
     input turned into exit code 2 and its one-line message."""
     try:
@@ -85,8 +107,14 @@ def run_gate(base: Path, new: Path, options: GateOptions = GateOptions(), reruns
     return GateOutcome(result.exit_code, result)
 
 
-def gate_with_reruns(base: Path, new: Path, options: GateOptions, reruns: int, rerun: Callable[[int], None],
-                     log: Callable[[str], None] = lambda line: None) -> GateResult:
+def gate_with_reruns(
+    base: Path,
+    new: Path,
+    options: GateOptions,
+    reruns: int,
+    rerun: Callable[[int], None],
+    log: Callable[[str], None] = lambda line: None,
+) -> GateResult:
     """:func:`gate_files`, then while some benchmark is inconclusive (or has insufficient data) and fewer
     than ``reruns`` re-measurements ran: ``rerun(i)`` (it rewrites NEW), pool the inconclusive benchmarks' samples with the earlier ones and
     judge again. Only inconclusive comparisons are re-judged; settled ones keep their verdict. Each look
@@ -102,8 +130,10 @@ def gate_with_reruns(base: Path, new: Path, options: GateOptions, reruns: int, r
         rerun(attempt)
         new_set = pool_results(new_set, load_results(new, options.compensate), pending)
         check_same_processor(base_set, new_set, options.allow_different_machines)
-        redone = {name: compare_benchmark(name, base_set, new_set, options) for name in pending
-                  if name in new_set.samples}
-        result = dataclasses.replace(result, comparisons=tuple(redone.get(c.name, c) for c in result.comparisons),
-                                     reruns=attempt)
+        redone = {
+            name: compare_benchmark(name, base_set, new_set, options) for name in pending if name in new_set.samples
+        }
+        result = dataclasses.replace(
+            result, comparisons=tuple(redone.get(c.name, c) for c in result.comparisons), reruns=attempt
+        )
     return result

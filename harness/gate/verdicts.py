@@ -38,12 +38,20 @@ class Verdict(StrEnum):
 
 
 # Verdicts that ``fail_on`` may turn into a failure, by the name --fail-on takes (regression always fails).
-FAIL_ON_CHOICES: Mapping[str, Verdict] = {"removed": Verdict.REMOVED, "insufficient": Verdict.INSUFFICIENT,
-                                          "added": Verdict.ADDED, "inconclusive": Verdict.INCONCLUSIVE}
+FAIL_ON_CHOICES: Mapping[str, Verdict] = {
+    "removed": Verdict.REMOVED,
+    "insufficient": Verdict.INSUFFICIENT,
+    "added": Verdict.ADDED,
+    "inconclusive": Verdict.INCONCLUSIVE,
+}
 # The three outcomes of a comparison: ok, regression, inconclusive (added/removed have none: "-").
-OUTCOMES: Mapping[Verdict, str] = {Verdict.NO_CHANGE: "ok", Verdict.IMPROVEMENT: "ok",
-                                   Verdict.REGRESSION: "regression", Verdict.INCONCLUSIVE: "inconclusive",
-                                   Verdict.INSUFFICIENT: "inconclusive"}
+OUTCOMES: Mapping[Verdict, str] = {
+    Verdict.NO_CHANGE: "ok",
+    Verdict.IMPROVEMENT: "ok",
+    Verdict.REGRESSION: "regression",
+    Verdict.INCONCLUSIVE: "inconclusive",
+    Verdict.INSUFFICIENT: "inconclusive",
+}
 
 
 def parse_fail_on(value: str | Iterable[str | Verdict]) -> frozenset[Verdict]:
@@ -57,8 +65,10 @@ def parse_fail_on(value: str | Iterable[str | Verdict]) -> frozenset[Verdict]:
         verdict = FAIL_ON_CHOICES.get(key) or next((v for v in FAIL_ON_CHOICES.values() if v == key), None)
         if verdict is None:
             always = " (a regression always fails)" if key == Verdict.REGRESSION else ""
-            raise ConfigError(f"--fail-on {str(item)!r}: not a verdict that can be made to fail{always}; choose "
-                              f"from {', '.join(FAIL_ON_CHOICES)}, comma-separated")
+            raise ConfigError(
+                f"--fail-on {str(item)!r}: not a verdict that can be made to fail{always}; choose "
+                f"from {', '.join(FAIL_ON_CHOICES)}, comma-separated"
+            )
         verdicts.add(verdict)
     return frozenset(verdicts)
 
@@ -80,15 +90,19 @@ class GateOptions:
     min_samples: int = 10  # raw samples needed on each side
     resamples: int = 2000  # bootstrap resamples
     seed: int = 0  # bootstrap seed: the same inputs always give the same verdicts
-    allow_different_machines: bool = field(default=False, metadata={
-        "help": "compare results from different processors anyway"})
+    allow_different_machines: bool = field(
+        default=False, metadata={"help": "compare results from different processors anyway"}
+    )
     # verdicts that fail the gate besides regression (a comma string or names are accepted and normalised)
     fail_on: frozenset[Verdict] = frozenset()
-    power: float = field(default=0.8, metadata={
-        "help": "power for the smallest detectable slowdown printed per benchmark"})
+    power: float = field(
+        default=0.8, metadata={"help": "power for the smallest detectable slowdown printed per benchmark"}
+    )
     # judge on model/reference per turn where both sides carry the drift series
-    compensate: bool = field(default=True, metadata={
-        "help": "judge raw per-call samples even where both files carry the drift reference series"})
+    compensate: bool = field(
+        default=True,
+        metadata={"help": "judge raw per-call samples even where both files carry the drift reference series"},
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fail_on", parse_fail_on(self.fail_on))
@@ -143,12 +157,22 @@ class Comparison:
         return OUTCOMES.get(self.verdict, "-")
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "verdict": str(self.verdict), "outcome": self.outcome, "mode": self.mode,
-                "threshold": self.threshold, "n_base": self.n_base, "n_new": self.n_new,
-                "base_median_s": self.base_median, "new_median_s": self.new_median, "ratio": self.ratio,
-                "ratio_ci": list(self.ci) if self.ci else None, "p_value": self.p_value,
-                "min_detectable_slowdown": self.mde, "note": self.note}
-
+        return {
+            "name": self.name,
+            "verdict": str(self.verdict),
+            "outcome": self.outcome,
+            "mode": self.mode,
+            "threshold": self.threshold,
+            "n_base": self.n_base,
+            "n_new": self.n_new,
+            "base_median_s": self.base_median,
+            "new_median_s": self.new_median,
+            "ratio": self.ratio,
+            "ratio_ci": list(self.ci) if self.ci else None,
+            "p_value": self.p_value,
+            "min_detectable_slowdown": self.mde,
+            "note": self.note,
+        }
 
 
 @dataclass(frozen=True)
@@ -186,12 +210,18 @@ class GateResult:
     def reason(self, comparison: Comparison) -> str:
         """One line: the benchmark's full name, its verdict and why."""
         c = comparison
-        if c.verdict in (Verdict.REGRESSION, Verdict.INCONCLUSIVE) and c.ratio is not None and c.ci is not None \
-                and c.p_value is not None:
+        if (
+            c.verdict in (Verdict.REGRESSION, Verdict.INCONCLUSIVE)
+            and c.ratio is not None
+            and c.ci is not None
+            and c.p_value is not None
+        ):
             where = "above" if c.verdict is Verdict.REGRESSION else "reaching above"
-            why = (f"{c.mode} median ratio {c.ratio:.3f}, {self.options.confidence:.0%} CI [{c.ci[0]:.3f}, "
-                   f"{c.ci[1]:.3f}] {where} 1 + {c.threshold:.0%}, {self.test} p = {c.p_value:.2g}; smallest "
-                   f"detectable slowdown here {percent(c.mde)}")
+            why = (
+                f"{c.mode} median ratio {c.ratio:.3f}, {self.options.confidence:.0%} CI [{c.ci[0]:.3f}, "
+                f"{c.ci[1]:.3f}] {where} 1 + {c.threshold:.0%}, {self.test} p = {c.p_value:.2g}; smallest "
+                f"detectable slowdown here {percent(c.mde)}"
+            )
         else:
             why = c.note or "no comparison"
         if c.verdict in self.options.fail_on:
@@ -206,22 +236,39 @@ class GateResult:
         total = len(self.comparisons)
         lines = [f"{total} benchmark{'s' * (total != 1)}: " + ", ".join(f"{counts[v]} {v}" for v in shown)]
         lines += [f"FAIL {self.reason(c)}" for c in self.failures]
-        lines += [f"INCONCLUSIVE {self.reason(c)}" for c in self.comparisons
-                  if c.verdict is Verdict.INCONCLUSIVE and not self.fails(c)]
+        lines += [
+            f"INCONCLUSIVE {self.reason(c)}"
+            for c in self.comparisons
+            if c.verdict is Verdict.INCONCLUSIVE and not self.fails(c)
+        ]
         passing = {v: counts[v] for v in FAIL_ON_CHOICES.values() if counts[v] and v not in self.options.fail_on}
         if passing:
-            lines.append("passing without a comparison: " + ", ".join(f"{n} {v}" for v, n in passing.items())
-                         + f" (to fail on them: edgebench gate --fail-on {format_fail_on(passing)})")
+            lines.append(
+                "passing without a comparison: "
+                + ", ".join(f"{n} {v}" for v, n in passing.items())
+                + f" (to fail on them: edgebench gate --fail-on {format_fail_on(passing)})"
+            )
         failures = self.failures
-        lines.append(f"gate: FAIL, exit {self.exit_code}: {len(failures)} of {total} benchmarks fail"
-                     if failures else f"gate: pass, exit {self.exit_code}")
+        lines.append(
+            f"gate: FAIL, exit {self.exit_code}: {len(failures)} of {total} benchmarks fail"
+            if failures
+            else f"gate: pass, exit {self.exit_code}"
+        )
         return lines
 
     def to_json(self) -> dict[str, Any]:
-        return {"exit_code": self.exit_code, "base_cpu": self.base_cpu, "new_cpu": self.new_cpu,
-                "test": self.test, "alpha": self.options.alpha, "power": self.options.power, "reruns": self.reruns, "fail_on": sorted(map(str, self.options.fail_on)),
-                "failures": [self.reason(c) for c in self.failures],
-                "comparisons": [c.to_json() for c in self.comparisons]}
+        return {
+            "exit_code": self.exit_code,
+            "base_cpu": self.base_cpu,
+            "new_cpu": self.new_cpu,
+            "test": self.test,
+            "alpha": self.options.alpha,
+            "power": self.options.power,
+            "reruns": self.reruns,
+            "fail_on": sorted(map(str, self.options.fail_on)),
+            "failures": [self.reason(c) for c in self.failures],
+            "comparisons": [c.to_json() for c in self.comparisons],
+        }
 
 
 @dataclass(frozen=True)

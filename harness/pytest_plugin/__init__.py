@@ -31,9 +31,9 @@ pytest_plugins = ["harness.pytest_plugin.fixtures"]
 
 MARKERS = {
     "edge": "runs on an edge node against an imported artifact (parity and latency); "
-            "`pytest -m edge --benchmark-json=out.json`",
+    "`pytest -m edge --benchmark-json=out.json`",
     "matrix": "the parity matrix beyond a node's own cases (other suite models, AUTO/GPU/NPU, batch 4); "
-              "`make test` runs it",
+    "`make test` runs it",
 }
 
 

@@ -27,15 +27,21 @@ class Figures:
     lines: list[str] = dataclasses.field(default_factory=list)
     s3_faults: list[dict] = dataclasses.field(default_factory=list)
     outcomes: dict[str, list[dict]] = dataclasses.field(
-        default_factory=lambda: {"passed": [], "failed": [], "skipped": []})
+        default_factory=lambda: {"passed": [], "failed": [], "skipped": []}
+    )
 
     def record(self, report: pytest.TestReport) -> None:
         if report.when == "call" or report.outcome != "passed":  # setup/teardown count when they fail or skip
             self.outcomes[report.outcome].append({"test": report.nodeid, "reason": _short_reason(report)})
         if report.when != "call":
             return
-        kinds = {"parity": self.parity, "fault": self.faults, "margins": self.margins,
-                 "edgebench_figure": self.lines, "s3_fault": self.s3_faults}
+        kinds = {
+            "parity": self.parity,
+            "fault": self.faults,
+            "margins": self.margins,
+            "edgebench_figure": self.lines,
+            "s3_fault": self.s3_faults,
+        }
         for key, value in report.user_properties:
             if key in kinds:
                 kinds[key].append(value)
@@ -43,14 +49,19 @@ class Figures:
     def sections(self) -> list[tuple[str, list[str]]]:
         """(title, lines) of the terminal summary: figures tests measured, the reference's margins, the parity
         worst case per precision next to its bounds, and which injected faults each precision's bounds catch."""
-        return [("edgebench figures", self.lines),
-                ("edgebench reference: accuracy and decision margins (p1 - p2)",
-                 [parity.margin_line(m) for m in self.margins]),
-                ("edgebench parity: measured worst case per precision [bound]", parity.worst_case_lines(self.parity)),
-                ("edgebench sensitivity: injected faults caught (x) or passed (.) per precision",
-                 parity.sensitivity_lines(self.faults)),
-                ("edgebench S3 faults: each operation under each injected fault",
-                 s3_faults.figure_lines(self.s3_faults))]
+        return [
+            ("edgebench figures", self.lines),
+            (
+                "edgebench reference: accuracy and decision margins (p1 - p2)",
+                [parity.margin_line(m) for m in self.margins],
+            ),
+            ("edgebench parity: measured worst case per precision [bound]", parity.worst_case_lines(self.parity)),
+            (
+                "edgebench sensitivity: injected faults caught (x) or passed (.) per precision",
+                parity.sensitivity_lines(self.faults),
+            ),
+            ("edgebench S3 faults: each operation under each injected fault", s3_faults.figure_lines(self.s3_faults)),
+        ]
 
 
 FIGURES = pytest.StashKey[Figures]()
@@ -79,8 +90,9 @@ class FigureCollector:
             from harness import fleet
 
             figures = self.config.stash[FIGURES]
-            fileio.write_json(Path(path), fleet.node_summary(processor_identity(), figures.parity,
-                                                             figures.outcomes, int(exitstatus)))
+            fileio.write_json(
+                Path(path), fleet.node_summary(processor_identity(), figures.parity, figures.outcomes, int(exitstatus))
+            )
 
 
 def _short_reason(report: pytest.TestReport) -> str:

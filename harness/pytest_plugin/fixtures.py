@@ -45,6 +45,7 @@ def suite_dataset(edgebench_cache: Path) -> data.Dataset:
 def suite_artifacts(edgebench_cache: Path, suite_dataset: data.Dataset, pytestconfig: pytest.Config):
     """(model id, training seed) -> (model.tar.gz, held-out test dir, training channel), each trained once per
     cache key; other xdist workers wait on the lock and reuse it."""
+
     def get(model_id: str, seed: int | None = None) -> tuple[Path, Path, Path]:
         seed = pytestconfig.getoption("edgebench_train_seed") if seed is None else seed
         return trained_suite_model(edgebench_cache, suite_dataset, model_id, seed)
@@ -61,8 +62,9 @@ def suite_artifact(suite_artifacts) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def parity_set(edgebench_cache: Path) -> ParitySet:
     dataset = generated_dataset(edgebench_cache, PARITY_DATASET)
-    return ParitySet(data.load_batch([image.path for image in dataset.images]),
-                     tuple(image.label for image in dataset.images))
+    return ParitySet(
+        data.load_batch([image.path for image in dataset.images]), tuple(image.label for image in dataset.images)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -71,8 +73,9 @@ def validation_images(edgebench_cache: Path) -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def models_under_test(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, parity_set,
-                      validation_images):
+def models_under_test(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, parity_set, validation_images
+):
     """(key, training seed) -> ModelUnderTest; key is a SUITE_MODELS name, or "given" for --edgebench-artifact
     (imported at session start). Suite models are imported into this worker's own edge folder as an edge node
     would. The last few stay loaded (backends hold memory; edge boxes are small)."""
@@ -82,8 +85,9 @@ def models_under_test(request: pytest.FixtureRequest, tmp_path_factory: pytest.T
         if (key, seed) not in cache:
             if key == GIVEN:
                 given = request.config.stash[GIVEN_MODEL]
-                cache[(key, seed)] = ModelUnderTest(key, given.model, parity_set, given.calibration, given.reason,
-                                                    given.validation)
+                cache[(key, seed)] = ModelUnderTest(
+                    key, given.model, parity_set, given.calibration, given.reason, given.validation
+                )
             else:
                 artifact, test_dir, training_dir = request.getfixturevalue("suite_artifacts")(SUITE_MODELS[key], seed)
                 model = edge.import_local(artifact, tmp_path_factory.mktemp(f"edge-{key}") / "node", test_dir)
@@ -118,6 +122,7 @@ def test_images(model_under_test: ModelUnderTest) -> np.ndarray:
 @pytest.fixture(scope="session")
 def backends(model_under_test: ModelUnderTest, pytestconfig: pytest.Config):
     """backends(name, device=None, precision="FP32", batch=None): loaded once per worker and configuration."""
+
     def get(name: str, device: str | None = None, precision: str = "FP32", batch: int | None = None) -> Backend:
         device = device or (pytestconfig.getoption("edgebench_device") if name != "tf" else "CPU")
         return model_under_test.backend(name, BackendConfig(device, precision, batch))

@@ -24,8 +24,10 @@ def skip_unless_native(device: str, precision: str) -> None:
         pytest.skip(f"OpenVINO lists no {device} on this node (available: {', '.join(core.available_devices)})")
     if precision not in native_precisions(device):
         physical = "CPU" if device == "AUTO" else device
-        pytest.skip(f"{physical} on this node does not run {precision} natively (OPTIMIZATION_CAPABILITIES: "
-                    f"{', '.join(core.get_property(physical, 'OPTIMIZATION_CAPABILITIES'))})")
+        pytest.skip(
+            f"{physical} on this node does not run {precision} natively (OPTIMIZATION_CAPABILITIES: "
+            f"{', '.join(core.get_property(physical, 'OPTIMIZATION_CAPABILITIES'))})"
+        )
 
 
 @dataclasses.dataclass(frozen=True)

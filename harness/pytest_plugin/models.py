@@ -37,8 +37,15 @@ class ModelUnderTest:
     """One imported model with its inputs: held-out images, the parity set and, for INT8, calibration images
     from the training split. Backends are loaded once per configuration, parity computed once per backend."""
 
-    def __init__(self, key: str, model: edge.EdgeModel, parity_set: ParitySet, calibration: np.ndarray | None,
-                 calibration_reason: str = "", validation: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        key: str,
+        model: edge.EdgeModel,
+        parity_set: ParitySet,
+        calibration: np.ndarray | None,
+        calibration_reason: str = "",
+        validation: np.ndarray | None = None,
+    ) -> None:
         self.key, self.model, self.calibration, self.validation = key, model, calibration, validation
         self.parity_images = parity_set.images
         # Accuracy needs the parity set's classes to be the model's (a given artifact may know other classes).
@@ -96,14 +103,14 @@ class ModelUnderTest:
 
     def _logits(self, backend: Backend, batch: int | None) -> np.ndarray:
         images, step = self.parity_images, batch or 1
-        return np.concatenate([backend.infer(images[i:i + step]) for i in range(0, len(images), step)])
+        return np.concatenate([backend.infer(images[i : i + step]) for i in range(0, len(images), step)])
 
     def parity(self, name: str, config: BackendConfig) -> parity.ParityResult:
         """The verdict for a loaded backend configuration, computed once (parity and latency tests share it)."""
         if (name, config) not in self._parity:
-            self._parity[(name, config)] = self.compare(self.backend(name, config),
-                                                        parity.rung(config.precision, config.quantization),
-                                                        config.batch)
+            self._parity[(name, config)] = self.compare(
+                self.backend(name, config), parity.rung(config.precision, config.quantization), config.batch
+            )
         return self._parity[(name, config)]
 
     def accuracy(self) -> float | None:
@@ -178,12 +185,17 @@ def _import_given(config: pytest.Config, edge_dir: Path) -> GivenModel:
         model = edge.import_from_s3(s3, option, test_option, edge_dir / "node")
     else:
         if any(o and o.startswith("s3://") for o in (test_option, calibration_option)):
-            raise pytest.UsageError("--edgebench-test-images / --edgebench-calibration on S3 need "
-                                    "--edgebench-artifact on S3 as well")
+            raise pytest.UsageError(
+                "--edgebench-test-images / --edgebench-calibration on S3 need --edgebench-artifact on S3 as well"
+            )
         model = edge.import_local(Path(option), edge_dir / "node", Path(test_option) if test_option else None)
     if not calibration_option:
-        return GivenModel(model, None, "INT8 needs calibration images from the training split: pass "
-                                       "--edgebench-calibration DIR|s3://BUCKET/PREFIX")
+        return GivenModel(
+            model,
+            None,
+            "INT8 needs calibration images from the training split: pass "
+            "--edgebench-calibration DIR|s3://BUCKET/PREFIX",
+        )
     calibration_dir = edge.import_calibration(calibration_option, edge_dir / "calibration", s3)
     images = data.load_batch([i.path for i in data.load_dataset(calibration_dir, check_images=False).images])
     return GivenModel(model, images, "", images)

@@ -47,8 +47,9 @@ class JumpStartUris:
     entry_point: str = "transfer_learning.py"
 
 
-def resolve(model_id: str, region: str, instance_type: str, s3: S3Store, sagemaker_client: Any,
-            model_version: str = "*") -> JumpStartUris:
+def resolve(
+    model_id: str, region: str, instance_type: str, s3: S3Store, sagemaker_client: Any, model_version: str = "*"
+) -> JumpStartUris:
     """Ask the SDK's JumpStart utilities, through ``s3``'s client (real JumpStart bucket or the fake)."""
     from sagemaker.core import hyperparameters, image_uris, model_uris, script_uris
     from sagemaker.core.helper.session_helper import Session
@@ -61,22 +62,24 @@ def resolve(model_id: str, region: str, instance_type: str, s3: S3Store, sagemak
     session = Session(boto_session=s3.session, sagemaker_client=sagemaker_client)
     session.s3_client = s3.client  # the SDK reads manifest and specs with this client
     try:
-        specs = JumpStartModelsAccessor.get_model_specs(region=region, model_id=model_id, version=model_version,
-                                                        s3_client=s3.client)
+        specs = JumpStartModelsAccessor.get_model_specs(
+            region=region, model_id=model_id, version=model_version, s3_client=s3.client
+        )
         common = dict(model_id=model_id, model_version=specs.version, region=region, sagemaker_session=session)
         return JumpStartUris(
             model_id=model_id,
             model_version=specs.version,
-            image=image_uris.retrieve(framework=None, image_scope="training", instance_type=instance_type,
-                                      **common),
+            image=image_uris.retrieve(framework=None, image_scope="training", instance_type=instance_type, **common),
             script=script_uris.retrieve(script_scope="training", **common),
             base_model=model_uris.retrieve(model_scope="training", instance_type=instance_type, **common),
             default_hyperparameters=hyperparameters.retrieve_default(instance_type=instance_type, **common),
         )
     except (KeyError, ValueError) as exc:
-        raise ConfigError(f"JumpStart model {model_id!r} (version {model_version}, {instance_type}, {region}): "
-                          f"{str(exc).splitlines()[0]}; check the model id and that it supports training "
-                          "on this instance type") from None
+        raise ConfigError(
+            f"JumpStart model {model_id!r} (version {model_version}, {instance_type}, {region}): "
+            f"{str(exc).splitlines()[0]}; check the model id and that it supports training "
+            "on this instance type"
+        ) from None
 
 
 @contextmanager
@@ -88,12 +91,26 @@ def offline_content(s3: S3Store) -> Iterator[str]:
         content.upload_file(path, path.relative_to(METADATA_DIR).as_posix())
     for spec_path in sorted(METADATA_DIR.glob("community_models/*/specs_*.json")):
         spec = json.loads(spec_path.read_text())
-        _put_tarball(content, spec["training_artifact_key"], BASE_MODEL_FILE, json.dumps(
-            {"model_id": spec["model_id"], "weights": None,
-             "note": "edgebench offline base model: architecture only, trained from scratch"}).encode())
+        _put_tarball(
+            content,
+            spec["training_artifact_key"],
+            BASE_MODEL_FILE,
+            json.dumps(
+                {
+                    "model_id": spec["model_id"],
+                    "weights": None,
+                    "note": "edgebench offline base model: architecture only, trained from scratch",
+                }
+            ).encode(),
+        )
         for key in {spec["training_script_key"], spec.get("training_prepacked_script_key") or ""} - {""}:
-            _put_tarball(content, key, "README.txt", b"edgebench offline: the JumpStart training script is "
-                         b"played by harness.training.train.run_training_container\n")
+            _put_tarball(
+                content,
+                key,
+                "README.txt",
+                b"edgebench offline: the JumpStart training script is "
+                b"played by harness.training.train.run_training_container\n",
+            )
     previous = os.environ.get(CONTENT_BUCKET_ENV)
     os.environ[CONTENT_BUCKET_ENV] = OFFLINE_CONTENT_BUCKET
     try:

@@ -46,8 +46,10 @@ class SageMakerJob:
 
     def __post_init__(self) -> None:
         if not self.role_arn.startswith("arn:aws:iam::"):
-            raise ConfigError(f"execution role {self.role_arn!r}: expected an IAM role ARN "
-                              "(arn:aws:iam::ACCOUNT:role/NAME); set --role or EDGEBENCH_SAGEMAKER_ROLE")
+            raise ConfigError(
+                f"execution role {self.role_arn!r}: expected an IAM role ARN "
+                "(arn:aws:iam::ACCOUNT:role/NAME); set --role or EDGEBENCH_SAGEMAKER_ROLE"
+            )
         if not self.instance_type.startswith("ml."):
             raise ConfigError(f"instance type {self.instance_type!r}: expected a SageMaker type such as ml.m5.xlarge")
 
@@ -64,8 +66,15 @@ class ManagedBySageMaker:
         return None
 
 
-def training_job_request(job_name: str, uris: JumpStartUris, hyperparameters: train.Hyperparameters,
-                         training_uri: str, output_uri: str, job: SageMakerJob, region: str) -> dict[str, Any]:
+def training_job_request(
+    job_name: str,
+    uris: JumpStartUris,
+    hyperparameters: train.Hyperparameters,
+    training_uri: str,
+    output_uri: str,
+    job: SageMakerJob,
+    region: str,
+) -> dict[str, Any]:
     """The CreateTrainingJob request a JumpStart fine-tuning job sends (as the SDK's estimator builds it)."""
     return {
         "TrainingJobName": job_name,
@@ -82,15 +91,21 @@ def training_job_request(job_name: str, uris: JumpStartUris, hyperparameters: tr
         "OutputDataConfig": {"S3OutputPath": output_uri},
         "ResourceConfig": {"InstanceType": job.instance_type, "InstanceCount": 1, "VolumeSizeInGB": job.volume_gb},
         "StoppingCondition": {"MaxRuntimeInSeconds": job.max_runtime_seconds},
-        "Tags": [{"Key": "sagemaker-sdk:jumpstart-model-id", "Value": uris.model_id},
-                 {"Key": "sagemaker-sdk:jumpstart-model-version", "Value": uris.model_version}],
+        "Tags": [
+            {"Key": "sagemaker-sdk:jumpstart-model-id", "Value": uris.model_id},
+            {"Key": "sagemaker-sdk:jumpstart-model-version", "Value": uris.model_version},
+        ],
     }
 
 
 def _channel(name: str, uri: str) -> dict[str, Any]:
-    return {"ChannelName": name, "InputMode": "File",
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri,
-                                            "S3DataDistributionType": "FullyReplicated"}}}
+    return {
+        "ChannelName": name,
+        "InputMode": "File",
+        "DataSource": {
+            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}
+        },
+    }
 
 
 StatusCallback = Callable[[dict[str, Any]], None]
@@ -104,20 +119,39 @@ class JobOutcome:
     request: dict[str, Any]
 
 
-def train_on_sagemaker(training_dir: Path, s3: S3Store, uris: JumpStartUris, hyperparameters: train.Hyperparameters,
-                       job: SageMakerJob, job_name: str, executor: TrainingExecutor,
-                       on_status: StatusCallback | None = None) -> JobOutcome:
+def train_on_sagemaker(
+    training_dir: Path,
+    s3: S3Store,
+    uris: JumpStartUris,
+    hyperparameters: train.Hyperparameters,
+    job: SageMakerJob,
+    job_name: str,
+    executor: TrainingExecutor,
+    on_status: StatusCallback | None = None,
+) -> JobOutcome:
     """Upload the ``training`` channel, run the JumpStart training job, return where its model.tar.gz is."""
     training_prefix = s3.location.key("channels", "training")
     s3.upload_tree(training_dir, training_prefix)
-    request = training_job_request(job_name, uris, hyperparameters, s3.location.uri(training_prefix) + "/",
-                                   s3.location.uri(s3.location.key("training-jobs")), job, s3.location.region)
+    request = training_job_request(
+        job_name,
+        uris,
+        hyperparameters,
+        s3.location.uri(training_prefix) + "/",
+        s3.location.uri(s3.location.key("training-jobs")),
+        job,
+        s3.location.region,
+    )
     description, metrics = run_training_job(s3.client_for("sagemaker"), request, executor, job, on_status)
     return JobOutcome(description["ModelArtifacts"]["S3ModelArtifacts"], description, metrics, request)
 
 
-def run_training_job(sm_client: Any, request: dict[str, Any], executor: TrainingExecutor, job: SageMakerJob,
-                     on_status: StatusCallback | None = None) -> tuple[dict[str, Any], dict[str, float]]:
+def run_training_job(
+    sm_client: Any,
+    request: dict[str, Any],
+    executor: TrainingExecutor,
+    job: SageMakerJob,
+    on_status: StatusCallback | None = None,
+) -> tuple[dict[str, Any], dict[str, float]]:
     """CreateTrainingJob, let the executor run it, poll until a terminal status; return the description and
     the job's metrics (the executor's own, else the job's final metric data)."""
     name = request["TrainingJobName"]
@@ -152,8 +186,11 @@ class LocalContainer:
         root = self.workdir / description["TrainingJobName"] / "opt-ml"
         if root.exists():
             shutil.rmtree(root)
-        env = {"SM_MODEL_DIR": str(root / "model"), "SM_INPUT_CONFIG_DIR": str(root / "input" / "config"),
-               "SM_OUTPUT_DATA_DIR": str(root / "output" / "data")}
+        env = {
+            "SM_MODEL_DIR": str(root / "model"),
+            "SM_INPUT_CONFIG_DIR": str(root / "input" / "config"),
+            "SM_OUTPUT_DATA_DIR": str(root / "output" / "data"),
+        }
         for name in env.values():
             Path(name).mkdir(parents=True)
         for channel in description["InputDataConfig"]:
@@ -187,11 +224,15 @@ def _sagemaker_errors(what: str) -> Iterator[None]:
     try:
         yield
     except NoCredentialsError:
-        raise StoreError(f"{what}: no AWS credentials found; set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
-                         "AWS_SECRET_ACCESS_KEY, or leave --bucket unset to train offline") from None
+        raise StoreError(
+            f"{what}: no AWS credentials found; set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
+            "AWS_SECRET_ACCESS_KEY, or leave --bucket unset to train offline"
+        ) from None
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        raise TrainingError(f"{what}: {error.get('Code', 'error')}: {error.get('Message', '')}; check the role, "
-                            "the instance type's quota and the region") from None
+        raise TrainingError(
+            f"{what}: {error.get('Code', 'error')}: {error.get('Message', '')}; check the role, "
+            "the instance type's quota and the region"
+        ) from None
     except BotoCoreError as exc:
         raise TrainingError(f"{what}: {exc}; check --endpoint-url, --region and the network") from None

@@ -42,11 +42,14 @@ RESNET_MODEL_ID = "tensorflow-ic-imagenet-resnet-v2-50-classification-4"
 
 def _keras_base(application: str, **options: Any) -> Callable[[], Any]:
     """A Keras application without its top and without weights (none can be downloaded), pooled features out."""
+
     def build() -> Any:
         import keras
 
-        return getattr(keras.applications, application)(input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), include_top=False,
-                                                        weights=None, pooling="avg", **options)
+        return getattr(keras.applications, application)(
+            input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), include_top=False, weights=None, pooling="avg", **options
+        )
+
     return build
 
 
@@ -107,24 +110,32 @@ class Hyperparameters:
             (0 <= self.momentum < 1, "momentum", "a number in [0, 1)"),
             (0 <= self.rho < 1, "rho", "a number in [0, 1)"),
             (0 <= self.initial_accumulator_value <= 1, "initial_accumulator_value", "a number in [0, 1]"),
-            (self.reinitialize_top_layer in ("Auto", "True", "False"), "reinitialize_top_layer",
-             "Auto, True or False"),
+            (self.reinitialize_top_layer in ("Auto", "True", "False"), "reinitialize_top_layer", "Auto, True or False"),
             (0 <= self.dropout_rate < 1, "dropout_rate", "a number in [0, 1)"),
             (0 <= self.regularizers_l2 <= 1, "regularizers_l2", "a number in [0, 1]"),
             (0 <= self.label_smoothing < 1, "label_smoothing", "a number in [0, 1)"),
-            (self.image_resize_interpolation == "bilinear", "image_resize_interpolation",
-             "bilinear (the only interpolation the shared preprocessing implements)"),
-            (self.augmentation_random_flip in FLIP_MODES, "augmentation_random_flip",
-             f"one of {', '.join(FLIP_MODES)}"),
+            (
+                self.image_resize_interpolation == "bilinear",
+                "image_resize_interpolation",
+                "bilinear (the only interpolation the shared preprocessing implements)",
+            ),
+            (
+                self.augmentation_random_flip in FLIP_MODES,
+                "augmentation_random_flip",
+                f"one of {', '.join(FLIP_MODES)}",
+            ),
             (-1 <= self.augmentation_random_rotation <= 1, "augmentation_random_rotation", "a number in [-1, 1]"),
             (-1 <= self.augmentation_random_zoom <= 1, "augmentation_random_zoom", "a number in [-1, 1]"),
-            (not self.binary_mode, "binary_mode",
-             "False: the local trainer writes a softmax classifier (binary_mode=True is JumpStart's sigmoid head)"),
+            (
+                not self.binary_mode,
+                "binary_mode",
+                "False: the local trainer writes a softmax classifier (binary_mode=True is JumpStart's sigmoid head)",
+            ),
             (self.eval_metric in EVAL_METRICS, "eval_metric", f"one of {', '.join(EVAL_METRICS)}"),
             (1 <= self.early_stopping_patience <= 1000, "early_stopping_patience", "an integer in [1, 1000]"),
             (0 <= self.early_stopping_min_delta <= 1, "early_stopping_min_delta", "a number in [0, 1]"),
             (0 <= self.validation_split_ratio < 1, "validation_split_ratio", "a number in [0, 1)"),
-            (0 <= self.random_seed < 2 ** 32, "random_seed", "an integer in [0, 2**32) (NumPy's seed range)"),
+            (0 <= self.random_seed < 2**32, "random_seed", "an integer in [0, 2**32) (NumPy's seed range)"),
         ]
         for ok, name, expected in checks:
             if not ok:
@@ -139,15 +150,16 @@ class Hyperparameters:
         for raw_name, raw_value in values.items():
             name = LEGACY_NAMES.get(raw_name, raw_name)
             if name not in fields:
-                raise ConfigError(f"hyperparameter {raw_name!r}: unknown; known names are "
-                                  f"{', '.join(sorted(fields))}")
+                raise ConfigError(f"hyperparameter {raw_name!r}: unknown; known names are {', '.join(sorted(fields))}")
             parsed[name] = _parse_value(raw_name, raw_value, fields[name].type)
         return cls(**parsed)
 
     def to_jumpstart(self) -> dict[str, str]:
         """As SageMaker passes hyperparameters to a training container: every value a string."""
-        return {k: (str(v) if not isinstance(v, bool) else ("True" if v else "False"))
-                for k, v in dataclasses.asdict(self).items()}
+        return {
+            k: (str(v) if not isinstance(v, bool) else ("True" if v else "False"))
+            for k, v in dataclasses.asdict(self).items()
+        }
 
 
 LEGACY_NAMES = {
@@ -199,8 +211,13 @@ class LocalArtifact:
 EpochCallback = Callable[[int, int, dict[str, float]], None]
 
 
-def train_local(training_dir: Path, output_dir: Path, hyperparameters: Hyperparameters,
-                model_id: str = DEFAULT_MODEL_ID, on_epoch: EpochCallback | None = None) -> LocalArtifact:
+def train_local(
+    training_dir: Path,
+    output_dir: Path,
+    hyperparameters: Hyperparameters,
+    model_id: str = DEFAULT_MODEL_ID,
+    on_epoch: EpochCallback | None = None,
+) -> LocalArtifact:
     """Train from scratch on a ``training`` channel of class folders and write ``output_dir/model.tar.gz``."""
     started = time.perf_counter()
     output_dir = Path(output_dir)
@@ -211,9 +228,13 @@ def train_local(training_dir: Path, output_dir: Path, hyperparameters: Hyperpara
     return LocalArtifact(artifact, classes, model_id, hyperparameters, metrics, time.perf_counter() - started)
 
 
-def train_into_model_dir(training_dir: Path, model_dir: Path, hyperparameters: Hyperparameters,
-                         model_id: str = DEFAULT_MODEL_ID,
-                         on_epoch: EpochCallback | None = None) -> tuple[tuple[str, ...], dict[str, float]]:
+def train_into_model_dir(
+    training_dir: Path,
+    model_dir: Path,
+    hyperparameters: Hyperparameters,
+    model_id: str = DEFAULT_MODEL_ID,
+    on_epoch: EpochCallback | None = None,
+) -> tuple[tuple[str, ...], dict[str, float]]:
     """What the JumpStart training script does inside its container: fit on the ``training`` channel and
     write the SavedModel (``1/``) and label map into the model dir (SageMaker then tars that dir)."""
     if model_id not in ARCHITECTURES:
@@ -225,22 +246,27 @@ def train_into_model_dir(training_dir: Path, model_dir: Path, hyperparameters: H
     # Images are decoded batch by batch as the model asks for them (about 0.6 MB each once preprocessed): a
     # 5,000-image channel never sits in memory at once.
     images = ImageFiles(tuple(image.path for image in dataset.images))
-    train_idx, val_idx = _stratified_split(labels, hyperparameters.validation_split_ratio,
-                                           hyperparameters.random_seed)
+    train_idx, val_idx = _stratified_split(labels, hyperparameters.validation_split_ratio, hyperparameters.random_seed)
 
     import keras
 
     keras.utils.set_random_seed(hyperparameters.random_seed)
     model = _build_model(model_id, len(classes), hyperparameters)
-    model.compile(optimizer=_optimizer(hyperparameters),
-                  loss=keras.losses.CategoricalCrossentropy(from_logits=True,
-                                                            label_smoothing=hyperparameters.label_smoothing),
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=_optimizer(hyperparameters),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=hyperparameters.label_smoothing),
+        metrics=["accuracy"],
+    )
     onehot = keras.utils.to_categorical(labels, len(classes))
     validation = images.dataset(val_idx, onehot, hyperparameters.batch_size) if len(val_idx) else None
-    model.fit(_training_data(images, train_idx, onehot, hyperparameters),
-              validation_data=validation, epochs=hyperparameters.epochs, verbose=0, shuffle=False,
-              callbacks=_callbacks(hyperparameters, validation is not None, on_epoch))
+    model.fit(
+        _training_data(images, train_idx, onehot, hyperparameters),
+        validation_data=validation,
+        epochs=hyperparameters.epochs,
+        verbose=0,
+        shuffle=False,
+        callbacks=_callbacks(hyperparameters, validation is not None, on_epoch),
+    )
     recalibrate_batchnorm(model, images.batches(train_idx, hyperparameters.batch_size))
 
     metrics = {"train_accuracy": _accuracy(model, images, train_idx, labels, onehot)}
@@ -260,23 +286,32 @@ def run_training_container(env: Mapping[str, str], on_epoch: EpochCallback | Non
     model from the SageMaker environment, train, and leave the model in ``SM_MODEL_DIR``."""
     missing = [name for name in CONTAINER_ENV if not env.get(name)]
     if missing:
-        raise TrainingError(f"training container environment lacks {', '.join(missing)}; run it as a SageMaker "
-                            "training job (or through `edgebench train --trainer sagemaker`)")
+        raise TrainingError(
+            f"training container environment lacks {', '.join(missing)}; run it as a SageMaker "
+            "training job (or through `edgebench train --trainer sagemaker`)"
+        )
     hyperparameters_file = Path(env["SM_INPUT_CONFIG_DIR"]) / "hyperparameters.json"
     raw = read_json(hyperparameters_file, TrainingError, "unreadable", hint="")
     # SageMaker adds its own sagemaker_* entries (program, submit directory, region); the script ignores them.
     values = {k: v for k, v in raw.items() if not k.startswith("sagemaker_")}
     model_id = _base_model_id(Path(env["SM_CHANNEL_MODEL"])) if env.get("SM_CHANNEL_MODEL") else DEFAULT_MODEL_ID
-    _, metrics = train_into_model_dir(Path(env["SM_CHANNEL_TRAINING"]), Path(env["SM_MODEL_DIR"]),
-                                      Hyperparameters.from_mapping(values), model_id, on_epoch)
+    _, metrics = train_into_model_dir(
+        Path(env["SM_CHANNEL_TRAINING"]),
+        Path(env["SM_MODEL_DIR"]),
+        Hyperparameters.from_mapping(values),
+        model_id,
+        on_epoch,
+    )
     return metrics
 
 
 def _base_model_id(channel: Path) -> str:
     marker = next(iter(channel.rglob(BASE_MODEL_FILE)), None)
     if marker is None:
-        raise TrainingError(f"{channel}: the `model` channel has no {BASE_MODEL_FILE}; offline, the base model "
-                            "is an architecture description (no pretrained weights can be downloaded)")
+        raise TrainingError(
+            f"{channel}: the `model` channel has no {BASE_MODEL_FILE}; offline, the base model "
+            "is an architecture description (no pretrained weights can be downloaded)"
+        )
     return str(json.loads(marker.read_text())["model_id"])
 
 
@@ -299,14 +334,17 @@ def _build_model(model_id: str, num_classes: int, hp: Hyperparameters) -> Any:
     if hp.train_only_top_layer:
         # JumpStart freezes a pretrained base. Offline there is none: the frozen base is random, so only the
         # head learns (a linear probe on random features). Pass train_only_top_layer=False to train it all.
-        log.warning("train_only_top_layer=True with a randomly initialised base (no pretrained weights "
-                    "offline): only the dense head is trained")
+        log.warning(
+            "train_only_top_layer=True with a randomly initialised base (no pretrained weights "
+            "offline): only the dense head is trained"
+        )
         base.trainable = False
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="inputs")
     features = base(inputs, training=False if hp.train_only_top_layer else None)
     features = keras.layers.Dropout(hp.dropout_rate, seed=hp.random_seed)(features)
-    logits = keras.layers.Dense(num_classes, name="logits",
-                                kernel_regularizer=keras.regularizers.L2(hp.regularizers_l2))(features)
+    logits = keras.layers.Dense(
+        num_classes, name="logits", kernel_regularizer=keras.regularizers.L2(hp.regularizers_l2)
+    )(features)
     return keras.Model(inputs, logits, name=model_id)
 
 
@@ -324,8 +362,9 @@ def _optimizer(hp: Hyperparameters) -> Any:
         case "rmsprop":
             return o.RMSprop(hp.learning_rate, rho=hp.rho, momentum=hp.momentum, epsilon=hp.epsilon)
         case "adagrad":
-            return o.Adagrad(hp.learning_rate, initial_accumulator_value=hp.initial_accumulator_value,
-                             epsilon=hp.epsilon)
+            return o.Adagrad(
+                hp.learning_rate, initial_accumulator_value=hp.initial_accumulator_value, epsilon=hp.epsilon
+            )
         case _:
             return o.Adadelta(hp.learning_rate, rho=hp.rho, epsilon=hp.epsilon)
 
@@ -342,7 +381,7 @@ class ImageFiles:
 
     def batches(self, indices: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
         for start in range(0, len(indices), batch_size):
-            yield self.load(indices[start:start + batch_size])
+            yield self.load(indices[start : start + batch_size])
 
     def dataset(self, indices: np.ndarray, onehot: np.ndarray, batch_size: int, shuffle_seed: int | None = None) -> Any:
         """(images, one-hot) batches as a ``tf.data`` pipeline: indices are shuffled and batched, and each batch
@@ -367,8 +406,10 @@ def _training_data(images: ImageFiles, indices: np.ndarray, onehot: np.ndarray, 
 
     data = images.dataset(indices, onehot, hp.batch_size, shuffle_seed=hp.random_seed)
     if hp.augmentation:
-        layers = [keras.layers.RandomRotation(hp.augmentation_random_rotation, seed=hp.random_seed),
-                  keras.layers.RandomZoom(hp.augmentation_random_zoom, seed=hp.random_seed)]
+        layers = [
+            keras.layers.RandomRotation(hp.augmentation_random_rotation, seed=hp.random_seed),
+            keras.layers.RandomZoom(hp.augmentation_random_zoom, seed=hp.random_seed),
+        ]
         if hp.augmentation_random_flip != "None":
             layers.insert(0, keras.layers.RandomFlip(hp.augmentation_random_flip, seed=hp.random_seed))
         augment = keras.Sequential(layers)
@@ -381,12 +422,20 @@ def _callbacks(hp: Hyperparameters, has_validation: bool, on_epoch: EpochCallbac
 
     callbacks: list[Any] = []
     if hp.early_stopping and has_validation:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=hp.early_stopping_patience,
-                                                       min_delta=hp.early_stopping_min_delta,
-                                                       restore_best_weights=True))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss",
+                patience=hp.early_stopping_patience,
+                min_delta=hp.early_stopping_min_delta,
+                restore_best_weights=True,
+            )
+        )
     if on_epoch is not None:
-        callbacks.append(keras.callbacks.LambdaCallback(
-            on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, hp.epochs, dict(logs or {}))))
+        callbacks.append(
+            keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, hp.epochs, dict(logs or {}))
+            )
+        )
     return callbacks
 
 
