@@ -252,7 +252,7 @@ def spread_over_classes(
     turns = (
         queue[depth] for depth in range(max(map(len, queues), default=0)) for queue in queues if depth < len(queue)
     )
-    return tuple(image for image, _ in zip(turns, range(limit)))
+    return tuple(image for image, _ in zip(turns, range(limit), strict=False))  # the first `limit` turns
 
 
 def _materialize(images: list[LabeledImage], dest_root: Path) -> tuple[LabeledImage, ...]:
@@ -329,7 +329,8 @@ def _draw_weather(label: str, rng: np.random.Generator, config: GeneratorConfig)
 
 
 def _jitter(rng: np.random.Generator, rgb: tuple[int, int, int], amount: int = 18) -> tuple[int, int, int]:
-    return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in rgb)  # type: ignore
+    red, green, blue = (int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in rgb)
+    return red, green, blue
 
 
 def _sky_and_ground(width: int, height: int, horizon: int, top: tuple, bottom: tuple, ground: tuple) -> Image.Image:

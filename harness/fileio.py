@@ -42,7 +42,7 @@ def atomic_file(path: Path) -> Iterator[Path]:
     """A temporary file to fill; renamed onto ``path`` when the block succeeds: never a half-written file."""
     with temp_sibling(path) as partial:
         yield partial
-        os.replace(partial, path)
+        partial.replace(path)
 
 
 def write_text(path: Path, text: str) -> Path:

@@ -1,4 +1,4 @@
-"""Run output: the ``report.json`` schema (written atomically through ``harness.fileio``) and the terminal summary table."""
+"""Run output: the ``report.json`` schema (written atomically by ``harness.fileio``) and the terminal summary table."""
 
 from __future__ import annotations
 

@@ -11,9 +11,9 @@ Everything boto3 does (signing, retries, checksums, multipart, ranged GETs) runs
 Faults are rules, each for a set of S3 operations (named as in the S3 API, derived from method, path and
 query: ``PutObject``, ``UploadPart``, ``GetObject``, ``ListObjectsV2`` ...; ``*`` for any), optionally only
 keys containing a string, injected on the *first N* matching requests or at a *rate* (the first matching
-request, then each whose running count crosses a multiple of 1/rate: deterministic, no random state). ``flip`` and ``truncate`` apply
-to object bytes only: GetObject response bodies, PutObject/UploadPart request bodies (S3 has no checksum on
-listings or XML; TLS protects those on AWS). Every injected fault is logged on the proxy (``injected``).
+request, then each whose running count crosses a multiple of 1/rate: deterministic, no random state). ``flip`` and
+``truncate`` apply to object bytes only: GetObject response bodies, PutObject/UploadPart request bodies (S3 has no
+checksum on listings or XML; TLS protects those on AWS). Every injected fault is logged on the proxy (``injected``).
 """
 
 from __future__ import annotations
@@ -171,7 +171,8 @@ class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def handle_error(self, request: object, client_address: object) -> None:
-        log.debug("proxy: connection from %s ended abruptly", client_address, exc_info=True)
+        # socketserver calls handle_error inside its `except`, so exc_info is the handler's exception
+        log.debug("proxy: connection from %s ended abruptly", client_address, exc_info=True)  # noqa: LOG014
 
 
 def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
@@ -185,8 +186,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as botocore's pool expects; also answers Expect: 100-continue
     owner: FaultProxy
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
-        log.debug("proxy: " + format, *args)
+    def log_message(self, format: str, *args: object) -> None:  # `format`: http.server's parameter name
+        log.debug("proxy: " + format, *args)  # noqa: G003 - a prefix to http.server's format; args stay lazy
 
     def do_GET(self) -> None:
         self._relay()
@@ -202,12 +203,15 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         length = int(headers.get("content-length") or 0)
         if kind == "truncate" and operation in BODY_OPERATIONS and length > 1:
             self.rfile.read(length // 2)  # half the upload arrives, then the connection drops
-            return self._reset()
+            self._reset()
+            return
         body = self._read_body(headers, length)
         if kind == "reset":
-            return self._reset()
+            self._reset()
+            return
         if kind in ERRORS:
-            return self._error(int(kind), *ERRORS[kind])
+            self._error(int(kind), *ERRORS[kind])
+            return
         if kind == "delay":
             time.sleep(fault.delay_s)  # type: ignore[union-attr]
         if kind == "flip" and operation in BODY_OPERATIONS and body:
@@ -222,7 +226,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         announced = (
             len(payload)
             if self.command != "HEAD"
-            else int(dict((k.lower(), v) for k, v in response_headers).get("content-length", 0))
+            else int({k.lower(): v for k, v in response_headers}.get("content-length", 0))
         )
         self.send_header("Content-Length", str(announced))
         self.end_headers()
@@ -231,7 +235,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if kind == "truncate" and operation in DATA_RESPONSES and len(payload) > 1:
             self.wfile.write(payload[: len(payload) // 2])  # the full length announced, half sent
             self.wfile.flush()
-            return self._reset()
+            self._reset()
+            return
         self.wfile.write(payload)
 
     def _read_body(self, headers: dict[str, str], length: int) -> bytes:

@@ -235,7 +235,7 @@ class S3Store:
                     except RetriesExceededError as exc:
                         problem = f"the connection broke on every read ({_first_line(exc.last_exception)})"
                 if not problem:
-                    os.replace(tmp, dest)
+                    tmp.replace(dest)
                     return dest
                 log.warning("%s: %s (download %d of %d)", uri, problem, attempt, DOWNLOAD_ATTEMPTS)
         hint = (
@@ -306,7 +306,7 @@ def _stored_intact(head: dict[str, Any], path: Path) -> bool:
         return True
     chunk = ChunksizeAdjuster().adjust_chunksize(TRANSFER.multipart_chunksize, size) if "-" in etag else size
     digests = []
-    with open(path, "rb") as handle:
+    with Path(path).open("rb") as handle:
         while block := handle.read(chunk) if chunk else b"":
             digests.append(hashlib.md5(block, usedforsecurity=False).digest())
     if "-" not in etag:
@@ -334,5 +334,5 @@ def _describe(exc: ClientError) -> str:
 
 
 def sha256_file(path: Path) -> str:
-    with open(path, "rb") as handle:
+    with Path(path).open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +21,12 @@ import numpy as np
 from filelock import FileLock
 
 from harness import data, edge, fileio, parity, plan, report, store
-from harness.training import sagemaker_job, train, trainers
 from harness.backends import BackendConfig, create_backend, infer_each, result_label
 from harness.errors import ConfigError
 from harness.measure import TimingPlan, processor_identity, time_infer
 from harness.numeric import softmax
 from harness.progress import Advance, Progress, SilentProgress
+from harness.training import sagemaker_job, train, trainers
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class RunResult:
 
 
 def new_run_id() -> str:
-    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
 
 
 def claim_run_dir(reports_dir: Path, run_id: str = "", make_id=new_run_id) -> tuple[str, Path]:
@@ -204,7 +204,7 @@ def _header(
     )
     return {
         "run_id": run_id,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": processor_identity(),
         "dataset": {
             **dataset.summary(),
@@ -418,7 +418,7 @@ class _Steps:
     def mark(self, stage: str) -> None:
         """Append ``<unix time> <stage>`` to $EDGEBENCH_STAGE_LOG, if set, as a stage starts."""
         if self.stage_log:
-            with open(self.stage_log, "a", encoding="utf-8") as handle:
+            with Path(self.stage_log).open("a", encoding="utf-8") as handle:
                 handle.write(f"{time.time():.3f} {stage}\n")
 
     @contextmanager

@@ -44,7 +44,7 @@ class OpenVINOBackend:
             )
         try:
             converted = ov.convert_model(str(model.saved_model_dir))
-        except Exception as exc:  # the converter raises many unrelated types; all mean "cannot convert"
+        except Exception as exc:  # noqa: BLE001 - the converter raises many unrelated types; all mean "cannot convert"
             raise BackendError(
                 f"{model.saved_model_dir}: OpenVINO cannot convert this SavedModel ({str(exc).splitlines()[0]})"
             ) from None
@@ -103,7 +103,7 @@ class OpenVINOBackend:
 def _compile_config(core: Any, config: BackendConfig) -> dict[str, Any]:
     precision = {"INFERENCE_PRECISION_HINT": PRECISION_TYPES[config.precision]}
     if _is_virtual(config.device):  # virtual devices pass the precision on to the device(s) they pick
-        return {"PERFORMANCE_HINT": config.hint, "DEVICE_PROPERTIES": {d: precision for d in core.available_devices}}
+        return {"PERFORMANCE_HINT": config.hint, "DEVICE_PROPERTIES": dict.fromkeys(core.available_devices, precision)}
     return {"PERFORMANCE_HINT": config.hint, **precision}
 
 
@@ -132,7 +132,7 @@ def _quantize(converted: Any, config: BackendConfig) -> Any:
         )
     images, labels = config.validation
     step = config.batch or 1
-    validation = nncf.Dataset(list(zip(_batches(images, step), _batches(labels, step))))
+    validation = nncf.Dataset(list(zip(_batches(images, step), _batches(labels, step), strict=True)))
     restorer = nncf.AdvancedAccuracyRestorerParameters(max_num_iterations=ACCURACY_CONTROL_MAX_ITERATIONS)
     return nncf.quantize_with_accuracy_control(
         converted,

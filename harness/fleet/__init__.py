@@ -31,14 +31,6 @@ The names below are the fleet's public API (the CLI, conftest and the suites use
 
 from __future__ import annotations
 
-from harness.fleet.merge import (
-    FLEET_SCHEMA,
-    VERDICTS,
-    MergedRun,
-    merge_run,
-    node_row,
-    node_verdict,
-)
 from harness.fleet.inputs import (
     CALIBRATION_IMAGES,
     CalibrationSubset,
@@ -48,6 +40,14 @@ from harness.fleet.inputs import (
     calibration_subset,
     stage_inputs,
     upload_images,
+)
+from harness.fleet.merge import (
+    FLEET_SCHEMA,
+    VERDICTS,
+    MergedRun,
+    merge_run,
+    node_row,
+    node_verdict,
 )
 from harness.fleet.node import (
     NodeOutcome,
@@ -106,6 +106,8 @@ __all__ = [
     "MergedRun",
     "NodeOutcome",
     "NodeSpec",
+    "StagedInputs",
+    "TrainedInputs",
     "calibration_subset",
     "complete_report",
     "download_run",
@@ -130,10 +132,8 @@ __all__ = [
     "run_fleet",
     "run_node",
     "run_prefix",
-    "StagedInputs",
     "stage_inputs",
     "suite_command",
-    "TrainedInputs",
     "upload_images",
     "upload_results",
     "write_merged",

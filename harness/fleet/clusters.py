@@ -235,7 +235,7 @@ def wait_for_jobs(
         connected = len(client.scheduler_info()["workers"])
         if connected >= options.nodes:
             return time.monotonic() - start
-        jobs = [job for job in cluster.workers.values()]
+        jobs = list(cluster.workers.values())
         submitted = [str(job.job_id) for job in jobs if getattr(job, "job_id", None)]
         if len(jobs) >= options.nodes and len(submitted) < len(jobs) and time.monotonic() - start > 30:
             raise ConfigError(

@@ -85,11 +85,11 @@ def _speedup_heatmap(summary: dict[str, Any]) -> str:
         rows.append(
             f"<tr><td>{html.escape(node['node_id'])}</td><td>{html.escape(node['cpu'])}</td>{''.join(cells)}</tr>"
         )
-    for failure in summary["failed"]:
-        rows.append(
-            f'<tr><td>{html.escape(failure["node_id"])}</td><td colspan="{len(rungs) + 1}" '
-            f'style="background:#fdd">failed: {html.escape(failure["reason"])}</td></tr>'
-        )
+    rows.extend(
+        f'<tr><td>{html.escape(failure["node_id"])}</td><td colspan="{len(rungs) + 1}" '
+        f'style="background:#fdd">failed: {html.escape(failure["reason"])}</td></tr>'
+        for failure in summary["failed"]
+    )
     return f'<table class="heat"><tr>{head}</tr>{"".join(rows)}</table>'
 
 

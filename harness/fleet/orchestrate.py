@@ -4,6 +4,7 @@ batch job ends is recorded as failed (with the scheduler's reason), the others' 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import socket
@@ -119,14 +120,12 @@ def _outcome(future: Any, spec: NodeSpec) -> NodeOutcome:
         return future.result()
     except EdgebenchError as exc:
         return NodeOutcome(spec.node_id, "failed", str(exc))
-    except Exception as exc:  # KilledWorker, CommClosedError...: the node's worker went away
+    except Exception as exc:  # noqa: BLE001 - KilledWorker, CommClosedError...: the node's worker went away
         return NodeOutcome(
             spec.node_id, "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
         )
 
 
 def _record_parent_failure(spec: NodeSpec, reason: str) -> None:
-    try:
+    with contextlib.suppress(StoreError):  # the fleet result still reports it; S3 is what failed
         publish_failure(node_store(spec), spec.node_id, reason)
-    except StoreError:
-        pass  # the fleet result still reports it; S3 is what failed

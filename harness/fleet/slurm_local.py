@@ -82,7 +82,7 @@ def processor_features() -> tuple[str, ...]:
     from harness.measure import ISA_FLAGS
 
     info = cpuinfo.get_cpu_info()
-    brand = re.sub(r"\((r|tm)\)", "", info.get("brand_raw", "") or "unknown", flags=re.I)
+    brand = re.sub(r"\((r|tm)\)", "", info.get("brand_raw", "") or "unknown", flags=re.IGNORECASE)
     token = re.sub(r"[^a-z0-9]+", "_", brand.lower()).strip("_") or "unknown_cpu"
     flags = set(info.get("flags", []))
     return (token, *(flag for flag in ISA_FLAGS if flag in flags))
@@ -300,7 +300,7 @@ def up(folder: Path, timeout_s: float = 60.0) -> LocalSlurm:
         raise ConfigError(f"{folder}: a local Slurm already runs from this folder; `make slurm-down` first")
     cluster = write_config(folder)
     processes = start_daemons(cluster, timeout_s)
-    for name, process in zip(DAEMONS, processes):
+    for name, process in zip(DAEMONS, processes, strict=True):
         (cluster.folder / f"{name}.daemon-pid").write_text(str(process.pid))
     try:
         wait_until_idle(cluster, timeout_s)

@@ -10,10 +10,10 @@ in one process do not (about 0.5 %); comparing two checkouts pays it, so give th
 effect. Each arm is loaded ``replicas`` times and turn i times copy i mod replicas. The parent asks the
 arms in turn for a block of timed calls (after one untimed call), rotating the order every turn (AB BA …)
 so that no arm always runs in the same position, until the measurement budget (wall-clock seconds, all
-arms together) is spent. Every arm keeps the same warm-up rule (``warmup`` untimed calls after loading). The raw per-call samples go to the gate's
-rule through :func:`harness.gate.compare_interleaved`, which compares the arms turn by turn (the ratio of
-their block medians), so that the machine's speed regime, which shifts within minutes on shared hosts,
-cancels; the minimum effect defaults to 0.5 %, a tenth of the stored-baseline mode's, because it can.
+arms together) is spent. Every arm keeps the same warm-up rule (``warmup`` untimed calls after loading). The raw
+per-call samples go to the gate's rule through :func:`harness.gate.compare_interleaved`, which compares the arms turn by
+turn (the ratio of their block medians), so that the machine's speed regime, which shifts within minutes on shared
+hosts, cancels; the minimum effect defaults to 0.5 %, a tenth of the stored-baseline mode's, because it can.
 """
 
 from __future__ import annotations

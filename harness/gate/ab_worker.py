@@ -43,7 +43,7 @@ def main() -> int:
                     load(spec, arm, batch, Path(tmp) / f"arm{index}-{replica}")
                     for replica in range(int(spec["replicas"]))
                 ]
-            except Exception as exc:  # reported to the parent as one line naming the arm
+            except Exception as exc:  # noqa: BLE001 - reported to the parent as one line naming the arm
                 _send(protocol, {"error": f"{type(exc).__name__}: {exc}", "arm": arm["label"]})
                 return 1
         import harness

@@ -14,8 +14,8 @@ t = the minimum effect (``threshold``, default 5 %, per benchmark through ``thre
 
 Every comparison also carries the **minimum detectable effect** (:func:`minimum_detectable_effect`): the
 smallest slowdown that this rule, at this alpha, flags with probability ``power`` (default 80 %) given the
-spread measured in *these* samples. With se the standard error of log r (the standard deviation of the bootstrap's log ratios), the
-interval's lower end is about log r − z(1 − alpha/2)·se, so a true slowdown d is flagged with probability
+spread measured in *these* samples. With se the standard error of log r (the standard deviation of the bootstrap's log
+ratios), the interval's lower end is about log r − z(1 − alpha/2)·se, so a true slowdown d is flagged with probability
 Φ((log(1 + d) − log(1 + t)) / se − z(1 − alpha/2)); setting that to the power gives
 d_min = (1 + t)·exp((z(1 − alpha/2) + z(power))·se) − 1. A simulation of the rule checks it
 (``suites/test_gate.py``).

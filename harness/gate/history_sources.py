@@ -110,7 +110,7 @@ def _read_tree(root: Path, collection: Collection, name: Any) -> None:
     if root.is_file():
         _read_file(root, collection, name)
         return
-    for folder, dirs, files in _walk(root):
+    for folder, _dirs, files in _walk(root):
         if (
             MANIFEST in files
             or FAILURE in files

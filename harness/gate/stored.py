@@ -116,9 +116,9 @@ def gate_with_reruns(
     log: Callable[[str], None] = lambda line: None,
 ) -> GateResult:
     """:func:`gate_files`, then while some benchmark is inconclusive (or has insufficient data) and fewer
-    than ``reruns`` re-measurements ran: ``rerun(i)`` (it rewrites NEW), pool the inconclusive benchmarks' samples with the earlier ones and
-    judge again. Only inconclusive comparisons are re-judged; settled ones keep their verdict. Each look
-    uses the same alpha (an inconclusive result is re-measured at most ``reruns`` times, so the false-alarm
+    than ``reruns`` re-measurements ran: ``rerun(i)`` (it rewrites NEW), pool the inconclusive benchmarks' samples with
+    the earlier ones and judge again. Only inconclusive comparisons are re-judged; settled ones keep their verdict. Each
+    look uses the same alpha (an inconclusive result is re-measured at most ``reruns`` times, so the false-alarm
     rate is at most (reruns + 1) × the single-look rate for effects at the minimum, far less at 1.0)."""
     base_set, new_set = load_results(base, options.compensate), load_results(new, options.compensate)
     result = compare_results(base_set, new_set, options)

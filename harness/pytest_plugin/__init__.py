@@ -20,12 +20,12 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
 
-import pytest  # noqa: E402
+import pytest
 
-from harness.measure import processor_identity  # noqa: E402
-from harness.pytest_plugin import cases, options  # noqa: E402
-from harness.pytest_plugin.figures import FIGURES, FigureCollector, Figures  # noqa: E402
-from harness.pytest_plugin.models import import_given_model  # noqa: E402
+from harness.measure import processor_identity
+from harness.pytest_plugin import cases, options
+from harness.pytest_plugin.figures import FIGURES, FigureCollector, Figures
+from harness.pytest_plugin.models import import_given_model
 
 pytest_plugins = ["harness.pytest_plugin.fixtures"]
 

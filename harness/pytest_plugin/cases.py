@@ -97,7 +97,7 @@ def parity_cases(config: pytest.Config) -> list:
     edge_model = default_model_key(config)
     others = [] if edge_model == GIVEN else [m for m in SUITE_MODELS if m != edge_model]
     cases = []
-    for backend, (precision, quantization) in itertools.product(candidate_backends(config) + ["ovtf"], LADDER):
+    for backend, (precision, quantization) in itertools.product([*candidate_backends(config), "ovtf"], LADDER):
         if backend == "ovtf" and precision != "FP32":
             continue
         cases.append(

@@ -44,7 +44,7 @@ class ChildRun:
 def run_measured(command: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None) -> ChildRun:
     """Run ``command`` to the end with its output in ``log``: wall time, peak RSS and exit code."""
     started = time.perf_counter()
-    with open(log, "w") as out:
+    with log.open("w") as out:
         child = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
         _, status, usage = os.wait4(child.pid, 0)
     return ChildRun(time.perf_counter() - started, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), log)

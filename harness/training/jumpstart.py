@@ -65,7 +65,7 @@ def resolve(
         specs = JumpStartModelsAccessor.get_model_specs(
             region=region, model_id=model_id, version=model_version, s3_client=s3.client
         )
-        common = dict(model_id=model_id, model_version=specs.version, region=region, sagemaker_session=session)
+        common = {"model_id": model_id, "model_version": specs.version, "region": region, "sagemaker_session": session}
         return JumpStartUris(
             model_id=model_id,
             model_version=specs.version,

@@ -321,7 +321,7 @@ def _stratified_split(labels: np.ndarray, ratio: float, seed: int) -> tuple[np.n
     train, val = [], []
     for cls in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == cls))
-        n_val = min(int(round(len(members) * ratio)), len(members) - 1)
+        n_val = min(round(len(members) * ratio), len(members) - 1)
         val.extend(members[:n_val])
         train.extend(members[n_val:])
     return np.sort(np.array(train, dtype=int)), np.sort(np.array(val, dtype=int))
@@ -464,9 +464,9 @@ def recalibrate_batchnorm(model: Any, batches: Iterable[np.ndarray]) -> None:
                 layer.momentum = step / (step + 1)
             model(batch, training=True)
     finally:
-        for layer, momentum in zip(norms, saved[0]):
+        for layer, momentum in zip(norms, saved[0], strict=True):
             layer.momentum = momentum
-        for layer, rate in zip(dropouts, saved[1]):
+        for layer, rate in zip(dropouts, saved[1], strict=True):
             layer.rate = rate
 
 
