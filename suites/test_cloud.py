@@ -10,8 +10,8 @@ import uuid
 import pytest
 
 from harness import data, edge
-from harness.training import jumpstart, sagemaker_job, train, trainers
 from harness.store import S3Location, S3Store, default_region
+from harness.training import jumpstart, sagemaker_job, train, trainers
 
 pytestmark = pytest.mark.cloud
 REGION = default_region()

@@ -61,15 +61,15 @@ def test_holdout_takes_n_per_class_and_leaves_the_source_alone(tmp_path):
     root = data.generate_weather_dataset(tmp_path / "w", data.GeneratorConfig(images_per_class=5))
     before = _digest(root)
     split = data.split_holdout(data.load_dataset(root), tmp_path / "split", per_class=2, seed=1)
-    assert Counter(i.label for i in split.test) == {c: 2 for c in data.WEATHER_CLASSES}
-    assert Counter(i.label for i in split.train) == {c: 3 for c in data.WEATHER_CLASSES}
+    assert Counter(i.label for i in split.test) == dict.fromkeys(data.WEATHER_CLASSES, 2)
+    assert Counter(i.label for i in split.train) == dict.fromkeys(data.WEATHER_CLASSES, 3)
     assert not {i.path.name for i in split.test} & {i.path.name for i in split.train}
     assert data.load_dataset(split.training_dir).classes == data.WEATHER_CLASSES  # a valid training channel
     assert _digest(root) == before
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(images_per_class=1), dict(min_side=8), dict(classes=("sunny",)), dict(classes=("sunny", "stormy"))]
+    "kwargs", [{"images_per_class": 1}, {"min_side": 8}, {"classes": ("sunny",)}, {"classes": ("sunny", "stormy")}]
 )
 def test_bad_generator_config(kwargs):
     with pytest.raises(DatasetError):

@@ -1,4 +1,5 @@
-"""Which reference workload tracks this machine's speed best: the measurement behind :data:`harness.gate.drift.REFERENCE`.
+"""Which reference workload tracks this machine's speed best: the measurement behind
+:data:`harness.gate.drift.REFERENCE`.
 
 Each job is a fresh process (started ``--edgebench-gate-spacing`` seconds after the previous one began) that
 loads the suite model on OpenVINO (FP32, batch 1, LATENCY) and every candidate reference (the
@@ -57,8 +58,10 @@ def test_reference_candidates_track_the_machine(suite_artifact, pytestconfig, tm
         time.sleep(max(0.0, spacing - (time.monotonic() - started)) if job < jobs - 1 else 0)
     figures = reference_figures(results)
     lines = [
-        f"reference candidates over {jobs} fresh jobs ({spacing:.0f} s apart, {SECONDS_PER_JOB:.0f} s each); "
-        f"model per-job median spread (robust CV) {figures['model']['job_cv']:.1%}"
+        (
+            f"reference candidates over {jobs} fresh jobs ({spacing:.0f} s apart, {SECONDS_PER_JOB:.0f} s each); "
+            f"model per-job median spread (robust CV) {figures['model']['job_cv']:.1%}"
+        )
     ]
     for name, f in figures.items():
         if name != "model":

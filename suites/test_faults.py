@@ -25,7 +25,7 @@ from harness.errors import ConfigError
 from harness.pytest_plugin.helpers import skip_unless_native
 
 REQUIRED = ("class-swap", "channel-swap", "constant", "flip:10")
-REQUIRED_AT = {"FP32": REQUIRED + ("scale:1.01",)}
+REQUIRED_AT = {"FP32": (*REQUIRED, "scale:1.01")}
 MODEL_DEPENDENT = ("channel-swap",)  # a wrong answer only where the model's answers depend on it
 RECORDED = ("channel-swap", "flip:10", "flip:5", "scale:1.01", "scale:1.05", "scale:3")
 

@@ -478,8 +478,10 @@ def test_cli_names_each_failing_benchmark_and_its_reason_on_one_line(tmp_path, c
     fails = [line for line in lines if line.startswith("FAIL ")]
     assert fails == [
         f"FAIL {OLD}: removed (in BASE, not in NEW; --fail-on removed)",
-        f"FAIL {long_name}: insufficient data (60 samples in BASE, 4 in NEW; 10 needed on each side; "
-        "--fail-on insufficient)",
+        (
+            f"FAIL {long_name}: insufficient data (60 samples in BASE, 4 in NEW; 10 needed on each side; "
+            "--fail-on insufficient)"
+        ),
     ]
     assert "3 benchmarks: 1 no change, 1 insufficient data, 1 removed" in lines
     assert lines[-1] == "gate: FAIL, exit 1: 2 of 3 benchmarks fail"

@@ -139,9 +139,11 @@ def test_stored_baseline_compensated_vs_raw_over_separate_runs(artifact_and_batc
                 time.sleep(max(0.0, spacing - (time.monotonic() - started)))
     counted = sum(job["kind"] == "A/A" for job in jobs)
     lines = [
-        f"stored baseline over {len(jobs)} fresh jobs ({counted} per kind + 1 baseline), started {spacing:.0f} s "
-        f"apart ({(jobs[-1]['started_unix'] - jobs[0]['started_unix']) / 60:.0f} min), {STORED_SECONDS:.0f} s "
-        f"of timing each; raw jobs in {out}"
+        (
+            f"stored baseline over {len(jobs)} fresh jobs ({counted} per kind + 1 baseline), started {spacing:.0f} s "
+            f"apart ({(jobs[-1]['started_unix'] - jobs[0]['started_unix']) / 60:.0f} min), {STORED_SECONDS:.0f} s "
+            f"of timing each; raw jobs in {out}"
+        )
     ]
     figures = {}
     for pairing in PAIRINGS:

@@ -43,8 +43,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from harness import cli, contract, data, edge
-from harness.training import train
 from harness.errors import EdgebenchError
+from harness.training import train
 
 # Hostile images make PIL warn (corrupt EXIF, tags past the end, a decompression bomb): expected here.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL", "ignore::PIL.Image.DecompressionBombWarning")
@@ -207,7 +207,7 @@ def _time_limit(seconds: float):
 @contextlib.contextmanager
 def _in_run_folder(run_dir: Path):
     """The working directory (the CLI's default reports/ and cache folders) and the temp dir in the run folder."""
-    old_cwd, old_tmp = os.getcwd(), tempfile.tempdir
+    old_cwd, old_tmp = Path.cwd(), tempfile.tempdir
     os.chdir(run_dir)
     tempfile.tempdir = str(run_dir / "tmp")
     try:
@@ -345,7 +345,7 @@ def _import_tar(tarball: Path, run_dir: Path) -> str:
     too (it imports before it loads a model)."""
     try:
         model = edge.import_local(tarball, run_dir / "edge")
-    except EdgebenchError:
+    except EdgebenchError as refused_import:
         image = run_dir / "in.png"
         image.write_bytes(_image_bytes())
         try:
@@ -353,7 +353,7 @@ def _import_tar(tarball: Path, run_dir: Path) -> str:
         except CliRefused as refused:
             assert str(tarball) in str(refused), f"the error does not name the user's file: {refused}"
             raise
-        raise AssertionError("edgebench predict accepted a tarball import_local refused")
+        raise AssertionError("edgebench predict accepted a tarball import_local refused") from refused_import
     assert model.classes == tuple(sorted(LABELS, key=LABELS.get)) or model.classes
     return f"imported {len(model.classes)} classes"
 
@@ -561,7 +561,8 @@ def tar_cases(count: int, seed: int = 14) -> list[Case]:
             )
             continue
 
-        def prepare(inputs: Path, rng=random.Random(seed * 1000 + i)) -> Path:
+        def prepare(inputs: Path, case_seed: int = seed * 1000 + i) -> Path:
+            rng = random.Random(case_seed)
             members = _artifact_members()
             sentinel = inputs.parents[1] / "outside"
             for _ in range(rng.choice([1, 1, 2, 3])):
@@ -569,10 +570,10 @@ def tar_cases(count: int, seed: int = 14) -> list[Case]:
             compression = rng.choice(["gz", "gz", "gz", "bz2", "xz", ""])
             return _write(inputs, "model.tar.gz", _tar_bytes(members, compression))
 
-        kinds = []
         probe = random.Random(seed * 1000 + i)
-        for _ in range(probe.choice([1, 1, 2, 3])):
-            kinds.append(_mutate_members(_artifact_members(), probe, Path("/nonexistent")))
+        kinds = [
+            _mutate_members(_artifact_members(), probe, Path("/nonexistent")) for _ in range(probe.choice([1, 1, 2, 3]))
+        ]
         cases.append(Case(f"members-{'+'.join(kinds)}-{i}", prepare, _import_tar))
     special = [
         Case(
@@ -676,7 +677,7 @@ def _exif_jpeg(rng: random.Random) -> bytes:
 
 def _check_pixels(pixels: np.ndarray) -> str:
     assert pixels.shape == (data.IMAGE_SIZE, data.IMAGE_SIZE, 3) and pixels.dtype == np.float32, pixels.shape
-    assert np.isfinite(pixels).all() and 0.0 <= pixels.min() and pixels.max() <= 1.0
+    assert np.isfinite(pixels).all() and pixels.min() >= 0.0 and pixels.max() <= 1.0
     return "decoded"
 
 
@@ -1115,7 +1116,7 @@ def _cli_value(prepared: tuple[Path, list[str], str], run_dir: Path) -> str:
     """``edgebench run|train`` with one fuzzed option on a small dataset and an unreachable --holdout (or a
     dataset with a stray file, when --holdout itself is fuzzed): an accepted value takes the run to the dataset
     step, which stops it in one line; a refused value is one line before any work."""
-    inputs, argv, stop = prepared
+    _inputs, argv, stop = prepared
     try:
         _cli(argv)
     except CliRefused as refused:
@@ -1158,7 +1159,7 @@ def _value_sweep(sweep: Sweep, examples: int) -> None:
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(st.dictionaries(st.sampled_from(HP_NAMES + ["epoch", "", "EPOCHS"]), VALUES, min_size=1, max_size=3))
+    @given(st.dictionaries(st.sampled_from([*HP_NAMES, "epoch", "", "EPOCHS"]), VALUES, min_size=1, max_size=3))
     def hyperparameters(values):
         sweep.run(
             "hyperparameters",
@@ -1265,9 +1266,9 @@ def test_label_map_width_against_a_real_model(suite_artifact, tmp_path, record_p
     }
     sweep = Sweep(tmp_path / "sweep")
     for name, names in widths.items():
-        payload = json.dumps({label: index for index, label in enumerate(names)}).encode()
+        payload, width = json.dumps({label: index for index, label in enumerate(names)}).encode(), len(names)
 
-        def prepare(inputs: Path, payload=payload, width=len(names)):
+        def prepare(inputs: Path, payload=payload, width=width):
             return _relabelled(artifact, payload, inputs / "model.tar.gz"), image, width
 
         outcome = sweep.run("label width", Case(f"{name}-{len(names)}", prepare, _predict_checked))

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from harness import parity
-from harness.backends import BackendConfig, BackendError
-from harness.backends import infer_each
+from harness.backends import BackendConfig, BackendError, infer_each
 from harness.pytest_plugin.cases import EDGE_MODEL, GIVEN, SUITE_MODELS
 from harness.pytest_plugin.helpers import skip_unless_native
 

@@ -271,7 +271,7 @@ def _assert_figures_summary(out: str, parity_figures: list[dict]) -> None:
     ]
     assert parity.worst_case_lines(parity_figures)[0].startswith("FP32: 6 cases, 1 outside bounds")
     for title, lines in sections:
-        assert re.search(rf"^=+ {re.escape(title)} =+\n{re.escape(chr(10).join(lines))}\n", out, re.M), (
+        assert re.search(rf"^=+ {re.escape(title)} =+\n{re.escape(chr(10).join(lines))}\n", out, re.MULTILINE), (
             f"{title}:\n" + out[-3000:]
         )
     assert "edgebench S3 faults" not in out

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from harness import cli, contract, data, edge, fileio
-from harness.training import train
 from harness.errors import ArtifactError, ConfigError, DatasetError
+from harness.training import train
 
 
 def _image(path: Path, size=(32, 24), fmt="PNG") -> Path:
@@ -171,7 +171,7 @@ def test_not_a_tarball(tmp_path):
 
 
 def test_missing_artifact(tmp_path):
-    with pytest.raises(ArtifactError, match="no such model.tar.gz"):
+    with pytest.raises(ArtifactError, match=r"no such model\.tar\.gz"):
         edge.import_local(tmp_path / "model.tar.gz", tmp_path / "edge")
 
 

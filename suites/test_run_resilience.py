@@ -67,8 +67,8 @@ class Finished:
 
     def durations(self) -> dict[str, float]:
         """Seconds from each stage's start to the next one's (the last: to the end of the log)."""
-        ends = [t for t, _ in self.stages[1:]] + [self.stages[-1][0] + 0.05]
-        return {name: end - start for (start, name), end in zip(self.stages, ends)}
+        ends = [*(t for t, _ in self.stages[1:]), self.stages[-1][0] + 0.05]
+        return {name: end - start for (start, name), end in zip(self.stages, ends, strict=True)}
 
 
 def _read_stages(path: Path) -> list[tuple[float, str]]:
@@ -186,9 +186,11 @@ def cache_problems(cache: Path) -> list[str]:
         expected = config["images_per_class"] * len(config["classes"])
         if len(dataset.images) != expected:
             problems.append(f"{root}: {len(dataset.images)} images, the generator makes {expected}")
-    for root in sorted(p for p in (cache / "datasets").glob("weather-*") if p.is_dir()):
-        if not (root / ".edgebench-dataset.json").is_file():
-            problems.append(f"{root}: a dataset folder without its marker")
+    problems.extend(
+        f"{root}: a dataset folder without its marker"
+        for root in sorted(p for p in (cache / "datasets").glob("weather-*") if p.is_dir())
+        if not (root / ".edgebench-dataset.json").is_file()
+    )
     return problems
 
 
@@ -267,11 +269,11 @@ def kill_sweep(
                     _check_killed(run, sig, workdir, may_finish=stage == "report"),
                 )
             )
-            with open(workdir / "kills.log", "a") as log:  # progress of a long sweep, readable while it runs
+            with (workdir / "kills.log").open("a") as log:  # progress of a long sweep, readable while it runs
                 log.write(json.dumps({**dataclasses.asdict(outcomes[-1]), "seed": seed, "fraction": fraction}) + "\n")
         final = run_edgebench(workdir, seed)
         final_problems = _check_complete(final, workdir)
-        with open(workdir / "kills.log", "a") as log:
+        with (workdir / "kills.log").open("a") as log:
             log.write(json.dumps({"re-run": seed, "returncode": final.returncode, "problems": final_problems}) + "\n")
         for outcome in outcomes[len(outcomes) - len(kills) :]:  # the round's re-run proves its kills' recovery
             outcome.problems += final_problems

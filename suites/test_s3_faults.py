@@ -30,9 +30,9 @@ from pathlib import Path
 import pytest
 
 from harness import contract, data, edge, fleet, store
-from harness.training import trainers
 from harness.errors import StoreError
 from harness.s3_faults import KINDS, Fault, FaultProxy
+from harness.training import trainers
 
 UPLOADS = ("PutObject", "UploadPart")
 DOWNLOADS = ("GetObject",)
@@ -44,9 +44,9 @@ RUN_ID, NODES = "faultrun", ("node-a", "node-b")
 class Operation:
     name: str
     data_requests: tuple[str, ...]  # where a flip or a truncation lands: object bytes going up or coming down
-    seed: Callable[[store.S3Store, "Inputs"], None]  # straight to moto, no faults
-    run: Callable[[store.S3Store, "Inputs", Path], None]  # through the proxy
-    check: Callable[[store.S3Store, "Inputs", Path, bool], None]  # nothing lost or corrupted; bool: it succeeded
+    seed: Callable[[store.S3Store, Inputs], None]  # straight to moto, no faults
+    run: Callable[[store.S3Store, Inputs, Path], None]  # through the proxy
+    check: Callable[[store.S3Store, Inputs, Path, bool], None]  # nothing lost or corrupted; bool: it succeeded
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from harness import data, edge
-from harness.training import jumpstart, sagemaker_job, train, trainers
 from harness.errors import ConfigError, TrainingError
+from harness.training import jumpstart, sagemaker_job, train, trainers
 
 MODEL_ID = train.DEFAULT_MODEL_ID
 
@@ -117,8 +117,8 @@ def test_a_failed_job_is_a_one_line_error():
 @pytest.mark.parametrize(
     "kwargs,pattern",
     [
-        (dict(role_arn="my-role"), "expected an IAM role ARN"),
-        (dict(role_arn=sagemaker_job.OFFLINE_ROLE_ARN, instance_type="m5.large"), "expected a SageMaker type"),
+        ({"role_arn": "my-role"}, "expected an IAM role ARN"),
+        ({"role_arn": sagemaker_job.OFFLINE_ROLE_ARN, "instance_type": "m5.large"}, "expected a SageMaker type"),
     ],
 )
 def test_bad_job_settings(kwargs, pattern):

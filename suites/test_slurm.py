@@ -17,20 +17,19 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from harness import fleet
-from harness.fleet import clusters, slurm_local
 from harness.errors import ConfigError
+from harness.fleet import clusters, slurm_local
 from test_fleet import (
     NULL_ONLY,
     QUICK_SUITE,
     _download,
-    _first_worker_running_pytest,  # noqa: F401
-    fleet_spec,
-)  # a fixture, shared
+    _first_worker_running_pytest,
+    fleet_spec,  # noqa: F401 - a fixture, shared: pytest passes it to the tests by parameter name
+)
 
 pytestmark = pytest.mark.slurm
 
@@ -234,25 +233,25 @@ def test_an_unsatisfiable_processor_is_a_one_line_error_not_a_hang(
 ):
     options = clusters.ClusterOptions("slurm", nodes=1, cores=1, memory="1GB", processor="no_such_processor")
     started = time.monotonic()
-    with pytest.raises(
-        ConfigError,
-        match=r"Slurm refuses the node job \(allocation failure: Invalid feature "
-        r"specification\); requested: --processor no_such_processor",
-    ):
-        with clusters.open_cluster(options):
-            pass
+    refused = r"Slurm refuses the node job \(allocation failure: Invalid feature specification\); requested: "
+    with pytest.raises(ConfigError, match=refused + "--processor no_such_processor"), clusters.open_cluster(options):
+        pass
     too_big = dataclasses.replace(options, processor=slurm_cluster.features[0], cores=slurm_cluster.cpus + 1)
-    with pytest.raises(ConfigError, match="Requested node configuration is not available"):
-        with clusters.open_cluster(too_big):
-            pass
+    with (
+        pytest.raises(ConfigError, match="Requested node configuration is not available"),
+        clusters.open_cluster(too_big),
+    ):
+        pass
     assert time.monotonic() - started < 60
 
     with monkeypatch.context() as patch:  # as for PBS: no check beforehand; sbatch itself refuses the job
         patch.setattr(clusters, "check_job_script", lambda options: None)
         started = time.monotonic()
-        with pytest.raises(ConfigError, match="1 of 1 node jobs could not be submitted"):
-            with clusters.open_cluster(options):
-                pass
+        with (
+            pytest.raises(ConfigError, match="1 of 1 node jobs could not be submitted"),
+            clusters.open_cluster(options),
+        ):
+            pass
         assert time.monotonic() - started < 90  # an error, not a wait
 
     from harness.cli import main

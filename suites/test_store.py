@@ -78,7 +78,7 @@ def test_missing_credentials_say_how_to_fix(tmp_path, s3_endpoint, monkeypatch):
     source = tmp_path / "a.bin"
     source.write_bytes(b"x")
     s3 = store.S3Store(store.S3Location("edgebench-creds", endpoint_url=s3_endpoint))
-    with pytest.raises(StoreError, match="no AWS credentials found.*AWS_PROFILE"):
+    with pytest.raises(StoreError, match=r"no AWS credentials found.*AWS_PROFILE"):
         s3.upload_file(source, "a.bin")
 
 
@@ -100,11 +100,11 @@ def test_folder_placeholder_keys_are_skipped(tmp_path, s3_location):
 
 def test_a_missing_bucket_is_never_created_unless_asked(s3_endpoint, aws_dummy_credentials, tmp_path):
     s3 = store.S3Store(store.S3Location("edgebench-typo-bucket", endpoint_url=s3_endpoint))
-    with pytest.raises(StoreError, match="edgebench-typo-bucket: .*does not exist|not found"):
+    with pytest.raises(StoreError, match=r"edgebench-typo-bucket: .*does not exist|not found"):
         s3.ensure_bucket()
     source = tmp_path / "a.bin"
     source.write_bytes(b"x")
-    with pytest.raises(StoreError, match="edgebench-typo-bucket/a.bin") as info:
+    with pytest.raises(StoreError, match=r"edgebench-typo-bucket/a\.bin") as info:
         s3.upload_file(source, "a.bin")
     assert "\n" not in str(info.value)
     assert "edgebench-typo-bucket" not in [b["Name"] for b in s3.client.list_buckets()["Buckets"]]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from harness import data, parity
-from harness.training import train
 from harness.backends import BackendConfig, create_backend
+from harness.training import train
 
 
 def test_recalibrated_batchnorm_holds_the_average_of_batch_statistics():

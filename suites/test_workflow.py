@@ -9,21 +9,21 @@ import boto3
 import pytest
 
 from harness import contract, data, store, workflow
-from harness.training import train
 from harness.backends import PRECISIONS, result_label
 from harness.backends.openvino import native_precisions
 from harness.measure import TimingPlan
 from harness.progress import SilentProgress
+from harness.training import train
 
 
 @pytest.fixture(scope="module")
 def tiny_run_config():
-    return dict(
-        generator=data.GeneratorConfig(images_per_class=6, seed=3),
-        validation_per_class=4,
-        hyperparameters=train.Hyperparameters(epochs=1, batch_size=8, train_only_top_layer=False),
-        timing=TimingPlan(warmup=1, min_calls=5, min_seconds=0.0),
-    )
+    return {
+        "generator": data.GeneratorConfig(images_per_class=6, seed=3),
+        "validation_per_class": 4,
+        "hyperparameters": train.Hyperparameters(epochs=1, batch_size=8, train_only_top_layer=False),
+        "timing": TimingPlan(warmup=1, min_calls=5, min_seconds=0.0),
+    }
 
 
 class _Notes(SilentProgress):
@@ -129,7 +129,7 @@ def test_predict_prints_jumpstart_verbose_json(suite_artifact, capsys):
     for backend in ("tf", "openvino"):
         assert cli.main(["predict", "--model", str(artifact), "--backend", backend, *map(str, images)]) == 0
         answers[backend] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    for tf_answer, ov_answer in zip(*answers.values()):
+    for tf_answer, ov_answer in zip(*answers.values(), strict=True):
         assert set(tf_answer) == {"image", "probabilities", "labels", "predicted_label"}
         assert tf_answer["labels"] == list(data.WEATHER_CLASSES)
         assert abs(sum(tf_answer["probabilities"]) - 1) < 1e-6
