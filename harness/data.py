@@ -10,14 +10,18 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
 
 from harness.errors import DatasetError
 from harness.fileio import staged_dir, stale_staging
+from harness.numeric import FloatArray, IntArray
 
 log = logging.getLogger(__name__)
+
+RGB = tuple[int, int, int]
 
 IMAGE_SIZE = 224
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -46,7 +50,7 @@ class Dataset:
     def count(self, label: str) -> int:
         return sum(1 for image in self.images if image.label == label)
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         return {
             "root": str(self.root),
             "classes": list(self.classes),
@@ -127,7 +131,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def to_tensor(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
+def to_tensor(image: Image.Image, size: int = IMAGE_SIZE) -> FloatArray:
     """RGB image -> float32 (size, size, 3) in [0, 1]: bilinear resize exactly as the JumpStart training script
     does it (``tf.image.resize``, half-pixel centres, no antialiasing), then scaled. PIL's own bilinear
     filter antialiases when shrinking, which would put a train/serve skew between a model trained by a real
@@ -138,17 +142,18 @@ def to_tensor(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
     return pixels / np.float32(255.0)
 
 
-def resize_bilinear(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+def resize_bilinear(pixels: FloatArray, height: int, width: int) -> FloatArray:
     """(H, W, C) float32 -> (height, width, C), ``tf.image.resize(method="bilinear", antialias=False)``."""
     rows, row_weights = _sample_positions(pixels.shape[0], height)
     cols, col_weights = _sample_positions(pixels.shape[1], width)
     top, bottom = pixels[rows[0]], pixels[rows[1]]
     vertical = top + (bottom - top) * row_weights[:, None, None]
     left, right = vertical[:, cols[0]], vertical[:, cols[1]]
-    return (left + (right - left) * col_weights[None, :, None]).astype(np.float32)
+    resized: FloatArray = (left + (right - left) * col_weights[None, :, None]).astype(np.float32)
+    return resized
 
 
-def _sample_positions(size_in: int, size_out: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+def _sample_positions(size_in: int, size_out: int) -> tuple[tuple[IntArray, IntArray], FloatArray]:
     """Half-pixel-centre source coordinates: (lower index, upper index) and the weight of the upper one."""
     centres = (np.arange(size_out, dtype=np.float32) + 0.5) * np.float32(size_in / size_out) - 0.5
     centres = np.clip(centres, 0, size_in - 1)
@@ -157,11 +162,11 @@ def _sample_positions(size_in: int, size_out: int) -> tuple[tuple[np.ndarray, np
     return (lower, upper), (centres - lower).astype(np.float32)
 
 
-def load_image(path: Path, size: int = IMAGE_SIZE) -> np.ndarray:
+def load_image(path: Path, size: int = IMAGE_SIZE) -> FloatArray:
     return to_tensor(decode_image(path), size)
 
 
-def load_batch(paths: list[Path] | tuple[Path, ...], size: int = IMAGE_SIZE) -> np.ndarray:
+def load_batch(paths: list[Path] | tuple[Path, ...], size: int = IMAGE_SIZE) -> FloatArray:
     """Stack preprocessed images into an (N, size, size, 3) float32 batch."""
     if not paths:
         return np.zeros((0, size, size, 3), dtype=np.float32)
@@ -231,7 +236,7 @@ def split_holdout(dataset: Dataset, out_dir: Path, per_class: int = 1, seed: int
                 f"class {label!r} in {dataset.root} has {len(members)} image(s); need more "
                 f"than the {per_class} held out for testing"
             )
-        held = set(rng.choice(len(members), size=per_class, replace=False).tolist())
+        held = {int(index) for index in rng.choice(len(members), size=per_class, replace=False)}
         for index, image in enumerate(members):
             (test if index in held else train).append(image)
     training_dir, test_dir = out_dir / "training", out_dir / "test"
@@ -328,12 +333,12 @@ def _draw_weather(label: str, rng: np.random.Generator, config: GeneratorConfig)
     return Image.fromarray(np.clip(np.asarray(image, dtype=np.float64) + noise, 0, 255).astype(np.uint8))
 
 
-def _jitter(rng: np.random.Generator, rgb: tuple[int, int, int], amount: int = 18) -> tuple[int, int, int]:
+def _jitter(rng: np.random.Generator, rgb: RGB, amount: int = 18) -> RGB:
     red, green, blue = (int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in rgb)
     return red, green, blue
 
 
-def _sky_and_ground(width: int, height: int, horizon: int, top: tuple, bottom: tuple, ground: tuple) -> Image.Image:
+def _sky_and_ground(width: int, height: int, horizon: int, top: RGB, bottom: RGB, ground: RGB) -> Image.Image:
     t = np.linspace(0.0, 1.0, horizon)[:, None, None]
     sky = (1 - t) * np.array(top) + t * np.array(bottom)
     rows = np.concatenate([sky, np.broadcast_to(np.array(ground, dtype=float), (height - horizon, 1, 3))])

@@ -14,7 +14,7 @@ from harness.contract import SAVED_MODEL_DIR, check_saved_model, load_label_map
 from harness.data import LabeledImage, load_dataset
 from harness.errors import ArtifactError, DatasetError, StoreError
 from harness.fileio import extract_safely, staged_dir
-from harness.numeric import softmax
+from harness.numeric import FloatArray, softmax
 from harness.store import S3Location, S3Store, parse_s3_uri
 
 
@@ -28,7 +28,7 @@ class EdgeModel:
     test_images: tuple[LabeledImage, ...]
     source: str
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "root": str(self.root),
@@ -104,7 +104,7 @@ def _validated_calibration(folder: Path, shown_as: str) -> Path:
     return folder
 
 
-def jumpstart_verbose(classes: tuple[str, ...], logits: np.ndarray) -> dict[str, Any]:
+def jumpstart_verbose(classes: tuple[str, ...], logits: FloatArray) -> dict[str, Any]:
     """One prediction in the JumpStart TF IC endpoint's ``application/json;verbose`` shape, so edge and cloud
     predictions compare directly."""
     probabilities = softmax(np.asarray(logits))

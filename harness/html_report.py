@@ -119,7 +119,8 @@ def ladder_series(documents: list[Document]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _requested_precision(described: dict[str, Any]) -> str:
-    return described.get("precision_requested") or described.get("precision", "FP32")
+    precision: str = described.get("precision_requested") or described.get("precision", "FP32")
+    return precision
 
 
 def _ladder_plot(series: dict[str, list[dict[str, Any]]]) -> str:

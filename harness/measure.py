@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from harness.backends import Backend
+from harness.numeric import FloatArray
 
 # ISA flags that decide which kernels TF and OpenVINO pick (py-cpuinfo spellings).
 ISA_FLAGS = (
@@ -64,7 +65,7 @@ class LatencyStats:
     first_call_ms: float
 
     @property
-    def samples_ms(self) -> np.ndarray:
+    def samples_ms(self) -> FloatArray:
         return np.asarray(self.samples_ns, dtype=np.float64) / 1e6
 
     def summary(self) -> dict[str, float]:
@@ -84,7 +85,7 @@ class LatencyStats:
         return {**self.summary(), "samples_ns": list(self.samples_ns)}
 
 
-def time_infer(backend: Backend, batch: np.ndarray, plan: TimingPlan = TimingPlan()) -> LatencyStats:
+def time_infer(backend: Backend, batch: FloatArray, plan: TimingPlan = TimingPlan()) -> LatencyStats:
     """Time back-to-back ``infer`` calls (pauses between calls inflate OpenVINO latency). The first call
     is timed apart: it includes lazy initialisation that steady-state numbers must not."""
     clock = time.perf_counter_ns

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.numeric import softmax
+from harness.numeric import FloatArray, IntArray, softmax
 
 # An image is "decisive" when the reference's top probability beats its runner-up by this much: there, a
 # changed decision is a wrong answer, not a near-tie tipping over.
@@ -134,17 +134,17 @@ def _above(value: float, bound: float) -> bool:
     return value > bound
 
 
-def margins(logits: np.ndarray) -> np.ndarray:
+def margins(logits: FloatArray) -> FloatArray:
     """Per image: top probability minus the runner-up's (how decisive the model is)."""
     top2 = np.sort(softmax(logits), axis=1)[:, -2:]
     return top2[:, 1] - top2[:, 0]
 
 
 def compare(
-    reference_logits: np.ndarray,
-    candidate_logits: np.ndarray,
+    reference_logits: FloatArray,
+    candidate_logits: FloatArray,
     precision: str = "FP32",
-    labels: np.ndarray | None = None,
+    labels: IntArray | None = None,
 ) -> ParityResult:
     """Compare candidate logits with reference logits (same images, same order) under the bounds of
     ``precision`` (a rung: FP32, FP16, BF16, INT8 or INT8-AC); ``labels`` (class indices) add accuracy
@@ -184,7 +184,7 @@ def compare(
 # Summaries of many results (terminal, reports): pure functions of the recorded JSON figures.
 
 
-def margin_figure(model: str, reference_logits: np.ndarray, labels: np.ndarray | None) -> dict[str, Any]:
+def margin_figure(model: str, reference_logits: FloatArray, labels: IntArray | None) -> dict[str, Any]:
     """How decisive and how right the reference is: decisions on near-ties say little about a candidate."""
     m = margins(reference_logits)
     return {

@@ -5,7 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 # advance(steps_done, note): called as work inside a step completes.
 Advance = Callable[[int, str], None]
@@ -18,10 +21,14 @@ class Progress(Protocol):
         """One line the user should see (e.g. what a run added or skipped on its own)."""
 
 
+def _unseen(done: int, note: str = "") -> None:
+    """SilentProgress's ``advance``: nothing to draw."""
+
+
 class SilentProgress:
     @contextmanager
     def step(self, title: str, total: int | None = None) -> Iterator[Advance]:
-        yield lambda done, note="": None
+        yield _unseen
 
     def note(self, line: str) -> None:
         pass
@@ -30,7 +37,7 @@ class SilentProgress:
 class RichProgress:
     """One line per step: a spinner (or a bar when the step knows its total), then a tick and its duration."""
 
-    def __init__(self, console: Any) -> None:  # rich.console.Console
+    def __init__(self, console: Console) -> None:
         self.console = console
 
     @contextmanager

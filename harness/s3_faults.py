@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ class FaultProxy:
 
     @property
     def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = self._server.socket.getsockname()[:2]  # what server_address holds, typed as a socket's
         return f"http://{host}:{port}"
 
     def set_faults(self, faults: Iterable[Fault]) -> None:
@@ -257,6 +258,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def _forward(self, headers: dict[str, str], body: bytes) -> tuple[int, str, list[tuple[str, str]], bytes]:
         upstream = self.owner.upstream
+        assert upstream.hostname, "FaultProxy's upstream is an http://HOST:PORT endpoint"
         connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
         try:
             outgoing = {k: v for k, v in headers.items() if k not in _HOP_BY_HOP}
@@ -301,7 +303,7 @@ def _flipped(data: bytes) -> bytes:
 OUTCOMES = {"retried": "r", "clean": "f", "lost": "LOST"}  # succeeded after retry, failed cleanly (one line)
 
 
-def figure_lines(records: list[dict]) -> list[str]:
+def figure_lines(records: list[dict[str, Any]]) -> list[str]:
     """A table of ``{"fault", "operation", "outcome", "injected"}`` records (one per test): a row per fault
     (and how often it was injected), a column per operation, then the totals."""
     if not records:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from boto3.exceptions import Boto3Error, RetriesExceededError
@@ -31,6 +31,10 @@ from s3transfer.utils import ChunksizeAdjuster
 
 from harness.errors import StoreError
 from harness.fileio import temp_sibling
+
+if TYPE_CHECKING:  # boto3-stubs (the test extra); at run time the client is boto3's own
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import HeadObjectOutputTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +120,17 @@ class S3Store:
     def __init__(self, location: S3Location, credentials: dict[str, str] | None = None) -> None:
         """``credentials=None`` uses the standard boto3 chain; pass FAKE_CREDENTIALS for the embedded S3."""
         self.location, self.credentials = location, credentials
-        self.session = boto3.session.Session(region_name=location.region, **(credentials or {}))
-        self.client = self.client_for("s3")
+        given = credentials or {}
+        self.session = boto3.session.Session(
+            aws_access_key_id=given.get("aws_access_key_id"),
+            aws_secret_access_key=given.get("aws_secret_access_key"),
+            aws_session_token=given.get("aws_session_token"),
+            region_name=location.region,
+        )
+        self.client: S3Client = self.session.client("s3", endpoint_url=location.endpoint_url, config=RETRIES)
 
-    def client_for(self, service: str) -> Any:
-        """A client for another service at the same endpoint with the same credentials (e.g. sagemaker)."""
+    def client_for(self, service: Literal["sagemaker"]) -> Any:
+        """A client for another service at the same endpoint with the same credentials (sagemaker: no stubs, Any)."""
         return self.session.client(service, endpoint_url=self.location.endpoint_url, config=RETRIES)
 
     def for_bucket(self, bucket: str) -> S3Store:
@@ -173,7 +183,7 @@ class S3Store:
                         ExtraArgs={"ChecksumAlgorithm": "SHA256", "Metadata": {SHA256_METADATA: digest}},
                     )
                 except Boto3Error as exc:
-                    if _code(exc.__context__) not in _CORRUPT_UPLOAD_CODES:  # type: ignore[arg-type]
+                    if _code(exc.__context__) not in _CORRUPT_UPLOAD_CODES:
                         raise
                 else:
                     if _stored_intact(self.client.head_object(Bucket=self.location.bucket, Key=key), path):
@@ -233,7 +243,8 @@ class S3Store:
                     except FlexibleChecksumError:
                         problem = "checksum mismatch with the one S3 sent"
                     except RetriesExceededError as exc:
-                        problem = f"the connection broke on every read ({_first_line(exc.last_exception)})"
+                        last = exc.last_exception  # type: ignore[attr-defined]  # set by boto3, missing in its stubs
+                        problem = f"the connection broke on every read ({_first_line(last)})"
                 if not problem:
                     tmp.replace(dest)
                     return dest
@@ -294,7 +305,7 @@ def _first_line(exc: BaseException | None) -> str:
     return " ".join(str(exc).split())[:200]
 
 
-def _stored_intact(head: dict[str, Any], path: Path) -> bool:
+def _stored_intact(head: HeadObjectOutputTypeDef, path: Path) -> bool:
     """Whether the object S3 describes holds ``path``'s bytes: its size, and its ETag, which S3 (and moto)
     compute from the bytes stored: the MD5, or for a multipart upload the MD5 of the parts' MD5s with ``-N``.
     Under SSE-KMS or SSE-C the ETag is no MD5; then only the size is checked (AWS verified the checksum)."""
@@ -306,7 +317,7 @@ def _stored_intact(head: dict[str, Any], path: Path) -> bool:
         return True
     chunk = ChunksizeAdjuster().adjust_chunksize(TRANSFER.multipart_chunksize, size) if "-" in etag else size
     digests = []
-    with Path(path).open("rb") as handle:
+    with path.open("rb") as handle:
         while block := handle.read(chunk) if chunk else b"":
             digests.append(hashlib.md5(block, usedforsecurity=False).digest())
     if "-" not in etag:
@@ -334,5 +345,5 @@ def _describe(exc: ClientError) -> str:
 
 
 def sha256_file(path: Path) -> str:
-    with Path(path).open("rb") as handle:
+    with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -10,7 +10,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +24,7 @@ from harness import data, edge, fileio, parity, plan, report, store
 from harness.backends import BackendConfig, create_backend, infer_each, result_label
 from harness.errors import ConfigError
 from harness.measure import TimingPlan, processor_identity, time_infer
-from harness.numeric import softmax
+from harness.numeric import FloatArray, IntArray, softmax
 from harness.progress import Advance, Progress, SilentProgress
 from harness.training import sagemaker_job, train, trainers
 
@@ -100,7 +100,7 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
 
 
-def claim_run_dir(reports_dir: Path, run_id: str = "", make_id=new_run_id) -> tuple[str, Path]:
+def claim_run_dir(reports_dir: Path, run_id: str = "", make_id: Callable[[], str] = new_run_id) -> tuple[str, Path]:
     """``reports_dir/<run-id>``, created here. A generated id is claimed with an exclusive mkdir, so two runs
     started in the same second never share a folder (a taken id is replaced by a fresh one); a given id is
     reused as is."""
@@ -279,23 +279,23 @@ class Measured:
     precision: str
     describe: dict[str, Any]
     latency: dict[str, Any]
-    test_logits: np.ndarray
-    validation_logits: np.ndarray | None
+    test_logits: FloatArray
+    validation_logits: FloatArray | None
 
     @property
-    def parity_logits(self) -> np.ndarray:
+    def parity_logits(self) -> FloatArray:
         """Held-out plus validation images: five held-out images alone make agreement rates too coarse."""
         parts = [self.test_logits] + ([self.validation_logits] if self.validation_logits is not None else [])
         return np.concatenate(parts)
 
 
-def parity_labels(model: edge.EdgeModel, validation: data.Dataset | None) -> np.ndarray:
+def parity_labels(model: edge.EdgeModel, validation: data.Dataset | None) -> IntArray:
     """Class indices in the order of :attr:`Measured.parity_logits`: held-out images, then validation images."""
     images = model.test_images + (validation.images if validation is not None else ())
     return np.array([model.classes.index(image.label) for image in images], dtype=np.int64)
 
 
-def parity_verdicts(measured: list[Measured], labels: np.ndarray) -> dict[str, dict[str, Any]]:
+def parity_verdicts(measured: list[Measured], labels: IntArray) -> dict[str, dict[str, Any]]:
     """Each candidate against the reference (TF FP32) on the same images, with accuracy against ``labels``.
     A candidate missing here has no verdict: ``report.check_parity`` refuses that."""
     reference = next((m for m in measured if m.label == result_label(plan.REFERENCE, plan.REFERENCE_PRECISION)), None)
@@ -362,7 +362,7 @@ def _cached_generated(config: RunConfig, g: data.GeneratorConfig) -> data.Datase
         return data.load_dataset(root)
 
 
-def _predictions(model: edge.EdgeModel, logits: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+def _predictions(model: edge.EdgeModel, logits: dict[str, FloatArray]) -> list[dict[str, Any]]:
     rows = []
     for index, image in enumerate(model.test_images):
         row: dict[str, Any] = {"image": str(image.path.relative_to(model.root)), "label": image.label}
@@ -376,9 +376,11 @@ def _predictions(model: edge.EdgeModel, logits: dict[str, np.ndarray]) -> list[d
     return rows
 
 
-def _accuracy(classes: tuple[str, ...], images: tuple[data.LabeledImage, ...], logits: np.ndarray) -> float | None:
+def _accuracy(
+    classes: tuple[str, ...], images: tuple[data.LabeledImage, ...], logits: FloatArray | None
+) -> float | None:
     """Inference-mode top-1 accuracy; None when there is nothing labelled to score."""
-    if not len(images):
+    if not len(images) or logits is None:
         return None
     truth = np.array([classes.index(image.label) for image in images])
     return float(np.mean(np.argmax(logits, axis=1) == truth))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from harness.errors import ArtifactError, BackendError
+from harness.numeric import FloatArray, IntArray
 
 if TYPE_CHECKING:
     from harness.edge import EdgeModel
@@ -38,10 +39,10 @@ class BackendConfig:
     batch: int | None = None
     hint: str = "LATENCY"
     quantization: str = "ptq"
-    calibration: np.ndarray | None = field(default=None, compare=False, hash=False, repr=False)
+    calibration: FloatArray | None = field(default=None, compare=False, hash=False, repr=False)
     # accuracy-control: (preprocessed images, target class per image) it measures the drop on; the targets
     # are normally the FP32 reference's decisions, so the drop bounds changed decisions
-    validation: tuple[np.ndarray, np.ndarray] | None = field(default=None, compare=False, hash=False, repr=False)
+    validation: tuple[FloatArray, IntArray] | None = field(default=None, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -75,7 +76,7 @@ class Backend(Protocol):
     def load(self, model: EdgeModel, config: BackendConfig) -> None:
         """Prepare the imported model's SavedModel for inference as ``config`` says (compile, warm caches)."""
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
+    def infer(self, batch: FloatArray) -> FloatArray:
         """(N, H, W, 3) float32 preprocessed images -> (N, classes) logits. The only timed call."""
 
     def describe(self) -> dict[str, Any]:
@@ -139,7 +140,7 @@ def load_backend(name: str, model: EdgeModel, config: BackendConfig) -> Backend:
     return backend
 
 
-def infer_each(backend: Backend, images: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
+def infer_each(backend: Backend, images: FloatArray, classes: tuple[str, ...]) -> FloatArray:
     """Logits for each image at batch 1, checked against the label map's width."""
     out = np.concatenate([backend.infer(images[i : i + 1]) for i in range(len(images))])
     if out.ndim != 2 or out.shape[1] != len(classes):

@@ -20,6 +20,7 @@ import numpy as np
 
 from harness.backends import Backend, BackendConfig
 from harness.errors import ConfigError
+from harness.numeric import FloatArray
 
 if TYPE_CHECKING:
     from harness.edge import EdgeModel
@@ -63,12 +64,12 @@ class FaultyBackend:
         self.name = f"{inner.name}!{fault}"
         self.precisions = inner.precisions
         self._rows_seen = 0
-        self._constant: np.ndarray | None = None
+        self._constant: FloatArray | None = None
 
     def load(self, model: EdgeModel, config: BackendConfig) -> None:
         self.inner.load(model, config)
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
+    def infer(self, batch: FloatArray) -> FloatArray:
         if self.fault.kind == "channel-swap":
             return self.inner.infer(np.ascontiguousarray(batch[..., ::-1]))
         logits = np.array(self.inner.infer(batch), copy=True)
@@ -85,7 +86,7 @@ class FaultyBackend:
                 logits = self._flip(logits)
         return logits
 
-    def _flip(self, logits: np.ndarray) -> np.ndarray:
+    def _flip(self, logits: FloatArray) -> FloatArray:
         """Swap the top two logits on rows n where floor(n·K/100) steps up: exactly K of every 100 rows."""
         rate = self.fault.amount / 100
         for row in range(len(logits)):

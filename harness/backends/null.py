@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.backends import BackendConfig, require
+from harness.numeric import FloatArray
 
 if TYPE_CHECKING:
     from harness.edge import EdgeModel
@@ -25,7 +26,7 @@ class NullBackend:
         self._num_classes = len(model.classes)
         self._device = config.device
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
+    def infer(self, batch: FloatArray) -> FloatArray:
         return np.zeros((len(batch), self._num_classes), dtype=np.float32)
 
     def describe(self) -> dict[str, Any]:

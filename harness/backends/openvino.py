@@ -9,12 +9,14 @@ compiled model runs, not the one asked for.
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from harness.backends import PRECISIONS, BackendConfig
 from harness.errors import BackendError
+from harness.numeric import FloatArray
 
 if TYPE_CHECKING:
     from harness.edge import EdgeModel
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 # INT8: quantized layers run int8, the others f32 (never the processor's own default).
 PRECISION_TYPES = {"FP32": "f32", "FP16": "f16", "BF16": "bf16", "INT8": "f32"}
 VIRTUAL_DEVICES = ("AUTO", "MULTI", "HETERO", "BATCH")
+ScalarT = TypeVar("ScalarT", bound=np.generic)
 
 
 class OpenVINOBackend:
@@ -76,11 +79,12 @@ class OpenVINOBackend:
             **({"float_layers": float_kept} if float_kept is not None else {}),
         }
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
+    def infer(self, batch: FloatArray) -> FloatArray:
         # share_inputs: no copy of the caller's array into the request (outputs are still copied out).
-        return self._request.infer(batch, share_inputs=True)[0]
+        logits: FloatArray = self._request.infer(batch, share_inputs=True)[0]
+        return logits
 
-    def infer_many(self, images: np.ndarray) -> float:
+    def infer_many(self, images: FloatArray) -> float:
         """Throughput scenario: every image (batch 1) through an ``AsyncInferQueue`` sized to the compiled
         model's optimal number of requests (load with hint THROUGHPUT); returns images per second."""
         import time
@@ -164,7 +168,7 @@ def input_convolution(model: Any) -> list[str]:
     return []
 
 
-def _batches(items: np.ndarray, step: int) -> list[np.ndarray]:
+def _batches(items: npt.NDArray[ScalarT], step: int) -> list[npt.NDArray[ScalarT]]:
     """Whole batches only: a static-batch model takes batches of exactly its size."""
     batches = [items[i : i + step] for i in range(0, len(items) - step + 1, step)]
     if not batches:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from harness.backends import Backend, BackendConfig
 from harness.errors import ConfigError
+from harness.numeric import FloatArray
 
 if TYPE_CHECKING:
     from harness.edge import EdgeModel
@@ -42,7 +41,7 @@ class SlowedBackend:
     def load(self, model: EdgeModel, config: BackendConfig) -> None:
         self.inner.load(model, config)
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
+    def infer(self, batch: FloatArray) -> FloatArray:
         start = time.perf_counter_ns()
         out = self.inner.infer(batch)
         end = time.perf_counter_ns()

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from harness.backends import BackendConfig, require
 from harness.errors import BackendError
+from harness.numeric import FloatArray
 
 if TYPE_CHECKING:
     from harness.edge import EdgeModel
@@ -47,10 +46,11 @@ class TensorFlowBackend:
         self._output_name = next(iter(signature.structured_outputs))
         self._graph_ops = len(signature.graph.get_operations())
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
+    def infer(self, batch: FloatArray) -> FloatArray:
         import tensorflow as tf
 
-        return self._signature(**{self._input_name: tf.constant(batch)})[self._output_name].numpy()
+        logits: FloatArray = self._signature(**{self._input_name: tf.constant(batch)})[self._output_name].numpy()
+        return logits
 
     def describe(self) -> dict[str, Any]:
         import tensorflow as tf

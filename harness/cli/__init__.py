@@ -45,7 +45,8 @@ def _main(argv: list[str] | None) -> int:
 
         # Piped output (CI logs, tee) would otherwise wrap the summary table at 80 columns.
         console = Console() if sys.stdout.isatty() else Console(width=120)
-        return args.handler(args, console)
+        code: int = args.handler(args, console)  # the subcommand's cmd_* function
+        return code
     except EdgebenchError as exc:
         print(f"edgebench: error: {exc}", file=sys.stderr)
         return 1

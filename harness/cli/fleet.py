@@ -6,10 +6,18 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.cli.options import add_field_option, add_s3_options, s3_location
 from harness.cli.run import add_training_options, measurement_defaults, run_config
 from harness.errors import ConfigError
+
+if TYPE_CHECKING:  # the fleet (Dask) loads when the command runs, not when the parser is built
+    from rich.console import Console
+
+    from harness.fleet import FleetResult, NodeSpec, StagedInputs, TrainedInputs
+    from harness.fleet.clusters import ClusterOptions
+    from harness.store import S3Store
 
 # ``fleet run`` options that are ClusterOptions fields of the same name (``--cluster`` is ``kind``)
 CLUSTER_FIELDS = (
@@ -27,7 +35,7 @@ CLUSTER_FIELDS = (
 )
 
 
-def add_fleet(commands: argparse._SubParsersAction) -> None:
+def add_fleet(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from harness.fleet import CALIBRATION_IMAGES, NodeSpec
     from harness.fleet.clusters import ClusterOptions
 
@@ -65,7 +73,7 @@ def add_fleet(commands: argparse._SubParsersAction) -> None:
     run.set_defaults(handler=cmd_fleet_run, **measurement_defaults())
 
 
-def add_upload(commands: argparse._SubParsersAction) -> None:
+def add_upload(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     upload = commands.add_parser(
         "upload",
         help="publish one node's pytest results to s3://BUCKET/runs/<run-id>/"
@@ -83,7 +91,7 @@ def add_upload(commands: argparse._SubParsersAction) -> None:
     upload.set_defaults(handler=cmd_upload)
 
 
-def cluster_options(args: argparse.Namespace):
+def cluster_options(args: argparse.Namespace) -> ClusterOptions:
     from harness.fleet.clusters import ClusterOptions
 
     return ClusterOptions(
@@ -94,7 +102,7 @@ def cluster_options(args: argparse.Namespace):
     )
 
 
-def cmd_fleet_run(args: argparse.Namespace, console) -> int:
+def cmd_fleet_run(args: argparse.Namespace, console: Console) -> int:
     from harness import fleet, workflow
     from harness.fleet import clusters
 
@@ -120,7 +128,7 @@ def cmd_fleet_run(args: argparse.Namespace, console) -> int:
     return show_fleet(local, console, exit_code=1 if result.failed else 0)
 
 
-def _train_default(args: argparse.Namespace, console):
+def _train_default(args: argparse.Namespace, console: Console) -> TrainedInputs:
     """``edgebench train`` with the fleet run's training options, for a run without ``--artifact``."""
     from harness import fleet, workflow
     from harness.progress import RichProgress
@@ -131,7 +139,7 @@ def _train_default(args: argparse.Namespace, console):
     )
 
 
-def _node_spec(args: argparse.Namespace, run_id: str, s3, staged):
+def _node_spec(args: argparse.Namespace, run_id: str, s3: S3Store, staged: StagedInputs) -> NodeSpec:
     import shlex
 
     from harness import fleet
@@ -151,7 +159,7 @@ def _node_spec(args: argparse.Namespace, run_id: str, s3, staged):
     )
 
 
-def _run_on_cluster(args: argparse.Namespace, options, spec, console):
+def _run_on_cluster(args: argparse.Namespace, options: ClusterOptions, spec: NodeSpec, console: Console) -> FleetResult:
     """Start the cluster, run ``spec`` on every node, print each node's outcome as it ends."""
     import dataclasses
     import functools
@@ -188,7 +196,7 @@ def _run_on_cluster(args: argparse.Namespace, options, spec, console):
     return result
 
 
-def cmd_upload(args: argparse.Namespace, console) -> int:
+def cmd_upload(args: argparse.Namespace, console: Console) -> int:
     import socket
 
     from harness import fleet
@@ -204,11 +212,13 @@ def cmd_upload(args: argparse.Namespace, console) -> int:
         if path is not None
     }
     node_id = args.node_id or fleet.node_id_for(socket.gethostname(), "manual")
-    console.print(f"Uploaded: {fleet.upload_results(s3_location(args), args.run_id, node_id, files)}")
+    location = s3_location(args)
+    assert location is not None  # add_upload makes --bucket required
+    console.print(f"Uploaded: {fleet.upload_results(location, args.run_id, node_id, files)}")
     return 0
 
 
-def show_fleet(run_dir: Path, console, exit_code: int = 0) -> int:
+def show_fleet(run_dir: Path, console: Console, exit_code: int = 0) -> int:
     """The merged fleet run's tables, failures and report paths; exit 1 when a node failed."""
     from harness import fleet
 

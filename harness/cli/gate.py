@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.cli.options import add_field_option, add_region_endpoint, float_option, parse_assignment
 from harness.errors import ConfigError
 
+if TYPE_CHECKING:  # the gate (scipy) loads when the command runs, not when the parser is built
+    from rich.console import Console
 
-def add_gate(commands: argparse._SubParsersAction) -> None:
+    from harness.numeric import FloatArray
+
+
+def add_gate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from harness.gate import FAIL_ON_CHOICES, GateOptions, format_fail_on
 
     gate = commands.add_parser("gate", help="latency regression gate: exit 0 ok, 1 regression, 2 unusable input")
@@ -53,7 +60,7 @@ def add_gate(commands: argparse._SubParsersAction) -> None:
     gate.set_defaults(handler=cmd_gate)
 
 
-def add_ab(commands: argparse._SubParsersAction) -> None:
+def add_ab(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from harness.gate import GateOptions
     from harness.gate.ab import INTERLEAVED_THRESHOLD, ABPlan
 
@@ -102,7 +109,7 @@ def add_ab(commands: argparse._SubParsersAction) -> None:
     ab.set_defaults(handler=cmd_ab)
 
 
-def add_history(commands: argparse._SubParsersAction) -> None:
+def add_history(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from harness.gate.history_trend import HistoryOptions
 
     history = commands.add_parser(
@@ -134,7 +141,7 @@ def add_history(commands: argparse._SubParsersAction) -> None:
     history.set_defaults(handler=cmd_history)
 
 
-def cmd_gate(args: argparse.Namespace, console) -> int:
+def cmd_gate(args: argparse.Namespace, console: Console) -> int:
     from harness import gate
 
     try:  # a bad option is unusable input (exit 2), not a regression (exit 1)
@@ -166,7 +173,7 @@ def cmd_gate(args: argparse.Namespace, console) -> int:
             rerun,
             lambda line: print(f"edgebench gate: {line}", file=sys.stderr),
         )
-    if outcome.error:
+    if outcome.error or outcome.result is None:  # run_gate gives a result or an error
         print(f"edgebench: error: {outcome.error}", file=sys.stderr)
     else:
         console.print(gate.render(outcome.result))
@@ -183,7 +190,7 @@ def _local_result(given: str) -> Path:
     return Path(given)
 
 
-def _rerun_command(reruns: int, command: str | None):
+def _rerun_command(reruns: int, command: str | None) -> Callable[[int], None] | None:
     """The re-measurement for ``--rerun-inconclusive``: runs ``command`` (no shell), one-line error if it fails."""
     import shlex
     import subprocess
@@ -213,7 +220,7 @@ def _check_reruns(reruns: int) -> None:
         raise ConfigError(f"--rerun-inconclusive {reruns}: give a count >= 0")
 
 
-def cmd_ab(args: argparse.Namespace, console) -> int:
+def cmd_ab(args: argparse.Namespace, console: Console) -> int:
     from harness import fileio, gate
     from harness.backends import check_request
     from harness.gate import ab, drift
@@ -244,7 +251,7 @@ def cmd_ab(args: argparse.Namespace, console) -> int:
     return result.exit_code
 
 
-def _ab_batch(image: Path | None, size: int):
+def _ab_batch(image: Path | None, size: int) -> FloatArray:
     """``size`` copies of the image (default: one generated weather image), preprocessed."""
     import numpy as np
 
@@ -254,7 +261,7 @@ def _ab_batch(image: Path | None, size: int):
     return np.repeat(tensor[None], size, axis=0)
 
 
-def cmd_history(args: argparse.Namespace, console) -> int:
+def cmd_history(args: argparse.Namespace, console: Console) -> int:
     from harness.gate import history
     from harness.gate.history_trend import HistoryOptions
 

@@ -42,7 +42,7 @@ def add_field_option(
     )
 
 
-def _field(cls: type, name: str) -> dataclasses.Field:
+def _field(cls: type, name: str) -> dataclasses.Field[Any]:
     fields = {field.name: field for field in dataclasses.fields(cls)}
     if name not in fields:
         raise TypeError(f"{cls.__name__} has no field {name!r}")

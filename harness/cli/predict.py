@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.cli.options import add_field_option, add_region_endpoint, bucket_location
 
+if TYPE_CHECKING:
+    from rich.console import Console
 
-def add_predict(commands: argparse._SubParsersAction) -> None:
+
+def add_predict(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from harness.backends import BackendConfig
     from harness.plan import OPENVINO
 
@@ -24,7 +28,7 @@ def add_predict(commands: argparse._SubParsersAction) -> None:
     predict.set_defaults(handler=cmd_predict)
 
 
-def cmd_predict(args: argparse.Namespace, console) -> int:
+def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     import json
     import tempfile
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.cli.fleet import show_fleet
 from harness.cli.options import add_field_option, add_region_endpoint, bucket_location
 from harness.errors import ConfigError
 
+if TYPE_CHECKING:
+    from rich.console import Console
 
-def add_report(commands: argparse._SubParsersAction) -> None:
+
+def add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from harness.workflow import RunConfig
 
     show = commands.add_parser("report", help="summary table and report.html for finished runs, or a merged fleet run")
@@ -32,7 +36,7 @@ def add_report(commands: argparse._SubParsersAction) -> None:
     show.set_defaults(handler=cmd_report)
 
 
-def cmd_report(args: argparse.Namespace, console) -> int:
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
     from harness import fileio, html_report, report
 
     fleet_runs = [r for r in args.run_dirs if r.startswith("s3://") or _is_fleet_dir(Path(r))]
@@ -57,7 +61,7 @@ def cmd_report(args: argparse.Namespace, console) -> int:
     return 0
 
 
-def _show_fleet_run(args: argparse.Namespace, given: str, console) -> int:
+def _show_fleet_run(args: argparse.Namespace, given: str, console: Console) -> int:
     """A fleet run folder as it is, or one downloaded from s3://BUCKET/[PREFIX/]runs/<run-id>/ first."""
     from harness import fleet
 

@@ -5,12 +5,27 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from harness.cli.options import add_field_option, add_s3_options, parse_assignment, s3_location
 from harness.errors import ConfigError
 
+if TYPE_CHECKING:  # the modules behind the commands load when a command runs, not when the parser is built
+    from rich.console import Console
 
-def add_run(commands: argparse._SubParsersAction) -> None:
+    from harness.store import S3Location
+    from harness.training.sagemaker_job import SageMakerJob
+    from harness.training.train import Hyperparameters
+    from harness.workflow import RunConfig
+
+
+class _TrainerJob(TypedDict, total=False):
+    """``RunConfig``'s ``sagemaker`` field when the options set it; absent, its default applies."""
+
+    sagemaker: SageMakerJob
+
+
+def add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from harness.measure import TimingPlan
     from harness.workflow import RunConfig
 
@@ -44,13 +59,13 @@ def add_run(commands: argparse._SubParsersAction) -> None:
     run.set_defaults(handler=cmd_run)
 
 
-def add_train(commands: argparse._SubParsersAction) -> None:
+def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     train_cmd = commands.add_parser("train", help="dataset and training only; model.tar.gz in S3 and locally")
     add_training_options(train_cmd)
     train_cmd.set_defaults(handler=cmd_train, **measurement_defaults())
 
 
-def measurement_defaults() -> dict:
+def measurement_defaults() -> dict[str, Any]:
     """What ``run_config`` reads that only ``edgebench run`` sets: their defaults, for commands that train."""
     from harness.measure import TimingPlan
     from harness.workflow import RunConfig
@@ -93,7 +108,7 @@ def add_training_options(parser: argparse.ArgumentParser, prefix_default: str | 
     add_field_option(parser, RunConfig, "cache_dir")
 
 
-def run_config(args: argparse.Namespace):
+def run_config(args: argparse.Namespace) -> RunConfig:
     """The ``RunConfig`` the options describe; every option is checked here, before any work."""
     from harness import data, workflow
     from harness.backends import check_request
@@ -128,7 +143,7 @@ def run_config(args: argparse.Namespace):
     )
 
 
-def _hyperparameters(args: argparse.Namespace):
+def _hyperparameters(args: argparse.Namespace) -> Hyperparameters:
     from harness import workflow
     from harness.training import train
 
@@ -139,7 +154,7 @@ def _hyperparameters(args: argparse.Namespace):
     return train.Hyperparameters.from_mapping({**hp.to_jumpstart(), **overrides}) if overrides else hp
 
 
-def _sagemaker_job(args: argparse.Namespace, location) -> dict:
+def _sagemaker_job(args: argparse.Namespace, location: S3Location | None) -> _TrainerJob:
     """``{"sagemaker": SageMakerJob}`` for ``--trainer sagemaker``: the user's role at AWS, the fake's offline."""
     from harness.training import sagemaker_job
 
@@ -158,7 +173,7 @@ def _sagemaker_job(args: argparse.Namespace, location) -> dict:
     return {"sagemaker": sagemaker_job.SageMakerJob(role_arn=args.role, instance_type=args.instance_type)}
 
 
-def cmd_run(args: argparse.Namespace, console) -> int:
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from harness import report, workflow
     from harness.progress import RichProgress
 
@@ -168,7 +183,7 @@ def cmd_run(args: argparse.Namespace, console) -> int:
     return _parity_exit(result.report, console)
 
 
-def _parity_exit(document: dict, console) -> int:
+def _parity_exit(document: dict[str, Any], console: Console) -> int:
     """0 when every candidate has a verdict within bounds; 3 (one line per failing candidate) when one is out
     of bounds; a candidate without a verdict raises ParityError (exit 1)."""
     from rich.markup import escape
@@ -185,7 +200,7 @@ def _parity_exit(document: dict, console) -> int:
     return 3 if failing else 0
 
 
-def cmd_train(args: argparse.Namespace, console) -> int:
+def cmd_train(args: argparse.Namespace, console: Console) -> int:
     from harness import workflow
     from harness.progress import RichProgress
 

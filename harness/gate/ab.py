@@ -35,6 +35,7 @@ from harness.errors import ConfigError
 from harness.gate.ab_worker import REFERENCE_PREFIX
 from harness.gate.compare import compare_interleaved
 from harness.gate.verdicts import Comparison, GateOptions, GateResult
+from harness.numeric import FloatArray
 
 WORKER = Path(__file__).with_name("ab_worker.py")
 INTERLEAVED_THRESHOLD = 0.005  # minimum effect in this mode: 0/24 false alarms, 23/24 of 2 % caught here
@@ -81,7 +82,7 @@ class Session:
     seconds: float = 0.0
     turns: int = 0
 
-    def samples(self, label: str) -> np.ndarray:
+    def samples(self, label: str) -> FloatArray:
         return np.concatenate([np.asarray(block) for block in self.blocks[label]])
 
     def compare(self, name: str, base: str, new: str, options: GateOptions) -> Comparison:
@@ -180,7 +181,7 @@ class CheckoutWorker:
 class ArmPool:
     """The arms of a measurement on one input batch, one worker process per checkout; closes them on exit."""
 
-    def __init__(self, arms: Sequence[Arm], plan: ABPlan, batch: np.ndarray) -> None:
+    def __init__(self, arms: Sequence[Arm], plan: ABPlan, batch: FloatArray) -> None:
         self.labels = [arm.label for arm in arms]
         # the references run in this checkout's worker (other checkouts may predate harness.gate.drift)
         self.references = [REFERENCE_PREFIX + name for name in plan.references]
@@ -242,7 +243,7 @@ def run_ab(
     base: Arm,
     new: Arm,
     plan: ABPlan,
-    batch: np.ndarray,
+    batch: FloatArray,
     options: GateOptions = GateOptions(threshold=INTERLEAVED_THRESHOLD),
     reruns: int = 0,
 ) -> tuple[GateResult, Session]:

@@ -43,11 +43,12 @@ import numpy as np
 
 from harness.errors import ConfigError
 from harness.gate.verdicts import Comparison, GateOptions, Verdict
+from harness.numeric import FloatArray
 
 _BOOTSTRAP_CHUNK = 2_000_000  # resampled values held in memory at once
 
 
-def mann_whitney_p(base: np.ndarray, new: np.ndarray) -> float:
+def mann_whitney_p(base: FloatArray, new: FloatArray) -> float:
     """Two-sided Mann–Whitney U p-value (exact for small tie-free samples, normal approximation else)."""
     from scipy.stats import mannwhitneyu
 
@@ -55,7 +56,7 @@ def mann_whitney_p(base: np.ndarray, new: np.ndarray) -> float:
     return 1.0 if math.isnan(p) else p  # all values tied: no evidence of a difference
 
 
-def bootstrap_medians(samples: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+def bootstrap_medians(samples: FloatArray, resamples: int, rng: np.random.Generator) -> FloatArray:
     """Medians of ``resamples`` resamples with replacement, in chunks to bound memory. Over sorted values a
     resample's median is the value at its middle sorted index, and sorting integer indices is several
     times faster than ``np.median`` on the values."""
@@ -71,7 +72,7 @@ def bootstrap_medians(samples: np.ndarray, resamples: int, rng: np.random.Genera
     return medians
 
 
-def bootstrap_ratios(base: np.ndarray, new: np.ndarray, resamples: int = 2000, seed: int = 0) -> np.ndarray:
+def bootstrap_ratios(base: FloatArray, new: FloatArray, resamples: int = 2000, seed: int = 0) -> FloatArray:
     """median(NEW) / median(BASE) over ``resamples`` bootstrap resamples, each side resampled on its own."""
     rng = np.random.default_rng(seed)
     base_medians = bootstrap_medians(base, resamples, rng)
@@ -80,20 +81,20 @@ def bootstrap_ratios(base: np.ndarray, new: np.ndarray, resamples: int = 2000, s
         return new_medians / base_medians
 
 
-def percentile_ci(ratios: np.ndarray, confidence: float) -> tuple[float, float]:
+def percentile_ci(ratios: FloatArray, confidence: float) -> tuple[float, float]:
     tail = (1.0 - confidence) / 2 * 100
     low, high = np.nanpercentile(ratios, [tail, 100 - tail])
     return float(low), float(high)
 
 
 def median_ratio_ci(
-    base: np.ndarray, new: np.ndarray, confidence: float = 0.95, resamples: int = 2000, seed: int = 0
+    base: FloatArray, new: FloatArray, confidence: float = 0.95, resamples: int = 2000, seed: int = 0
 ) -> tuple[float, float]:
     """Percentile-bootstrap interval of median(NEW) / median(BASE), each side resampled on its own."""
     return percentile_ci(bootstrap_ratios(base, new, resamples, seed), confidence)
 
 
-def log_se(ratios: np.ndarray) -> float:
+def log_se(ratios: FloatArray) -> float:
     """Standard error of the log ratio: the standard deviation of the bootstrap's log ratios."""
     with np.errstate(divide="ignore", invalid="ignore"):
         logs = np.log(ratios[np.isfinite(ratios) & (ratios > 0)])
@@ -122,7 +123,7 @@ def decide(p_value: float, ci: tuple[float, float], threshold: float, alpha: flo
     return Verdict.INCONCLUSIVE
 
 
-def compare_samples(name: str, base: np.ndarray, new: np.ndarray, options: GateOptions = GateOptions()) -> Comparison:
+def compare_samples(name: str, base: FloatArray, new: FloatArray, options: GateOptions = GateOptions()) -> Comparison:
     """One benchmark, BASE against NEW raw samples (any time unit, the same on both sides)."""
     base, new = np.asarray(base, dtype=np.float64), np.asarray(new, dtype=np.float64)
     threshold = options.threshold_for(name)
@@ -225,5 +226,5 @@ def compare_interleaved(
     )
 
 
-def median_or_none(samples: np.ndarray) -> float | None:
+def median_or_none(samples: FloatArray) -> float | None:
     return float(np.median(samples)) if samples.size else None

@@ -45,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.numeric import FloatArray
+
 FIELD = "edgebench_drift"
 SCHEMA = "edgebench.drift/1"
 REFERENCE = "ov-convnet"  # the chosen reference (see the module docstring for the measurement)
@@ -193,7 +195,7 @@ class DriftSeries:
             "reference_ns": self.reference_ns,
         }
 
-    def ratios(self) -> np.ndarray:
+    def ratios(self) -> FloatArray:
         return compensated_series(self.to_json())
 
 
@@ -214,7 +216,7 @@ def time_interleaved(
     return series
 
 
-def compensated_series(record: Mapping[str, Any]) -> np.ndarray:
+def compensated_series(record: Mapping[str, Any]) -> FloatArray:
     """The drift-compensated series of a stored :data:`FIELD` record: per turn, median model time ÷ median
     reference time. Raises ValueError on a record that does not follow the schema."""
     if not isinstance(record, Mapping) or record.get("schema") != SCHEMA:

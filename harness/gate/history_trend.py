@@ -43,6 +43,7 @@ import numpy as np
 from harness.errors import ConfigError
 from harness.gate.history_records import MachineKey, Point, StoredResult
 from harness.gate.verdicts import GateOptions
+from harness.numeric import FloatArray
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,11 @@ class Series:
     points: tuple[Point, ...]
 
     @property
-    def raw(self) -> np.ndarray:
+    def raw(self) -> FloatArray:
         return np.array([p.median_ms for p in self.points])
 
     @property
-    def compensated(self) -> np.ndarray | None:
+    def compensated(self) -> FloatArray | None:
         values = [p.compensated for p in self.points]
         return None if any(v is None for v in values) else np.array(values, dtype=float)
 
@@ -175,7 +176,7 @@ class Creep:
 class Analysis:
     series: Series
     metric: str  # "raw" (median ms) or "compensated" (model ÷ reference)
-    values: np.ndarray
+    values: FloatArray
     change_points: tuple[ChangePoint, ...]
     creep: Creep | None
     threshold: float = HistoryOptions.threshold  # the pairwise gate's minimum effect the findings compare with
@@ -290,7 +291,7 @@ def creep(values: Sequence[float], options: HistoryOptions = HistoryOptions()) -
     )
 
 
-def _line_beats_one_step(window: np.ndarray) -> bool:
+def _line_beats_one_step(window: FloatArray) -> bool:
     """A trend, not a step: a straight line (least squares) fits the window better than the best single step
     (two means, the split anywhere). Both models have two levels of freedom; a step inside the window (which
     the change points report) makes a significant trend too, and is not called creep."""

@@ -20,6 +20,7 @@ import numpy as np
 
 from harness.errors import ConfigError
 from harness.gate import drift
+from harness.numeric import FloatArray
 from harness.report import RUN_SCHEMA
 
 SAVE_DATA_HINT = "rerun pytest with --benchmark-save-data (and --benchmark-json=FILE)"
@@ -31,9 +32,9 @@ class ResultSet:
 
     source: str
     cpu_brand: str | None
-    samples: Mapping[str, np.ndarray]
+    samples: Mapping[str, FloatArray]
     # per-turn model/reference ratios (harness.gate.drift) for the benchmarks whose file carries the series
-    compensated: Mapping[str, np.ndarray] = field(default_factory=dict)
+    compensated: Mapping[str, FloatArray] = field(default_factory=dict)
 
 
 def check_same_processor(base: ResultSet, new: ResultSet, allow_different_machines: bool = False) -> None:
@@ -98,8 +99,8 @@ def _read_json(file: Path) -> Any:
 
 
 def _from_pytest_benchmark(file: Path, document: dict[str, Any], compensate: bool = True) -> ResultSet:
-    samples: dict[str, np.ndarray] = {}
-    compensated: dict[str, np.ndarray] = {}
+    samples: dict[str, FloatArray] = {}
+    compensated: dict[str, FloatArray] = {}
     for index, bench in enumerate(document["benchmarks"]):
         name = bench.get("fullname") or bench.get("name") if isinstance(bench, dict) else None
         if not name:
@@ -137,7 +138,7 @@ def pool_results(earlier: ResultSet, later: ResultSet, names: Iterable[str]) -> 
 
 
 def _from_run_report(file: Path, document: dict[str, Any]) -> ResultSet:
-    samples: dict[str, np.ndarray] = {}
+    samples: dict[str, FloatArray] = {}
     for label, backend in (document.get("backends") or {}).items():
         data = _get(backend, "latency", "samples_ns")
         if data is None:
@@ -149,7 +150,7 @@ def _from_run_report(file: Path, document: dict[str, Any]) -> ResultSet:
     return ResultSet(str(file), _get(document, "machine", "cpu_brand"), samples)
 
 
-def _as_samples(file: Path, name: str, data: Any, scale: float) -> np.ndarray:
+def _as_samples(file: Path, name: str, data: Any, scale: float) -> FloatArray:
     try:
         values = np.asarray(data, dtype=np.float64) * scale
     except (TypeError, ValueError):

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from harness import data, edge
 from harness.backends import Backend, BackendConfig
+from harness.numeric import FloatArray
 from harness.pytest_plugin.cases import (
     EDGE_MODEL,
     GIVEN,
@@ -68,7 +68,7 @@ def parity_set(edgebench_cache: Path) -> ParitySet:
 
 
 @pytest.fixture(scope="session")
-def validation_images(edgebench_cache: Path) -> np.ndarray:
+def validation_images(edgebench_cache: Path) -> FloatArray:
     return data.load_batch([image.path for image in generated_dataset(edgebench_cache, VALIDATION_DATASET).images])
 
 
@@ -112,7 +112,7 @@ def edge_model(model_under_test: ModelUnderTest) -> edge.EdgeModel:
 
 
 @pytest.fixture(scope="session")
-def test_images(model_under_test: ModelUnderTest) -> np.ndarray:
+def test_images(model_under_test: ModelUnderTest) -> FloatArray:
     """Preprocessed held-out images (preprocessing happens here, never inside a timed call); an artifact
     imported without test images is fed the parity images: parity needs inputs, not labels."""
     paths = [image.path for image in model_under_test.model.test_images]

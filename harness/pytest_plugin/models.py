@@ -21,6 +21,7 @@ from filelock import FileLock
 from harness import data, edge, parity, store
 from harness.backends import Backend, BackendConfig, create_backend, infer_each
 from harness.errors import EdgebenchError
+from harness.numeric import FloatArray, IntArray
 from harness.pytest_plugin.cases import SUITE_DATASET, SUITE_HYPERPARAMETERS, SUITE_TRAINING
 from harness.training import train
 
@@ -29,7 +30,7 @@ from harness.training import train
 class ParitySet:
     """Preprocessed labelled images every candidate is compared on (never the training images)."""
 
-    images: np.ndarray
+    images: FloatArray
     labels: tuple[str, ...]
 
 
@@ -42,9 +43,9 @@ class ModelUnderTest:
         key: str,
         model: edge.EdgeModel,
         parity_set: ParitySet,
-        calibration: np.ndarray | None,
+        calibration: FloatArray | None,
         calibration_reason: str = "",
-        validation: np.ndarray | None = None,
+        validation: FloatArray | None = None,
     ) -> None:
         self.key, self.model, self.calibration, self.validation = key, model, calibration, validation
         self.parity_images = parity_set.images
@@ -54,9 +55,9 @@ class ModelUnderTest:
         self.calibration_reason = calibration_reason
         self._loaded: dict[tuple[str, BackendConfig], Backend] = {}
         self._parity: dict[tuple[str, BackendConfig], parity.ParityResult] = {}
-        self._reference: np.ndarray | None = None
-        self._faulted: dict[str, np.ndarray] = {}
-        self._decisions: np.ndarray | None = None
+        self._reference: FloatArray | None = None
+        self._faulted: dict[str, FloatArray] = {}
+        self._decisions: IntArray | None = None
 
     def backend(self, name: str, config: BackendConfig = BackendConfig()) -> Backend:
         if config.precision == "INT8" and config.calibration is None:
@@ -73,7 +74,7 @@ class ModelUnderTest:
             self._loaded[(name, config)] = backend
         return self._loaded[(name, config)]
 
-    def reference_decisions(self) -> np.ndarray:
+    def reference_decisions(self) -> IntArray:
         """TF FP32's classes for the validation images: what accuracy-aware INT8 must keep (its metric is
         agreement with them, which also bounds the accuracy change; a weak FP32 model's errors, which INT8
         may happen to fix, cannot hide changed decisions)."""
@@ -81,7 +82,7 @@ class ModelUnderTest:
             self._decisions = infer_each(self.backend("tf"), self.validation, self.model.classes).argmax(axis=1)
         return self._decisions
 
-    def reference_logits(self) -> np.ndarray:
+    def reference_logits(self) -> FloatArray:
         """Stock TF at FP32, image by image: what every candidate is compared with."""
         if self._reference is None:
             self._reference = infer_each(self.backend("tf"), self.parity_images, self.model.classes)
@@ -101,7 +102,7 @@ class ModelUnderTest:
             self._faulted[fault] = self._logits(FaultyBackend(self.backend("tf"), Fault.parse(fault)), 1)
         return parity.compare(self.reference_logits(), self._faulted[fault], rung, self.labels)
 
-    def _logits(self, backend: Backend, batch: int | None) -> np.ndarray:
+    def _logits(self, backend: Backend, batch: int | None) -> FloatArray:
         images, step = self.parity_images, batch or 1
         return np.concatenate([backend.infer(images[i : i + step]) for i in range(0, len(images), step)])
 
@@ -152,10 +153,10 @@ def _training_key(model_id: str, hyperparameters: train.Hyperparameters) -> str:
 @dataclasses.dataclass(frozen=True)
 class GivenModel:
     model: edge.EdgeModel
-    calibration: np.ndarray | None
+    calibration: FloatArray | None
     reason: str  # why INT8 cannot run, when calibration is None
     # accuracy-aware INT8 validates on the calibration images (all a node is given besides the test images)
-    validation: np.ndarray | None = None
+    validation: FloatArray | None = None
 
 
 GIVEN_MODEL = pytest.StashKey[GivenModel]()

@@ -28,6 +28,7 @@ from harness.contract import BASE_MODEL_FILE, SAVED_MODEL_DIR, tar_model_dir, wr
 from harness.data import IMAGE_SIZE, load_batch, load_dataset
 from harness.errors import ConfigError, TrainingError
 from harness.fileio import read_json
+from harness.numeric import FloatArray, IntArray
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ class Hyperparameters:
             name = LEGACY_NAMES.get(raw_name, raw_name)
             if name not in fields:
                 raise ConfigError(f"hyperparameter {raw_name!r}: unknown; known names are {', '.join(sorted(fields))}")
-            parsed[name] = _parse_value(raw_name, raw_value, fields[name].type)
+            parsed[name] = _parse_value(raw_name, raw_value, str(fields[name].type))  # postponed: a string already
         return cls(**parsed)
 
     def to_jumpstart(self) -> dict[str, str]:
@@ -315,16 +316,17 @@ def _base_model_id(channel: Path) -> str:
     return str(json.loads(marker.read_text())["model_id"])
 
 
-def _stratified_split(labels: np.ndarray, ratio: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _stratified_split(labels: IntArray, ratio: float, seed: int) -> tuple[IntArray, IntArray]:
     """Per-class validation split; every class keeps at least one training image."""
     rng = np.random.default_rng(seed)
-    train, val = [], []
+    train: list[np.intp] = []
+    val: list[np.intp] = []
     for cls in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == cls))
         n_val = min(round(len(members) * ratio), len(members) - 1)
         val.extend(members[:n_val])
         train.extend(members[n_val:])
-    return np.sort(np.array(train, dtype=int)), np.sort(np.array(val, dtype=int))
+    return np.sort(np.array(train, dtype=np.intp)), np.sort(np.array(val, dtype=np.intp))  # intp: what dtype=int is
 
 
 def _build_model(model_id: str, num_classes: int, hp: Hyperparameters) -> Any:
@@ -376,14 +378,14 @@ class ImageFiles:
 
     paths: tuple[Path, ...]
 
-    def load(self, indices: np.ndarray) -> np.ndarray:
+    def load(self, indices: IntArray) -> FloatArray:
         return load_batch([self.paths[i] for i in indices])
 
-    def batches(self, indices: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+    def batches(self, indices: IntArray, batch_size: int) -> Iterator[FloatArray]:
         for start in range(0, len(indices), batch_size):
             yield self.load(indices[start : start + batch_size])
 
-    def dataset(self, indices: np.ndarray, onehot: np.ndarray, batch_size: int, shuffle_seed: int | None = None) -> Any:
+    def dataset(self, indices: IntArray, onehot: FloatArray, batch_size: int, shuffle_seed: int | None = None) -> Any:
         """(images, one-hot) batches as a ``tf.data`` pipeline: indices are shuffled and batched, and each batch
         is decoded when the model asks for it (two batches ahead)."""
         import tensorflow as tf
@@ -401,7 +403,7 @@ class ImageFiles:
         return data.batch(batch_size).map(decode).prefetch(2)
 
 
-def _training_data(images: ImageFiles, indices: np.ndarray, onehot: np.ndarray, hp: Hyperparameters) -> Any:
+def _training_data(images: ImageFiles, indices: IntArray, onehot: FloatArray, hp: Hyperparameters) -> Any:
     import keras
 
     data = images.dataset(indices, onehot, hp.batch_size, shuffle_seed=hp.random_seed)
@@ -439,7 +441,7 @@ def _callbacks(hp: Hyperparameters, has_validation: bool, on_epoch: EpochCallbac
     return callbacks
 
 
-def recalibrate_batchnorm(model: Any, batches: Iterable[np.ndarray]) -> None:
+def recalibrate_batchnorm(model: Any, batches: Iterable[FloatArray]) -> None:
     """Re-estimate BatchNorm moving statistics as a cumulative average over the training data.
 
     Trained from scratch for a few epochs, the exponential moving averages lag a network that changes
@@ -477,7 +479,7 @@ def _walk_layers(layer: Any) -> list[Any]:
     return found
 
 
-def _accuracy(model: Any, images: ImageFiles, indices: np.ndarray, labels: np.ndarray, onehot: np.ndarray) -> float:
+def _accuracy(model: Any, images: ImageFiles, indices: IntArray, labels: IntArray, onehot: FloatArray) -> float:
     # predict() runs one compiled function over the streamed batches; calling the model eagerly batch by batch
     # held 2.4 GB more (TF's eager allocations for a MobileNetV2 at batch 32).
     logits = model.predict(images.dataset(indices, onehot, 32), verbose=0)
