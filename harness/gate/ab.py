@@ -175,7 +175,8 @@ class CheckoutWorker:
             for resolved, given in self.given.items():
                 error = error.replace(resolved, given)
             raise ConfigError(f"A/B arm {message.get('arm')!r} could not load{self.shown}: {error}")
-        return message
+        answer: dict[str, Any] = message  # the worker's JSON line: an object
+        return answer
 
 
 class ArmPool:

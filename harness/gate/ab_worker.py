@@ -21,8 +21,12 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:  # nothing of harness at import time: the checkout on PYTHONPATH decides which harness runs
+    from harness.numeric import FloatArray
 
 REFERENCE_PREFIX = "reference:"  # arm label of a reference workload (harness.gate.drift), e.g. reference:ov-convnet
 
@@ -36,7 +40,7 @@ def main() -> int:
         import numpy as np
 
         batch = np.ascontiguousarray(np.load(spec["batch_file"]))
-        backends: dict[str, list] = {}
+        backends: dict[str, list[Any]] = {}  # an arm's replicas: backends of the checkout this runs in
         for index, arm in enumerate(spec["arms"]):
             try:
                 backends[arm["label"]] = [
@@ -74,14 +78,14 @@ def main() -> int:
     return 0
 
 
-def load(spec: dict[str, Any], arm: dict[str, Any], batch, tmp: Path):
+def load(spec: dict[str, Any], arm: dict[str, Any], batch: FloatArray, tmp: Path) -> Any:
     from harness import edge
     from harness.backends import BackendConfig
 
     try:
         from harness.backends import load_backend
     except ImportError:  # a checkout from before the backend helpers moved out of the workflow
-        from harness.workflow import load_backend
+        from harness.workflow import load_backend  # type: ignore[attr-defined,no-redef]  # there, in those
 
     model = edge.import_local(Path(arm["artifact"]), tmp / "edge")
     config = BackendConfig(spec["device"], spec["precision"], batch=len(batch))
@@ -95,12 +99,12 @@ def load(spec: dict[str, Any], arm: dict[str, Any], batch, tmp: Path):
     return backend
 
 
-def time_calls(backend, batch, calls: int) -> list[int]:
+def time_calls(backend: Any, batch: FloatArray | None, calls: int) -> list[int]:
     """:func:`time_block` on ``backend.infer(batch)``, or on a reference workload's ``run`` (``batch`` None)."""
     return time_block(backend.run if batch is None else lambda: backend.infer(batch), calls)
 
 
-def time_block(call, calls: int) -> list[int]:
+def time_block(call: Callable[[], object], calls: int) -> list[int]:
     """Back-to-back timed calls after one untimed call: the first call after another arm ran pays for waking
     this model's threads and refilling caches, which is the switch, not the model."""
     clock = time.perf_counter_ns

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TypedDict
 
 import numpy as np
 
@@ -46,6 +47,20 @@ from harness.gate.verdicts import Comparison, GateOptions, Verdict
 from harness.numeric import FloatArray
 
 _BOOTSTRAP_CHUNK = 2_000_000  # resampled values held in memory at once
+
+
+class _Counts(TypedDict):
+    """Comparison's sample counts, passed on by keyword."""
+
+    n_base: int
+    n_new: int
+
+
+class _RawFigures(_Counts):
+    """Counts and raw medians of an interleaved comparison, passed on by keyword."""
+
+    base_median: float | None
+    new_median: float | None
 
 
 def mann_whitney_p(base: FloatArray, new: FloatArray) -> float:
@@ -127,7 +142,7 @@ def compare_samples(name: str, base: FloatArray, new: FloatArray, options: GateO
     """One benchmark, BASE against NEW raw samples (any time unit, the same on both sides)."""
     base, new = np.asarray(base, dtype=np.float64), np.asarray(new, dtype=np.float64)
     threshold = options.threshold_for(name)
-    sizes = {"n_base": int(base.size), "n_new": int(new.size)}
+    sizes: _Counts = {"n_base": int(base.size), "n_new": int(new.size)}
     if min(base.size, new.size) < options.min_samples:
         return Comparison(
             name,
@@ -179,8 +194,6 @@ def compare_interleaved(
     r_i; interval: percentile bootstrap over turns; test: Wilcoxon signed-rank on r_i (two-sided). Then the
     same rule as :func:`decide`. (Dividing each sample by its turn's pooled median instead, then pooling,
     biases the ratio towards 1: a simulated 2 % came out as 1.2 %.) The printed medians are the raw ones."""
-    from scipy.stats import trim_mean, wilcoxon
-
     if len(base_blocks) != len(new_blocks) or not base_blocks:
         raise ConfigError(
             f"{name}: interleaved samples need the same number (> 0) of turns on both sides, got "
@@ -188,7 +201,7 @@ def compare_interleaved(
         )
     threshold = options.threshold_for(name)
     raw_base, raw_new = np.concatenate(base_blocks), np.concatenate(new_blocks)
-    sizes = {
+    sizes: _RawFigures = {
         "n_base": int(raw_base.size),
         "n_new": int(raw_new.size),
         "base_median": median_or_none(raw_base),
@@ -206,24 +219,34 @@ def compare_interleaved(
     if np.any(block_medians <= 0):
         return Comparison(name, Verdict.INSUFFICIENT, threshold, **sizes, note="a turn's median is 0: no ratio")
     log_ratios = np.log(block_medians[:, 1] / block_medians[:, 0])
-    picks = np.random.default_rng(options.seed).integers(0, log_ratios.size, size=(options.resamples, log_ratios.size))
-    tail = options.alpha / 2 * 100
-    boot = trim_mean(log_ratios[picks], 0.2, axis=1)
-    low, high = np.exp(np.percentile(boot, [tail, 100 - tail]))
-    p_value = 1.0 if np.all(log_ratios == 0) else float(wilcoxon(log_ratios).pvalue)
-    ci = (float(low), float(high))
-    mde = minimum_detectable_effect(float(np.std(boot, ddof=1)), threshold, options.alpha, options.power)
+    ratio, ci, p_value, mde = _turn_estimates(log_ratios, threshold, options)
     return Comparison(
         name,
         decide(p_value, ci, threshold, options.alpha),
         threshold,
         **sizes,
-        ratio=float(np.exp(trim_mean(log_ratios, 0.2))),
+        ratio=ratio,
         ci=ci,
         p_value=p_value,
         mde=mde,
         mode="interleaved",
     )
+
+
+def _turn_estimates(
+    log_ratios: FloatArray, threshold: float, options: GateOptions
+) -> tuple[float, tuple[float, float], float, float]:
+    """From the per-turn log ratios: the ratio (exp of the 20 % trimmed mean), its percentile-bootstrap interval
+    over turns, Wilcoxon's p and the minimum detectable slowdown."""
+    from scipy.stats import trim_mean, wilcoxon
+
+    picks = np.random.default_rng(options.seed).integers(0, log_ratios.size, size=(options.resamples, log_ratios.size))
+    tail = options.alpha / 2 * 100
+    boot = trim_mean(log_ratios[picks], 0.2, axis=1)
+    low, high = np.exp(np.percentile(boot, [tail, 100 - tail]))
+    p_value = 1.0 if np.all(log_ratios == 0) else float(wilcoxon(log_ratios).pvalue)
+    mde = minimum_detectable_effect(float(np.std(boot, ddof=1)), threshold, options.alpha, options.power)
+    return float(np.exp(trim_mean(log_ratios, 0.2))), (float(low), float(high)), p_value, mde
 
 
 def median_or_none(samples: FloatArray) -> float | None:

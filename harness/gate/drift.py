@@ -216,7 +216,7 @@ def time_interleaved(
     return series
 
 
-def compensated_series(record: Mapping[str, Any]) -> FloatArray:
+def compensated_series(record: object) -> FloatArray:
     """The drift-compensated series of a stored :data:`FIELD` record: per turn, median model time ÷ median
     reference time. Raises ValueError on a record that does not follow the schema."""
     if not isinstance(record, Mapping) or record.get("schema") != SCHEMA:
@@ -236,4 +236,5 @@ def compensated_series(record: Mapping[str, Any]) -> FloatArray:
     medians = np.array([[np.median(m), np.median(r)] for m, r in blocks]).reshape(-1, 2)
     if not np.all(np.isfinite(medians)) or np.any(medians <= 0):
         raise ValueError("a turn's median is not a positive number")
-    return medians[:, 0] / medians[:, 1]
+    ratios: FloatArray = medians[:, 0] / medians[:, 1]
+    return ratios

@@ -131,7 +131,7 @@ def parse_document(document: Any, source: str) -> StoredResult:
 
 
 def _from_benchmark(document: dict[str, Any], source: str) -> StoredResult:
-    machine = document.get("machine_info") if isinstance(document.get("machine_info"), dict) else {}
+    machine: dict[str, Any] = document["machine_info"] if isinstance(document.get("machine_info"), dict) else {}
     identity = machine.get("edgebench")
     if isinstance(identity, dict):
         key = MachineKey.from_identity(identity)
@@ -148,7 +148,7 @@ def _from_benchmark(document: dict[str, Any], source: str) -> StoredResult:
     benchmarks: dict[str, Point] = {}
     for bench, label in zip(entries, labels, strict=True):
         name = label if label and labels.count(label) == 1 else str(bench.get("fullname") or bench.get("name") or "")
-        stats = bench.get("stats") if isinstance(bench.get("stats"), dict) else {}
+        stats: dict[str, Any] = bench["stats"] if isinstance(bench.get("stats"), dict) else {}
         point = _point(stats.get("data"), 1e3, stats.get("median"), _compensated(bench.get("extra_info")))
         if name and point is not None:
             benchmarks[name] = point

@@ -235,7 +235,9 @@ class Analysis:
         }
 
 
-def change_points(values: Sequence[float], options: HistoryOptions = HistoryOptions()) -> list[ChangePoint]:
+def change_points(
+    values: Sequence[float] | FloatArray, options: HistoryOptions = HistoryOptions()
+) -> list[ChangePoint]:
     """Otava's change points of one series (values > 0), each with the run-to-run step across it."""
     try:
         from otava.analysis import compute_change_points
@@ -244,9 +246,9 @@ def change_points(values: Sequence[float], options: HistoryOptions = HistoryOpti
             "edgebench history needs Apache Otava for change points: pip install 'edgebench[history]'"
         ) from None
 
-    values = np.asarray(values, dtype=float)
+    series = np.asarray(values, dtype=np.float64)
     found, _ = compute_change_points(
-        values.tolist(),
+        series.tolist(),
         window_len=options.window_len,
         max_pvalue=options.max_pvalue,
         min_magnitude=options.min_magnitude,
@@ -257,23 +259,23 @@ def change_points(values: Sequence[float], options: HistoryOptions = HistoryOpti
             float(cp.stats.mean_1),
             float(cp.stats.mean_2),
             float(cp.stats.pvalue),
-            float(values[cp.index] / values[cp.index - 1] - 1),
+            float(series[cp.index] / series[cp.index - 1] - 1),
             options.threshold,
         )
         for cp in found
-        if 0 < cp.index < values.size
+        if 0 < cp.index < series.size
     ]
 
 
-def creep(values: Sequence[float], options: HistoryOptions = HistoryOptions()) -> Creep | None:
+def creep(values: Sequence[float] | FloatArray, options: HistoryOptions = HistoryOptions()) -> Creep | None:
     """Trend over the last ``creep_window`` runs: Kendall's tau (significance) and Theil–Sen (size)."""
     from scipy.stats import kendalltau, theilslopes
 
-    values = np.asarray(values, dtype=float)
-    window = values[-options.creep_window :]
+    series = np.asarray(values, dtype=np.float64)
+    window = series[-options.creep_window :]
     if window.size < 4:
         return None
-    runs = np.arange(window.size, dtype=float)
+    runs = np.arange(window.size, dtype=np.float64)
     slope, intercept, _, _ = theilslopes(window, runs)
     p_value = float(kendalltau(runs, window).pvalue)
     start = intercept if intercept > 0 else float(np.median(window))
@@ -281,7 +283,7 @@ def creep(values: Sequence[float], options: HistoryOptions = HistoryOptions()) -
     steps = np.abs(window[1:] / window[:-1] - 1)
     flagged = bool(p_value < options.creep_alpha and abs(total) >= options.threshold and _line_beats_one_step(window))
     return Creep(
-        int(values.size - window.size),
+        int(series.size - window.size),
         int(window.size),
         float(slope / start),
         float(total),

@@ -106,7 +106,8 @@ class GateOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fail_on", parse_fail_on(self.fail_on))
-        for name, value in {"threshold": self.threshold, **self.thresholds}.items():
+        given: dict[str, object] = {"threshold": self.threshold, **self.thresholds}  # from options or JSON: unchecked
+        for name, value in given.items():
             if not (isinstance(value, int | float) and math.isfinite(value) and 0 <= value < 10):
                 raise ConfigError(f"threshold for {name!r} = {value!r}: give a fraction >= 0 (0.05 means 5 %)")
         if not 0 < self.alpha < 0.5:
