@@ -108,14 +108,14 @@ def jobqueue_cluster(options: ClusterOptions) -> Any:
         "scheduler_options": {"dashboard_address": ":0"},
     }
     if options.kind == "pbs":
-        from dask_jobqueue import PBSCluster
+        from dask_jobqueue.pbs import PBSCluster  # the package's __init__ re-exports it implicitly
 
         resource_spec = options.resource_spec or (
             f"nodes=1:ppn={options.cores}:{options.processor}" if options.processor else None
         )
         return PBSCluster(**common, resource_spec=resource_spec, job_extra_directives=list(options.job_extra))
     if options.kind == "slurm":
-        from dask_jobqueue import SLURMCluster
+        from dask_jobqueue.slurm import SLURMCluster
 
         extra = list(options.job_extra) + ([f"--constraint={options.processor}"] if options.processor else [])
         return SLURMCluster(**common, job_extra_directives=extra)
@@ -126,7 +126,8 @@ def job_script(options: ClusterOptions) -> str:
     """``--dry-run``: the script each PBS/Slurm job would run, without submitting anything."""
     cluster = jobqueue_cluster(options)
     try:
-        return cluster.job_script()
+        script: str = cluster.job_script()
+        return script
     finally:
         cluster.close()
 
@@ -330,7 +331,7 @@ def _start(options: ClusterOptions) -> Any:
     if options.kind == "ssh":
         from distributed import SSHCluster
 
-        connect = {"port": options.ssh_port, "known_hosts": options.ssh_known_hosts}
+        connect: dict[str, object] = {"port": options.ssh_port, "known_hosts": options.ssh_known_hosts}
         if options.ssh_key:
             connect["client_keys"] = [options.ssh_key]
         return SSHCluster(

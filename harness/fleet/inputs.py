@@ -93,8 +93,8 @@ def stage_inputs(
     if given.artifact and given.artifact.startswith("s3://"):
         return StagedInputs(given.artifact, given.test_images, given.calibration_images)
     calibration: str | CalibrationSubset | None = given.calibration_images
-    if calibration and not calibration.startswith("s3://"):  # checked before any training or upload
-        calibration = calibration_subset(Path(calibration))
+    if given.calibration_images and not given.calibration_images.startswith("s3://"):  # before any training or upload
+        calibration = calibration_subset(Path(given.calibration_images))
     if given.artifact:
         artifact, tests = _local_artifact(given.artifact), _local_tests(given.test_images)
     else:

@@ -54,6 +54,37 @@ def run_fleet(
         raise ConfigError("the cluster has no workers; start some (or check the job queue) and run again")
     hostnames = client.run(socket.gethostname)
     jobs = client.run(batch_job_id) if job_ended else {}
+    pending = _submit(client, spec, workers, hostnames)
+    result = FleetResult(spec.run_id)
+    deadline = time.monotonic() + spec.timeout_s + 120  # the node enforces its own timeout; this is a backstop
+    while pending:
+        time.sleep(poll_s)
+        alive = set(client.run_on_scheduler(_scheduler_workers))
+        for future, (node_spec, address) in list(pending.items()):
+            outcome = _check(future, node_spec, address, alive, deadline)
+            if outcome is None:
+                continue
+            del pending[future]
+            if not future.done():
+                future.cancel()
+            scheduler = _scheduler_reason(outcome, job_ended, jobs.get(address), address not in alive)
+            if scheduler:  # the scheduler's account replaces the worker's (KilledWorker, a killed suite)
+                outcome = dataclasses.replace(outcome, reason=f"{scheduler}; the node's Dask worker ended with its job")
+            if outcome.status == "failed" and (scheduler or not outcome.seconds):  # the node could not know
+                _record_parent_failure(node_spec, outcome.reason)
+            outcome = dataclasses.replace(outcome, worker=address)
+            result.nodes.append(outcome)
+            if on_update:
+                on_update(outcome)
+    result.seconds = time.monotonic() - start
+    result.nodes.sort(key=lambda node: node.node_id)
+    return result
+
+
+def _submit(
+    client: Any, spec: NodeSpec, workers: dict[str, dict[str, Any]], hostnames: dict[str, str]
+) -> dict[Any, tuple[NodeSpec, str]]:
+    """``spec`` submitted to each worker, named after its host: future -> (the node's spec, worker address)."""
     pending = {}
     for address, info in workers.items():
         node_id = node_id_for(hostnames.get(address, info.get("host", address)), info.get("name", address))
@@ -67,34 +98,16 @@ def run_fleet(
             key=f"edgebench-node-{spec.run_id}-{node_id}-{uuid.uuid4().hex[:8]}",
         )
         pending[future] = (node_spec, address)
-    result = FleetResult(spec.run_id)
-    deadline = time.monotonic() + spec.timeout_s + 120  # the node enforces its own timeout; this is a backstop
-    while pending:
-        time.sleep(poll_s)
-        alive = set(client.run_on_scheduler(_scheduler_workers))
-        for future, (node_spec, address) in list(pending.items()):
-            outcome = _check(future, node_spec, address, alive, deadline)
-            if outcome is None:
-                continue
-            del pending[future]
-            if not future.done():
-                future.cancel()
-            scheduler = (
-                job_ended(jobs[address], address not in alive)
-                if outcome.status == "failed" and jobs.get(address)
-                else None
-            )
-            if scheduler:  # the scheduler's account replaces the worker's (KilledWorker, a killed suite)
-                outcome = dataclasses.replace(outcome, reason=f"{scheduler}; the node's Dask worker ended with its job")
-            if outcome.status == "failed" and (scheduler or not outcome.seconds):  # the node could not know
-                _record_parent_failure(node_spec, outcome.reason)
-            outcome = dataclasses.replace(outcome, worker=address)
-            result.nodes.append(outcome)
-            if on_update:
-                on_update(outcome)
-    result.seconds = time.monotonic() - start
-    result.nodes.sort(key=lambda node: node.node_id)
-    return result
+    return pending
+
+
+def _scheduler_reason(
+    outcome: NodeOutcome, job_ended: Callable[[str, bool], str | None] | None, job: str | None, worker_gone: bool
+) -> str | None:
+    """Why the batch scheduler ended a failed node's job (None: no batch job, or it still runs)."""
+    if job_ended is None or outcome.status != "failed" or not job:
+        return None
+    return job_ended(job, worker_gone)
 
 
 def _scheduler_workers(dask_scheduler: Any) -> list[str]:
@@ -117,7 +130,8 @@ def _check(future: Any, spec: NodeSpec, address: str, alive: set[str], deadline:
 
 def _outcome(future: Any, spec: NodeSpec) -> NodeOutcome:
     try:
-        return future.result()
+        outcome: NodeOutcome = future.result()  # run_node's
+        return outcome
     except EdgebenchError as exc:
         return NodeOutcome(spec.node_id, "failed", str(exc))
     except Exception as exc:  # noqa: BLE001 - KilledWorker, CommClosedError...: the node's worker went away

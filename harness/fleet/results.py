@@ -22,7 +22,10 @@ MIN_CI_SAMPLES = 10  # raw latency samples per side below which a node's speedup
 
 
 def node_summary(
-    processor: dict[str, Any], parity: list[dict], outcomes: Mapping[str, list[dict]], exitstatus: int
+    processor: dict[str, Any],
+    parity: list[dict[str, Any]],
+    outcomes: Mapping[str, list[dict[str, Any]]],
+    exitstatus: int,
 ) -> dict[str, Any]:
     """What the pytest plugin writes with --edgebench-node-report: the part of report.json pytest knows.
 

@@ -24,7 +24,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +74,12 @@ def _which(name: str) -> str | None:
     return shutil.which(name) or next((str(p) for p in (Path("/usr/sbin") / name,) if p.exists()), None)
 
 
+def _installed(name: str) -> str:
+    path = _which(name)
+    assert path is not None, f"{name} is missing: check_usable() says so first"
+    return path
+
+
 def processor_features() -> tuple[str, ...]:
     """Slurm node features naming this processor: its CPU brand as a token (``amd_epyc_9r14_96_core_processor``)
     and its vector ISA flags (``avx2``, ``avx512f``, ``avx512_bf16``, ``amx_tile`` …), read from the machine."""
@@ -95,7 +101,8 @@ def machine_memory_mb() -> int:
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def write_config(folder: Path, features: tuple[str, ...] | None = None) -> LocalSlurm:
@@ -193,7 +200,7 @@ def local_slurm(folder: Path, timeout_s: float = 60.0) -> Iterator[LocalSlurm]:
         yield cluster
 
 
-def start_daemons(cluster: LocalSlurm, timeout_s: float) -> list[subprocess.Popen]:
+def start_daemons(cluster: LocalSlurm, timeout_s: float) -> list[subprocess.Popen[bytes]]:
     """munged (its own key and socket), then ``slurmctld -D`` and ``slurmd -D``, each in its own session with
     its output in ``log/<daemon>.out``; stops what it started if one cannot start."""
     munge = cluster.folder / "munge"
@@ -203,7 +210,7 @@ def start_daemons(cluster: LocalSlurm, timeout_s: float) -> list[subprocess.Pope
         key.chmod(0o600)
     commands = [
         [
-            _which("munged"),
+            _installed("munged"),
             "-F",
             "--force",
             f"--key-file={key}",
@@ -212,10 +219,10 @@ def start_daemons(cluster: LocalSlurm, timeout_s: float) -> list[subprocess.Pope
             f"--log-file={cluster.folder / 'log' / 'munged.log'}",
             f"--seed-file={munge / 'munged.seed'}",
         ],
-        [_which("slurmctld"), "-D", "-i", "-f", str(cluster.conf)],
-        [_which("slurmd"), "-D", "-N", cluster.node, "-f", str(cluster.conf)],
+        [_installed("slurmctld"), "-D", "-i", "-f", str(cluster.conf)],
+        [_installed("slurmd"), "-D", "-N", cluster.node, "-f", str(cluster.conf)],
     ]
-    started: list[subprocess.Popen] = []
+    started: list[subprocess.Popen[bytes]] = []
     try:
         for command in commands:
             name = Path(command[0]).name
@@ -238,7 +245,7 @@ def start_daemons(cluster: LocalSlurm, timeout_s: float) -> list[subprocess.Pope
     return started
 
 
-def _stop(process: subprocess.Popen) -> None:
+def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
@@ -271,7 +278,7 @@ def wait_until_idle(cluster: LocalSlurm, timeout_s: float) -> None:
     _wait_for(lambda: node_state(cluster) == "idle", timeout_s, f"node {cluster.node} idle in sinfo", cluster)
 
 
-def _wait_for(condition, timeout_s: float, what: str, cluster: LocalSlurm) -> None:
+def _wait_for(condition: Callable[[], bool], timeout_s: float, what: str, cluster: LocalSlurm) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
