@@ -17,6 +17,7 @@ node report), ``helpers`` (what suites import). Session state lives on ``config.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
 
@@ -58,7 +59,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-benchmark may be disabled (-p no:benchmark)
-def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
     """Put the processor's identity (CPU brand, ISA flags, OpenVINO device names, versions) in the JSON, so
     results from many edge nodes can be told apart and compared."""
     machine_info["edgebench"] = processor_identity()

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from typing import TYPE_CHECKING, TypedDict
 
 import pytest
 
 from harness import data, parity
 from harness.backends import PRECISIONS, BackendConfig, result_label
 from harness.training import train
+
+if TYPE_CHECKING:
+    from _pytest.mark.structures import ParameterSet  # what pytest.param returns; not exported by pytest
 
 # The model the suites train when no --edgebench-artifact is given: small, but trained enough that its
 # decisions mean something (reference accuracy and margins are printed at the end of every run).
@@ -28,7 +32,16 @@ SUITE_MODELS = {
 # on the parity images over 5 seeds; at 6 epochs of batch 8 (twice the optimizer steps per epoch) the seed
 # that scored 0.73 at batch 16 scored 0.965. EfficientNetV2-B0 fell to 0.34-0.37 at batch 8 and keeps 16
 # (0.80 at 6 epochs, 0.56 at 3). ResNet50-V2 costs 3x per epoch: 4 epochs of batch 16.
-SUITE_TRAINING = {
+
+
+class TrainingOverrides(TypedDict, total=False):
+    """What a suite model changes of SUITE_HYPERPARAMETERS."""
+
+    batch_size: int
+    epochs: int
+
+
+SUITE_TRAINING: dict[str, TrainingOverrides] = {
     train.DEFAULT_MODEL_ID: {},
     train.EFFICIENTNET_MODEL_ID: {"batch_size": 16},
     train.RESNET_MODEL_ID: {"batch_size": 16, "epochs": 4},
@@ -89,7 +102,7 @@ class ParityCase:
         return BackendConfig(self.device, self.precision, self.batch, quantization=self.quantization)
 
 
-def parity_cases(config: pytest.Config) -> list:
+def parity_cases(config: pytest.Config) -> list[ParameterSet]:
     """The node's cases (marked edge): its one model on --device at batch 1, every rung of the ladder. The
     matrix (marked matrix): the other suite models, AUTO/GPU/NPU, and batch 4 (plain quantization only: the
     accuracy-aware search costs a minute per model). ovtf runs FP32 on CPU only."""
@@ -118,7 +131,7 @@ def parity_cases(config: pytest.Config) -> list:
     return cases
 
 
-def known_limits(model: str, precision: str) -> list:
+def known_limits(model: str, precision: str) -> list[pytest.MarkDecorator]:
     """Cases whose healthy result is known to land outside the bounds: marked xfail with the measurement
     (reported as xfailed or xpassed, never as passed)."""
     if model == "efficientnet_v2_b0" and precision == "INT8":

@@ -21,12 +21,12 @@ from harness.measure import processor_identity
 class Figures:
     """What the run measured, collected on the controller for the terminal summary and the node report."""
 
-    parity: list[dict] = dataclasses.field(default_factory=list)
-    faults: list[dict] = dataclasses.field(default_factory=list)
-    margins: list[dict] = dataclasses.field(default_factory=list)
+    parity: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    faults: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    margins: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     lines: list[str] = dataclasses.field(default_factory=list)
-    s3_faults: list[dict] = dataclasses.field(default_factory=list)
-    outcomes: dict[str, list[dict]] = dataclasses.field(
+    s3_faults: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    outcomes: dict[str, list[dict[str, Any]]] = dataclasses.field(
         default_factory=lambda: {"passed": [], "failed": [], "skipped": []}
     )
 
@@ -35,7 +35,7 @@ class Figures:
             self.outcomes[report.outcome].append({"test": report.nodeid, "reason": _short_reason(report)})
         if report.when != "call":
             return
-        kinds = {
+        kinds: dict[str, list[Any]] = {
             "parity": self.parity,
             "fault": self.faults,
             "margins": self.margins,

@@ -5,6 +5,7 @@ worker and configuration."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -29,6 +30,26 @@ from harness.pytest_plugin.models import (
 )
 
 
+class SuiteArtifacts(Protocol):
+    """``suite_artifacts``: (model.tar.gz, held-out test dir, training channel) of a suite model."""
+
+    def __call__(self, model_id: str, seed: int | None = None) -> tuple[Path, Path, Path]: ...
+
+
+class ModelsUnderTest(Protocol):
+    """``models_under_test``: a SUITE_MODELS name (or "given") and a training seed -> the model under test."""
+
+    def __call__(self, key: str, seed: int | None = None) -> ModelUnderTest: ...
+
+
+class Backends(Protocol):
+    """``backends``: a backend loaded once per worker and configuration."""
+
+    def __call__(
+        self, name: str, device: str | None = None, precision: str = "FP32", batch: int | None = None
+    ) -> Backend: ...
+
+
 @pytest.fixture(scope="session")
 def edgebench_cache(pytestconfig: pytest.Config) -> Path:
     path = Path(pytestconfig.rootpath) / ".cache" / "edgebench" / "pytest"
@@ -42,7 +63,7 @@ def suite_dataset(edgebench_cache: Path) -> data.Dataset:
 
 
 @pytest.fixture(scope="session")
-def suite_artifacts(edgebench_cache: Path, suite_dataset: data.Dataset, pytestconfig: pytest.Config):
+def suite_artifacts(edgebench_cache: Path, suite_dataset: data.Dataset, pytestconfig: pytest.Config) -> SuiteArtifacts:
     """(model id, training seed) -> (model.tar.gz, held-out test dir, training channel), each trained once per
     cache key; other xdist workers wait on the lock and reuse it."""
 
@@ -54,9 +75,10 @@ def suite_artifacts(edgebench_cache: Path, suite_dataset: data.Dataset, pytestco
 
 
 @pytest.fixture(scope="session")
-def suite_artifact(suite_artifacts) -> tuple[Path, Path]:
+def suite_artifact(suite_artifacts: SuiteArtifacts) -> tuple[Path, Path]:
     """The default model's (model.tar.gz, held-out test dir)."""
-    return suite_artifacts(SUITE_MODELS[EDGE_MODEL])[:2]
+    artifact, test_dir, _ = suite_artifacts(SUITE_MODELS[EDGE_MODEL])
+    return artifact, test_dir
 
 
 @pytest.fixture(scope="session")
@@ -74,8 +96,11 @@ def validation_images(edgebench_cache: Path) -> FloatArray:
 
 @pytest.fixture(scope="session")
 def models_under_test(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, parity_set, validation_images
-):
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    parity_set: ParitySet,
+    validation_images: FloatArray,
+) -> ModelsUnderTest:
     """(key, training seed) -> ModelUnderTest; key is a SUITE_MODELS name, or "given" for --edgebench-artifact
     (imported at session start). Suite models are imported into this worker's own edge folder as an edge node
     would. The last few stay loaded (backends hold memory; edge boxes are small)."""
@@ -101,7 +126,7 @@ def models_under_test(
 
 
 @pytest.fixture(scope="session")
-def model_under_test(models_under_test, pytestconfig: pytest.Config) -> ModelUnderTest:
+def model_under_test(models_under_test: ModelsUnderTest, pytestconfig: pytest.Config) -> ModelUnderTest:
     """The model the node's suites use: --edgebench-artifact, or the default MobileNetV2."""
     return models_under_test(default_model_key(pytestconfig))
 
@@ -120,7 +145,7 @@ def test_images(model_under_test: ModelUnderTest) -> FloatArray:
 
 
 @pytest.fixture(scope="session")
-def backends(model_under_test: ModelUnderTest, pytestconfig: pytest.Config):
+def backends(model_under_test: ModelUnderTest, pytestconfig: pytest.Config) -> Backends:
     """backends(name, device=None, precision="FP32", batch=None): loaded once per worker and configuration."""
 
     def get(name: str, device: str | None = None, precision: str = "FP32", batch: int | None = None) -> Backend:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -79,6 +80,7 @@ class ModelUnderTest:
         agreement with them, which also bounds the accuracy change; a weak FP32 model's errors, which INT8
         may happen to fix, cannot hide changed decisions)."""
         if self._decisions is None:
+            assert self.validation is not None, "reference decisions need validation images"
             self._decisions = infer_each(self.backend("tf"), self.validation, self.model.classes).argmax(axis=1)
         return self._decisions
 
@@ -145,7 +147,7 @@ def _training_key(model_id: str, hyperparameters: train.Hyperparameters) -> str:
     counts by its syntax tree, so reformatting or editing comments keeps the cached models."""
     digest = hashlib.sha256()
     for module in (data, train):
-        digest.update(ast.dump(ast.parse(Path(module.__file__).read_text())).encode())
+        digest.update(ast.dump(ast.parse(inspect.getsource(module))).encode())
     digest.update(json.dumps([model_id, asdict(SUITE_DATASET), asdict(hyperparameters)], sort_keys=True).encode())
     return digest.hexdigest()[:16]
 
