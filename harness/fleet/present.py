@@ -36,73 +36,73 @@ def headline(summary: dict[str, Any]) -> str:
     )
 
 
+PROCESSOR_HEADER = ("CPU", "nodes", "ISA", "OpenVINO CPU device", "parity", "node verdicts", "tests not run")
+LADDER_HEADER = (
+    "CPU",
+    "rung",
+    "in effect",
+    "nodes ran",
+    "median ms",
+    "× TF FP32",
+    "top-1 vs TF (worst node)",
+    "accuracy (worst node)",
+    "within tolerance",
+)
+NODE_HEADER = ("node", "CPU", "verdict", "rungs run", "rungs not run", "parity", "passed", "failed", "not run")
+NOT_RUN_HEADER = ("test", "reason", "nodes")
+
+
 def report_tables(summary: dict[str, Any]) -> dict[str, tuple[list[str], list[list[str]]]]:
     """The fleet report's tables as (header, rows of text), shared by the terminal and the HTML renderers."""
-    processors = [
-        [
-            p["cpu"],
-            str(p["nodes"]),
-            " ".join(p["isa"]),
-            p["openvino_device"],
-            _ok(p["parity_ok"]),
-            " / ".join(f"{p['verdicts'][v]} {v}" for v in VERDICTS),
-            str(p["not_run"]),
-        ]
-        for p in summary["processors"]
-    ]
-    ladder = [
-        [
-            p["cpu"],
-            r["label"],
-            r["precision"] or "?",
-            f"{r['nodes_ran']}/{p['nodes']}",
-            _fmt(r["median_ms"]),
-            _times(r["speedup"]),
-            "reference" if r["label"] == REFERENCE else _fraction(r["top1_agreement"]),
-            _fraction(r["accuracy"]),
-            f"{r['within_tolerance']}/{r['judged']}" if r["judged"] else "–",
-        ]
-        for p in summary["processors"]
-        for r in p["ladder"]
-    ]
-    nodes = [
-        [
-            r["node_id"],
-            r["cpu"],
-            r["verdict"],
-            " ".join(r["ladder"]),
-            " ".join(r["rungs_not_run"]) or "–",
-            _ok(r["parity_ok"]),
-            *(_count(r["tests"][k]) for k in ("passed", "failed", "not_run")),
-        ]
-        for r in summary["nodes"]
-    ]
-    not_run = [[item["test"], item["reason"], str(item["nodes"])] for item in summary["not_run"]]
+    processors = summary["processors"]
     return {
-        "Per processor": (
-            ["CPU", "nodes", "ISA", "OpenVINO CPU device", "parity", "node verdicts", "tests not run"],
-            processors,
+        "Per processor": (list(PROCESSOR_HEADER), [_processor_row(p) for p in processors]),
+        "Precision ladder": (list(LADDER_HEADER), [_ladder_row(p, r) for p in processors for r in p["ladder"]]),
+        "Per node": (list(NODE_HEADER), [_node_row(r) for r in summary["nodes"]]),
+        "Not run": (
+            list(NOT_RUN_HEADER),
+            [[item["test"], item["reason"], str(item["nodes"])] for item in summary["not_run"]],
         ),
-        "Precision ladder": (
-            [
-                "CPU",
-                "rung",
-                "in effect",
-                "nodes ran",
-                "median ms",
-                "× TF FP32",
-                "top-1 vs TF (worst node)",
-                "accuracy (worst node)",
-                "within tolerance",
-            ],
-            ladder,
-        ),
-        "Per node": (
-            ["node", "CPU", "verdict", "rungs run", "rungs not run", "parity", "passed", "failed", "not run"],
-            nodes,
-        ),
-        "Not run": (["test", "reason", "nodes"], not_run),
     }
+
+
+def _processor_row(p: dict[str, Any]) -> list[str]:
+    return [
+        p["cpu"],
+        str(p["nodes"]),
+        " ".join(p["isa"]),
+        p["openvino_device"],
+        _ok(p["parity_ok"]),
+        " / ".join(f"{p['verdicts'][v]} {v}" for v in VERDICTS),
+        str(p["not_run"]),
+    ]
+
+
+def _ladder_row(p: dict[str, Any], r: dict[str, Any]) -> list[str]:
+    """One rung of one processor's precision ladder."""
+    return [
+        p["cpu"],
+        r["label"],
+        r["precision"] or "?",
+        f"{r['nodes_ran']}/{p['nodes']}",
+        _fmt(r["median_ms"]),
+        _times(r["speedup"]),
+        "reference" if r["label"] == REFERENCE else _fraction(r["top1_agreement"]),
+        _fraction(r["accuracy"]),
+        f"{r['within_tolerance']}/{r['judged']}" if r["judged"] else "–",
+    ]
+
+
+def _node_row(r: dict[str, Any]) -> list[str]:
+    return [
+        r["node_id"],
+        r["cpu"],
+        r["verdict"],
+        " ".join(r["ladder"]),
+        " ".join(r["rungs_not_run"]) or "–",
+        _ok(r["parity_ok"]),
+        *(_count(r["tests"][k]) for k in ("passed", "failed", "not_run")),
+    ]
 
 
 def fleet_table(merged: MergedRun, not_run_rows: int = 10) -> Any:

@@ -114,8 +114,23 @@ def write_config(folder: Path, features: tuple[str, ...] | None = None) -> Local
     node = socket.gethostname().split(".")[0]
     cpus, memory = len(os.sched_getaffinity(0)), machine_memory_mb()
     features = processor_features() if features is None else features
-    user = _user()
-    lines = {
+    text = "".join(f"{key}={value}\n" for key, value in _settings(folder, node, _user()).items())
+    text += (
+        f"NodeName={node} NodeHostname={socket.gethostname()} NodeAddr=127.0.0.1 CPUs={cpus} "
+        f"RealMemory={memory} Features={','.join(features)} State=UNKNOWN\n"
+        f"PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=INFINITE State=UP\n"
+    )
+    (folder / "slurm.conf").write_text(text)
+    # Read by slurmd even with the plugins above; nothing in it is enforced without the cgroup plugins.
+    (folder / "cgroup.conf").write_text(
+        "CgroupPlugin=autodetect\nCgroupAutomount=no\nConstrainCores=no\nConstrainRAMSpace=no\n"
+    )
+    return LocalSlurm(folder, node, PARTITION, cpus, memory, tuple(features))
+
+
+def _settings(folder: Path, node: str, user: str) -> dict[str, object]:
+    """slurm.conf's settings before the node and partition lines: free ports, munge, no cgroups."""
+    return {
         "ClusterName": "edgebench",
         "SlurmctldHost": f"{node}(127.0.0.1)",
         "SlurmctldPort": free_port(),
@@ -149,18 +164,6 @@ def write_config(folder: Path, features: tuple[str, ...] | None = None) -> Local
         "MinJobAge": 600,
         "InactiveLimit": 0,
     }
-    text = "".join(f"{key}={value}\n" for key, value in lines.items())
-    text += (
-        f"NodeName={node} NodeHostname={socket.gethostname()} NodeAddr=127.0.0.1 CPUs={cpus} "
-        f"RealMemory={memory} Features={','.join(features)} State=UNKNOWN\n"
-        f"PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=INFINITE State=UP\n"
-    )
-    (folder / "slurm.conf").write_text(text)
-    # Read by slurmd even with the plugins above; nothing in it is enforced without the cgroup plugins.
-    (folder / "cgroup.conf").write_text(
-        "CgroupPlugin=autodetect\nCgroupAutomount=no\nConstrainCores=no\nConstrainRAMSpace=no\n"
-    )
-    return LocalSlurm(folder, node, PARTITION, cpus, memory, tuple(features))
 
 
 def _user() -> str:
