@@ -44,7 +44,7 @@ from PIL import Image
 
 from harness import cli, contract, data, edge
 from harness.errors import EdgebenchError
-from harness.training import train
+from harness.training import hyperparameters, train
 
 # Hostile images make PIL warn (corrupt EXIF, tags past the end, a decompression bomb): expected here.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL", "ignore::PIL.Image.DecompressionBombWarning")
@@ -1043,7 +1043,7 @@ def _spec_bounds() -> dict[str, tuple[float | None, float | None]]:
     return {h["name"]: (h.get("min"), h.get("max")) for h in spec["hyperparameters"] if h["type"] in ("int", "float")}
 
 
-HP_NAMES = sorted({f.name for f in dataclasses.fields(train.Hyperparameters)} | set(train.LEGACY_NAMES))
+HP_NAMES = sorted({f.name for f in dataclasses.fields(train.Hyperparameters)} | set(hyperparameters.LEGACY_NAMES))
 TEXT_VALUES = [
     "0",
     "-1",

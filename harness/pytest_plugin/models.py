@@ -24,6 +24,7 @@ from harness.backends import Backend, BackendConfig, create_backend, infer_each
 from harness.errors import EdgebenchError
 from harness.numeric import FloatArray, IntArray
 from harness.pytest_plugin.cases import SUITE_DATASET, SUITE_HYPERPARAMETERS, SUITE_TRAINING
+from harness.training import hyperparameters as hyperparameter_code
 from harness.training import train
 
 
@@ -146,7 +147,7 @@ def _training_key(model_id: str, hyperparameters: train.Hyperparameters) -> str:
     """Changes when the training code or configuration changes, so a stale cached model is never used. The code
     counts by its syntax tree, so reformatting or editing comments keeps the cached models."""
     digest = hashlib.sha256()
-    for module in (data, train):
+    for module in (data, hyperparameter_code, train):
         digest.update(ast.dump(ast.parse(inspect.getsource(module))).encode())
     digest.update(json.dumps([model_id, asdict(SUITE_DATASET), asdict(hyperparameters)], sort_keys=True).encode())
     return digest.hexdigest()[:16]
