@@ -17,14 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from filelock import FileLock
 
-from harness import data, edge, fileio, parity, plan, report, store
-from harness.backends import BackendConfig, create_backend, infer_each, result_label
+from harness import data, edge, fileio, plan, report, store
+from harness.backends import result_label
 from harness.errors import ConfigError
-from harness.measure import TimingPlan, processor_identity, time_infer
-from harness.numeric import FloatArray, IntArray, softmax
+from harness.measure import TimingPlan, processor_identity
+from harness.measured import measured_sections, run_backends
 from harness.progress import Advance, Progress, SilentProgress
 from harness.training import sagemaker_job, train, trainers
 
@@ -37,7 +36,6 @@ REFERENCE_BACKEND = plan.REFERENCE
 TRAIN_SCHEMA = "edgebench.train/1"
 # When set, each step and sub-step appends "<unix time> <stage>" here as it starts (the kill tests, a watchdog).
 STAGE_LOG_ENV = "EDGEBENCH_STAGE_LOG"
-CALIBRATION_IMAGES = 300  # NNCF's default subset size
 
 
 @dataclass(frozen=True)
@@ -149,16 +147,7 @@ def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
             for label, ratio in report.speedups({"backends": backends}).items()
             if label != reference
         },  # TF FP32 median / this label's median
-        "parity": parity_verdicts(measured, parity_labels(model, validation)),
-        "predictions": _predictions(model, {m.label: m.test_logits for m in measured}),
-        "accuracy": {m.label: _accuracy(model.classes, model.test_images, m.test_logits) for m in measured},
-        "validation": None
-        if validation is None
-        else {
-            "images": len(validation.images),
-            "generator_seed": _validation_seed(config),
-            "accuracy": {m.label: _accuracy(model.classes, validation.images, m.validation_logits) for m in measured},
-        },
+        **measured_sections(measured, model, validation, _validation_seed(config)),
         "step_seconds": steps.seconds,
     }
     steps.mark("report")
@@ -186,10 +175,10 @@ def train_only(config: RunConfig, progress: Progress = SilentProgress()) -> RunR
     return RunResult(run_dir, document)
 
 
-def _start(config: RunConfig, progress: Progress) -> tuple[str, Path, _Steps, data.Dataset, data.Split]:
+def _start(config: RunConfig, progress: Progress) -> tuple[str, Path, Steps, data.Dataset, data.Split]:
     """What every command begins with: a run id and folder, then the dataset and its held-out split."""
     run_id, run_dir = claim_run_dir(config.reports_dir, config.run_id)
-    steps = _Steps(progress)
+    steps = Steps(progress)
     dataset, split = prepare_data(config, run_dir / "work" / "channels", steps)
     return run_id, run_dir, steps, dataset, split
 
@@ -218,7 +207,7 @@ def _header(
     }
 
 
-def prepare_data(config: RunConfig, channels_dir: Path, steps: _Steps) -> tuple[data.Dataset, data.Split]:
+def prepare_data(config: RunConfig, channels_dir: Path, steps: Steps) -> tuple[data.Dataset, data.Split]:
     with steps("dataset", "Dataset: load, validate, hold out test images"):
         dataset = load_or_generate_dataset(config)
         return dataset, data.split_holdout(dataset, channels_dir, config.holdout_per_class, config.split_seed)
@@ -231,7 +220,7 @@ def make_trainer(config: RunConfig) -> trainers.Trainer:
 
 
 def train_model(
-    config: RunConfig, split: data.Split, s3: store.S3Store, run_id: str, work_dir: Path, steps: _Steps
+    config: RunConfig, split: data.Split, s3: store.S3Store, run_id: str, work_dir: Path, steps: Steps
 ) -> trainers.StoredModel:
     hp = config.hyperparameters
     trainer = make_trainer(config)
@@ -254,7 +243,7 @@ def train_model(
 
 
 def store_tests_and_import(
-    s3: store.S3Store, artifact_uri: str, test_dir: Path, edge_dir: Path, steps: _Steps
+    s3: store.S3Store, artifact_uri: str, test_dir: Path, edge_dir: Path, steps: Steps
 ) -> tuple[edge.EdgeModel, dict[str, Any]]:
     """Upload the held-out images beside the model, then download both into a fresh folder as an edge node."""
     test_uri = s3.location.uri(s3.location.key("test")) + "/"
@@ -270,84 +259,6 @@ def store_tests_and_import(
     }
 
 
-@dataclass(frozen=True)
-class Measured:
-    """One backend at one precision: its description, latency, and logits on the held-out and validation sets."""
-
-    label: str
-    backend: str
-    precision: str
-    describe: dict[str, Any]
-    latency: dict[str, Any]
-    test_logits: FloatArray
-    validation_logits: FloatArray | None
-
-    @property
-    def parity_logits(self) -> FloatArray:
-        """Held-out plus validation images: five held-out images alone make agreement rates too coarse."""
-        parts = [self.test_logits] + ([self.validation_logits] if self.validation_logits is not None else [])
-        return np.concatenate(parts)
-
-
-def parity_labels(model: edge.EdgeModel, validation: data.Dataset | None) -> IntArray:
-    """Class indices in the order of :attr:`Measured.parity_logits`: held-out images, then validation images."""
-    images = model.test_images + (validation.images if validation is not None else ())
-    return np.array([model.classes.index(image.label) for image in images], dtype=np.int64)
-
-
-def parity_verdicts(measured: list[Measured], labels: IntArray) -> dict[str, dict[str, Any]]:
-    """Each candidate against the reference (TF FP32) on the same images, with accuracy against ``labels``.
-    A candidate missing here has no verdict: ``report.check_parity`` refuses that."""
-    reference = next((m for m in measured if m.label == result_label(plan.REFERENCE, plan.REFERENCE_PRECISION)), None)
-    if reference is None:
-        return {}
-    return {
-        m.label: parity.compare(reference.parity_logits, m.parity_logits, m.precision, labels).to_json()
-        for m in measured
-        if plan.is_candidate(m.backend)
-    }
-
-
-def run_backends(
-    config: RunConfig,
-    backend_plan: plan.BackendPlan,
-    model: edge.EdgeModel,
-    split: data.Split,
-    validation: data.Dataset | None,
-    steps: _Steps,
-) -> list[Measured]:
-    """Each planned backend x precision (the reference TF on CPU at FP32): latency of ``infer`` alone, then
-    logits for every held-out (and validation) image at batch 1."""
-    images = data.load_batch([image.path for image in model.test_images])  # preprocessing, outside all timing
-    validation_images = data.load_batch([i.path for i in validation.images]) if validation else None
-    calibration = None  # INT8: NNCF calibrates on the training split, never on held-out images
-    if any(pair.precision == "INT8" for pair in backend_plan.pairs):
-        calibration = data.load_batch([image.path for image in split.train[:CALIBRATION_IMAGES]])
-    measured = []
-    for pair in backend_plan.pairs:
-        name, precision, label = pair.backend, pair.precision, pair.label
-        device = "CPU" if name == REFERENCE_BACKEND else config.device
-        with steps(f"backend:{label}", f"Backend {name}: load, time, infer ({device}, {precision})"):
-            backend = create_backend(name)
-            steps.mark(f"{label}:compile")
-            backend.load(model, BackendConfig(device, precision, calibration=calibration))
-            steps.mark(f"{label}:timing")
-            stats = time_infer(backend, images[:1], config.timing)  # first: its first call is timed apart
-            steps.mark(f"{label}:infer")
-            measured.append(
-                Measured(
-                    label,
-                    name,
-                    precision,
-                    backend.describe(),
-                    stats.to_json(),
-                    infer_each(backend, images, model.classes),
-                    infer_each(backend, validation_images, model.classes) if validation_images is not None else None,
-                )
-            )
-    return measured
-
-
 def load_or_generate_dataset(config: RunConfig) -> data.Dataset:
     if config.dataset is not None:
         return data.load_dataset(config.dataset)
@@ -360,30 +271,6 @@ def _cached_generated(config: RunConfig, g: data.GeneratorConfig) -> data.Datase
     with FileLock(f"{root}.lock"):  # concurrent runs share the cache
         data.generate_weather_dataset(root, g)
         return data.load_dataset(root)
-
-
-def _predictions(model: edge.EdgeModel, logits: dict[str, FloatArray]) -> list[dict[str, Any]]:
-    rows = []
-    for index, image in enumerate(model.test_images):
-        row: dict[str, Any] = {"image": str(image.path.relative_to(model.root)), "label": image.label}
-        for name, out in logits.items():
-            probabilities = softmax(out[index])
-            row[name] = {
-                "predicted_label": model.classes[int(np.argmax(probabilities))],
-                "probabilities": [round(float(p), 6) for p in probabilities],
-            }
-        rows.append(row)
-    return rows
-
-
-def _accuracy(
-    classes: tuple[str, ...], images: tuple[data.LabeledImage, ...], logits: FloatArray | None
-) -> float | None:
-    """Inference-mode top-1 accuracy; None when there is nothing labelled to score."""
-    if not len(images) or logits is None:
-        return None
-    truth = np.array([classes.index(image.label) for image in images])
-    return float(np.mean(np.argmax(logits, axis=1) == truth))
 
 
 def _validation_seed(config: RunConfig) -> int:
@@ -409,7 +296,7 @@ def _s3_store(location: store.S3Location | None, run_id: str) -> Iterator[store.
         yield s3.under(run_id)
 
 
-class _Steps:
+class Steps:
     """Shows progress for a step and records how long it took."""
 
     def __init__(self, progress: Progress) -> None:
