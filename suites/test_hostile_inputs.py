@@ -1151,7 +1151,7 @@ def _cli_inputs(inputs: Path) -> None:
 
 
 def _value_sweep(sweep: Sweep, examples: int) -> None:
-    @settings(
+    generated = settings(
         max_examples=examples,
         deadline=None,
         database=None,
@@ -1159,6 +1159,8 @@ def _value_sweep(sweep: Sweep, examples: int) -> None:
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
+
+    @generated
     @given(st.dictionaries(st.sampled_from([*HP_NAMES, "epoch", "", "EPOCHS"]), VALUES, min_size=1, max_size=3))
     def hyperparameters(values):
         sweep.run(
@@ -1166,14 +1168,7 @@ def _value_sweep(sweep: Sweep, examples: int) -> None:
             Case(f"hp-{len(sweep.outcomes)}-{sorted(values)}", lambda inputs: values, _hyperparameters),
         )
 
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        derandomize=True,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @generated
     @given(
         st.sampled_from(["run", "train", "predict"]),
         st.sampled_from(CLI_OPTIONS),
