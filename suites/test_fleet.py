@@ -398,36 +398,7 @@ def synthetic_node(
     rungs = [("tf", "FP32", tf_ms, None), ("openvino", "FP32", ov_ms, NOISE["FP32"]), ("null", "FP32", 0.0003, None)]
     if int8:
         rungs.insert(2, ("openvino", "INT8", ov_ms / 2, int8_noise))
-    benchmarks = []
-    for backend, precision, ms, noise in rungs:
-        data = list(ms / 1e3 * rng.lognormal(0, 0.05, samples))
-        label = result_label(backend, precision)
-        info = {
-            "backend": backend,
-            "device": "CPU",
-            "precision": precision,
-            "label": label,
-            "accuracy": 0.92 if backend == "tf" else None,
-        }
-        if noise is not None:
-            info["parity"] = _parity(rng, precision, noise)
-            info["accuracy"] = info["parity"]["candidate_accuracy"]
-        stats = {
-            "data": data,
-            "median": float(np.median(data)),
-            "min": min(data),
-            "max": max(data),
-            "mean": float(np.mean(data)),
-            "rounds": samples,
-        }
-        benchmarks.append(
-            {
-                "name": f"test_infer_latency_batch1[{label}]",
-                "extra_info": info,
-                "stats": stats,
-                "params": {"latency_case": [backend, precision]},
-            }
-        )
+    benchmarks = [_synthetic_benchmark(rng, *rung, samples) for rung in rungs]
     machine = {"cpu_brand": cpu, "isa_flags": ["avx2", "avx512f"], "usable_cpus": 4, "openvino_devices": {"CPU": cpu}}
     fileio.write_json(node_dir / "benchmark.json", {"machine_info": {"edgebench": machine}, "benchmarks": benchmarks})
     figure = {**_parity(rng, "FP32", NOISE["FP32"]), "case": "given-openvino-CPU-FP32-b1", "backend": "openvino"}
@@ -438,6 +409,38 @@ def synthetic_node(
     }
     fileio.write_json(node_dir / "report.json", fleet.node_summary(machine, [figure], outcomes, 0))
     return node_dir
+
+
+def _synthetic_benchmark(
+    rng: np.random.Generator, backend: str, precision: str, ms: float, noise: float | None, samples: int
+) -> dict:
+    """One rung's latency benchmark as pytest-benchmark saves it, label, accuracy and parity in extra_info."""
+    data = list(ms / 1e3 * rng.lognormal(0, 0.05, samples))
+    label = result_label(backend, precision)
+    info = {
+        "backend": backend,
+        "device": "CPU",
+        "precision": precision,
+        "label": label,
+        "accuracy": 0.92 if backend == "tf" else None,
+    }
+    if noise is not None:
+        info["parity"] = _parity(rng, precision, noise)
+        info["accuracy"] = info["parity"]["candidate_accuracy"]
+    stats = {
+        "data": data,
+        "median": float(np.median(data)),
+        "min": min(data),
+        "max": max(data),
+        "mean": float(np.mean(data)),
+        "rounds": samples,
+    }
+    return {
+        "name": f"test_infer_latency_batch1[{label}]",
+        "extra_info": info,
+        "stats": stats,
+        "params": {"latency_case": [backend, precision]},
+    }
 
 
 def test_merged_fleet_report_in_a_browser_and_with_a_failed_node(tmp_path, headless_chromium):

@@ -693,6 +693,42 @@ def _import_test_images(prepared: tuple[Path, Path], run_dir: Path) -> str:
     return f"imported with {len(model.test_images)} test images"
 
 
+def _mutated_image(kind: str, name: str, suffix: str, payload: bytes, rng: random.Random) -> tuple[str, bytes]:
+    """A seed image's (suffix, bytes) damaged one way: ``kind`` of image_cases."""
+    match kind:
+        case "truncate":
+            payload = payload[: rng.randint(0, len(payload) - 1)]
+        case "bitflip":
+            flipped = bytearray(payload)
+            for _ in range(rng.choice([1, 2, 8, 64])):
+                flipped[rng.randrange(len(flipped))] ^= 1 << rng.randrange(8)
+            payload = bytes(flipped)
+        case "lie":
+            payload = _lie(name, payload, rng)
+        case "magic":
+            head = rng.choice(
+                [
+                    b"\x89PNG\r\n\x1a\n",
+                    b"\xff\xd8\xff\xe0",
+                    b"GIF89a",
+                    b"BM",
+                    b"II*\0",
+                    b"RIFF",
+                    rng.randbytes(8),
+                    b"%PDF-1.4",
+                    b"\0\0\0\0",
+                ]
+            )
+            payload = head + payload[len(head) :] if rng.random() < 0.5 else head + rng.randbytes(rng.randint(0, 200))
+        case "wrong-suffix":
+            suffix = rng.choice([".png", ".jpg", ".gif", ".bmp", ".tiff", ".webp", ".JPEG"])
+        case "exif":
+            suffix, payload = ".jpg", _exif_jpeg(rng)
+        case "tiny":
+            payload = payload[: rng.choice([0, 1, 2, 8])]
+    return suffix, payload
+
+
 def image_cases(count: int, seed: int = 41) -> list[Case]:
     seeds = _seed_images()
     names = sorted(seeds)
@@ -702,39 +738,7 @@ def image_cases(count: int, seed: int = 41) -> list[Case]:
         name = rng.choice(names)
         suffix, payload = seeds[name]
         kind = rng.choice(["truncate", "bitflip", "lie", "lie", "magic", "wrong-suffix", "exif", "tiny"])
-        match kind:
-            case "truncate":
-                payload = payload[: rng.randint(0, len(payload) - 1)]
-            case "bitflip":
-                flipped = bytearray(payload)
-                for _ in range(rng.choice([1, 2, 8, 64])):
-                    flipped[rng.randrange(len(flipped))] ^= 1 << rng.randrange(8)
-                payload = bytes(flipped)
-            case "lie":
-                payload = _lie(name, payload, rng)
-            case "magic":
-                head = rng.choice(
-                    [
-                        b"\x89PNG\r\n\x1a\n",
-                        b"\xff\xd8\xff\xe0",
-                        b"GIF89a",
-                        b"BM",
-                        b"II*\0",
-                        b"RIFF",
-                        rng.randbytes(8),
-                        b"%PDF-1.4",
-                        b"\0\0\0\0",
-                    ]
-                )
-                payload = (
-                    head + payload[len(head) :] if rng.random() < 0.5 else head + rng.randbytes(rng.randint(0, 200))
-                )
-            case "wrong-suffix":
-                suffix = rng.choice([".png", ".jpg", ".gif", ".bmp", ".tiff", ".webp", ".JPEG"])
-            case "exif":
-                suffix, payload = ".jpg", _exif_jpeg(rng)
-            case "tiny":
-                payload = payload[: rng.choice([0, 1, 2, 8])]
+        suffix, payload = _mutated_image(kind, name, suffix, payload, rng)
         file_name = f"img{suffix}"
         via_import = i % 5 == 4
 

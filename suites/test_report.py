@@ -15,33 +15,34 @@ from harness import cli, fileio, html_report, report, workflow
 from harness.errors import ConfigError, ParityError
 
 
+def _backend(name, median, precision="FP32"):
+    return {
+        "describe": {"backend": name, "device": "CPU", "precision": precision},
+        "latency": {
+            "n": 30,
+            "median_ms": median,
+            "p90_ms": median * 1.1,
+            "samples_ns": [int(median * 1e6 * f) for f in (0.9, 1.0, 1.1, 1.0)],
+        },
+    }
+
+
+def _verdict(precision, ok):
+    return {
+        "precision": precision,
+        "max_abs_prob": 2e-6,
+        "max_rel_logit": 1e-5,
+        "top1_agreement": 1.0,
+        "decisive_agreement": 1.0,
+        "accuracy_ratio": 1.0 if ok else 0.9,
+        "mean_kl": 1e-8,
+        "failures": [] if ok else ["accuracy ratio 0.9 < 1"],
+        "within_tolerance": ok,
+    }
+
+
 def _document(tf_ms=20.0, ov_ms=4.0, within=True, cpu="Test CPU 9000", run_id="r1", int8_ms=None):
     """A run report as `edgebench run` writes it; with ``int8_ms`` also an OpenVINO INT8 rung."""
-
-    def backend(name, median, precision="FP32"):
-        return {
-            "describe": {"backend": name, "device": "CPU", "precision": precision},
-            "latency": {
-                "n": 30,
-                "median_ms": median,
-                "p90_ms": median * 1.1,
-                "samples_ns": [int(median * 1e6 * f) for f in (0.9, 1.0, 1.1, 1.0)],
-            },
-        }
-
-    def verdict(precision, ok):
-        return {
-            "precision": precision,
-            "max_abs_prob": 2e-6,
-            "max_rel_logit": 1e-5,
-            "top1_agreement": 1.0,
-            "decisive_agreement": 1.0,
-            "accuracy_ratio": 1.0 if ok else 0.9,
-            "mean_kl": 1e-8,
-            "failures": [] if ok else ["accuracy ratio 0.9 < 1"],
-            "within_tolerance": ok,
-        }
-
     document = {
         "schema": report.RUN_SCHEMA,
         "run_id": run_id,
@@ -52,16 +53,16 @@ def _document(tf_ms=20.0, ov_ms=4.0, within=True, cpu="Test CPU 9000", run_id="r
             "openvino_devices": {"CPU": cpu},
         },
         "backends": {
-            "tf": backend("tf", tf_ms),
-            "openvino": backend("openvino", ov_ms),
-            "null": backend("null", 0.001),
+            "tf": _backend("tf", tf_ms),
+            "openvino": _backend("openvino", ov_ms),
+            "null": _backend("null", 0.001),
         },
-        "parity": {"openvino": verdict("FP32", within)},
+        "parity": {"openvino": _verdict("FP32", within)},
         "accuracy": {"tf": 0.8, "openvino": 0.8, "null": 0.2},
     }
     if int8_ms is not None:
-        document["backends"]["openvino-int8"] = backend("openvino", int8_ms, "INT8")
-        document["parity"]["openvino-int8"] = verdict("INT8", True)
+        document["backends"]["openvino-int8"] = _backend("openvino", int8_ms, "INT8")
+        document["parity"]["openvino-int8"] = _verdict("INT8", True)
         document["validation"] = {
             "images": 100,
             "accuracy": {"tf": 0.9, "openvino": 0.9, "openvino-int8": 0.85, "null": 0.2},

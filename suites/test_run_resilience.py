@@ -71,6 +71,45 @@ class Finished:
         return {name: end - start for (start, name), end in zip(self.stages, ends, strict=True)}
 
 
+def _read_in_background(proc: subprocess.Popen) -> tuple[dict[str, list[bytes]], list[threading.Thread]]:
+    """Threads that keep reading the child's stdout and stderr into chunks (a full pipe would stall it)."""
+    chunks: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
+    readers = [
+        threading.Thread(target=lambda s=s, n=n: chunks[n].extend(iter(lambda: s.read1(4096), b"")), daemon=True)
+        for s, n in ((proc.stdout, "stdout"), (proc.stderr, "stderr"))
+    ]
+    for reader in readers:
+        reader.start()
+    return chunks, readers
+
+
+def _signal_in_stage(
+    proc: subprocess.Popen,
+    kill: tuple[str, float, signal.Signals],
+    durations: dict[str, float],
+    stage_log: Path,
+    stderr_chunks: list[bytes],
+    deadline: float,
+) -> tuple[str | None, int]:
+    """The signal to the process group ``fraction`` of the stage's duration after the stage starts: (the stage
+    logged last when it went, bytes of stderr before it); (None, 0) when the run ended first."""
+    stage, fraction, sig = kill
+    while proc.poll() is None and time.monotonic() < deadline:
+        started = [t for t, name in _read_stages(stage_log) if name == stage]
+        if started:
+            time.sleep(max(0.0, started[0] + fraction * durations.get(stage, 0.0) - time.time()))
+            if proc.poll() is None:
+                logged = _read_stages(stage_log)
+                signalled_in = logged[-1][1] if logged else "start"
+                time.sleep(0.05)  # what was written before the signal reaches the reader first
+                mark = sum(len(c) for c in stderr_chunks)
+                os.killpg(proc.pid, sig)
+                return signalled_in, mark
+            break
+        time.sleep(0.01)
+    return None, 0
+
+
 def _read_stages(path: Path) -> list[tuple[float, str]]:
     if not path.is_file():
         return []
@@ -89,17 +128,8 @@ def run_edgebench(
     the signal goes to its process group ``fraction`` of the stage's duration after the stage starts."""
     stage_log = workdir / f"stages-{time.monotonic_ns()}.log"
     env = {**os.environ, workflow.STAGE_LOG_ENV: str(stage_log), "PYTHONUNBUFFERED": "1"}
-    argv = [
-        str(EDGEBENCH),
-        *TINY_RUN,
-        "--seed",
-        str(seed),
-        "--reports-dir",
-        str(workdir / "reports"),
-        "--cache-dir",
-        str(workdir / "cache"),
-        *extra,
-    ]
+    argv = [str(EDGEBENCH), *TINY_RUN, "--seed", str(seed), "--reports-dir", str(workdir / "reports")]
+    argv += ["--cache-dir", str(workdir / "cache"), *extra]
     # A new session, as a terminal's foreground job; SIGINT handled by default even when pytest itself was
     # started in the background (where a shell ignores SIGINT, and children inherit that).
     proc = subprocess.Popen(
@@ -111,29 +141,11 @@ def run_edgebench(
         start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    chunks: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
-    readers = [
-        threading.Thread(target=lambda s=s, n=n: chunks[n].extend(iter(lambda: s.read1(4096), b"")), daemon=True)
-        for s, n in ((proc.stdout, "stdout"), (proc.stderr, "stderr"))
-    ]
-    for reader in readers:
-        reader.start()
+    chunks, readers = _read_in_background(proc)
     signalled_in, mark = None, 0
     deadline = time.monotonic() + RUN_TIMEOUT
     if kill is not None:
-        stage, fraction, sig = kill
-        while proc.poll() is None and time.monotonic() < deadline:
-            started = [t for t, name in _read_stages(stage_log) if name == stage]
-            if started:
-                time.sleep(max(0.0, started[0] + fraction * (durations or {}).get(stage, 0.0) - time.time()))
-                if proc.poll() is None:
-                    logged = _read_stages(stage_log)
-                    signalled_in = logged[-1][1] if logged else "start"
-                    time.sleep(0.05)  # what was written before the signal reaches the reader first
-                    mark = sum(len(c) for c in chunks["stderr"])
-                    os.killpg(proc.pid, sig)
-                break
-            time.sleep(0.01)
+        signalled_in, mark = _signal_in_stage(proc, kill, durations or {}, stage_log, chunks["stderr"], deadline)
     try:
         proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tarfile
+from pathlib import Path
 
 import boto3
 import pytest
@@ -51,7 +52,18 @@ def test_run_end_to_end_against_a_bucket(tmp_path, s3_location, tiny_run_config)
     )
     report = result.report
     assert json.loads((tmp_path / "reports" / "e2e" / "report.json").read_text()) == report
+    _assert_stored_and_imported(tmp_path, s3_location, report)
+    candidates = {result_label("openvino", p): p for p in native_precisions("CPU")}
+    _assert_planned_and_timed(report, notes, candidates)
+    _assert_parity_verdicts(report, candidates)
+    assert report["validation"]["images"] == 4 * len(data.WEATHER_CLASSES)
+    assert set(report["validation"]["accuracy"]) == set(report["backends"])
+    assert len(report["predictions"]) == len(data.WEATHER_CLASSES)
+    assert report["machine"]["cpu_brand"] and report["machine"]["packages"]["openvino"]
+    assert "aws_secret_access_key" not in json.dumps(report).lower() and "testing" not in json.dumps(report["s3"])
 
+
+def _assert_stored_and_imported(tmp_path: Path, s3_location: store.S3Location, report: dict) -> None:
     # S3 holds the artifact where a SageMaker training job would put it, plus one test image per class.
     client = boto3.client("s3", endpoint_url=s3_location.endpoint_url)
     keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=s3_location.bucket)["Contents"])
@@ -72,17 +84,28 @@ def test_run_end_to_end_against_a_bucket(tmp_path, s3_location, tiny_run_config)
     assert report["edge"]["classes"] == list(data.WEATHER_CLASSES)
     assert len(report["edge"]["test_images"]) == len(data.WEATHER_CLASSES)
 
+
+def _assert_planned_and_timed(report: dict, notes: _Notes, candidates: dict[str, str]) -> None:
     # The reference was added (and said so), OpenVINO ran every precision this CPU runs natively, the others
     # are listed as skipped with a reason; each was timed.
-    rungs = native_precisions("CPU")
-    candidates = {result_label("openvino", p): p for p in rungs}
     assert set(report["backends"]) == {"tf", *candidates}
     assert report["plan"]["reference_added"] and any("Reference tf FP32 added" in line for line in notes.lines)
-    assert {s["precision"] for s in report["plan"]["skipped"]} == set(PRECISIONS) - set(rungs)
+    assert {s["precision"] for s in report["plan"]["skipped"]} == set(PRECISIONS) - set(candidates.values())
     assert all(s["reason"] for s in report["plan"]["skipped"])
     for name, result_ in report["backends"].items():
         assert result_["latency"]["n"] >= 5 and len(result_["latency"]["samples_ns"]) == result_["latency"]["n"]
         assert result_["describe"]["precision"] == candidates.get(name, "FP32")
+    # Speedup per backend x precision: TF FP32 median / its median.
+    medians = {name: r["latency"]["median_ms"] for name, r in report["backends"].items()}
+    assert report["speedup"] == {name: pytest.approx(medians["tf"] / medians[name], abs=1e-3) for name in candidates}
+    # INT8 was calibrated on the training split, never on held-out images.
+    if "openvino-int8" in candidates:
+        assert (
+            report["backends"]["openvino-int8"]["describe"]["calibration_images"] == report["dataset"]["train_images"]
+        )
+
+
+def _assert_parity_verdicts(report: dict, candidates: dict[str, str]) -> None:
     # Every candidate has a verdict against TF FP32 on held-out + validation images, with accuracy against the
     # labels: each side's accuracy there is the image-weighted mean of its held-out and validation accuracy.
     assert set(report["parity"]) == set(candidates), report["parity"]
@@ -94,19 +117,6 @@ def test_run_end_to_end_against_a_bucket(tmp_path, s3_location, tiny_run_config)
             expected = report["accuracy"][label] * held_out + report["validation"]["accuracy"][label] * validation
             assert verdict[side] == pytest.approx(expected / (held_out + validation)), (name, side)
         assert verdict["accuracy_ratio"] is not None or verdict["reference_accuracy"] == 0
-    # Speedup per backend x precision: TF FP32 median / its median.
-    medians = {name: r["latency"]["median_ms"] for name, r in report["backends"].items()}
-    assert report["speedup"] == {name: pytest.approx(medians["tf"] / medians[name], abs=1e-3) for name in candidates}
-    # INT8 was calibrated on the training split, never on held-out images.
-    if "openvino-int8" in candidates:
-        assert (
-            report["backends"]["openvino-int8"]["describe"]["calibration_images"] == report["dataset"]["train_images"]
-        )
-    assert report["validation"]["images"] == 4 * len(data.WEATHER_CLASSES)
-    assert set(report["validation"]["accuracy"]) == set(report["backends"])
-    assert len(report["predictions"]) == len(data.WEATHER_CLASSES)
-    assert report["machine"]["cpu_brand"] and report["machine"]["packages"]["openvino"]
-    assert "aws_secret_access_key" not in json.dumps(report).lower() and "testing" not in json.dumps(report["s3"])
 
 
 def test_embedded_s3_store_round_trips(tmp_path):
