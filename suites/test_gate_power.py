@@ -23,6 +23,8 @@ itself: it flags the slowed arm more often than the unchanged one.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -100,7 +102,6 @@ def test_stored_baseline_compensated_vs_raw_over_separate_runs(artifact_and_batc
     flagged more often than an unchanged one (the check can fail). The targets (<= 1/20 false alarms,
     >= 19/20 detections at +10 %) are a property of the machine: printed with a one-sided binomial verdict."""
     import json
-    import os
     import time
     from pathlib import Path
 
@@ -132,6 +133,8 @@ def test_stored_baseline_compensated_vs_raw_over_separate_runs(artifact_and_batc
                     "slowdown": slowdown,
                     "started_unix": time.time(),
                     "blocks_s": _separate_job(Arm(f"{kind} {index}", artifact, slowdown=slowdown), batch),
+                    # whether the machine was oversubscribed: there no gate, and no injected slowdown, holds
+                    "load_1min": os.getloadavg()[0],
                 }
             )
             out.write_text(json.dumps({"spacing_s": spacing, "seconds_per_job": STORED_SECONDS, "jobs": jobs}))
@@ -142,7 +145,7 @@ def test_stored_baseline_compensated_vs_raw_over_separate_runs(artifact_and_batc
         (
             f"stored baseline over {len(jobs)} fresh jobs ({counted} per kind + 1 baseline), started {spacing:.0f} s "
             f"apart ({(jobs[-1]['started_unix'] - jobs[0]['started_unix']) / 60:.0f} min), {STORED_SECONDS:.0f} s "
-            f"of timing each; raw jobs in {out}"
+            f"of timing each; {_load_range(jobs)}; raw jobs in {out}"
         )
     ]
     figures = {}
@@ -235,6 +238,13 @@ def _separate_job(arm: Arm, batch: np.ndarray) -> dict[str, list[list[float]]]:
     with ArmPool([arm], plan, batch) as pool:
         session = measure_interleaved(pool, STORED_SECONDS, ABPlan.block, [arm.label, *pool.references])
     return session.blocks
+
+
+def _load_range(jobs: list[dict]) -> str:
+    loads = [job["load_1min"] for job in jobs if "load_1min" in job]
+    if not loads:
+        return "load average not recorded"
+    return f"load average {min(loads):.1f}-{max(loads):.1f} (more than {os.cpu_count()} is oversubscribed)"
 
 
 def _consistent_with_targets(trials: int, false_alarms: int, detections: int) -> str:
