@@ -19,9 +19,14 @@ from harness import store
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The suites need the plugin: a virtualenv installed before it had an entry point says so here, in one
-    line, instead of in a "fixture not found" error per test."""
-    if not config.pluginmanager.has_plugin("edgebench") and not config.pluginmanager.is_blocked("edgebench"):
+    """The suites need the plugin (its fixtures, markers and options): a virtualenv installed before it had an
+    entry point, or a session that blocked it, says so here in one line instead of in an error per test."""
+    if config.pluginmanager.is_blocked("edgebench"):
+        raise pytest.UsageError(
+            "this repository's suites need edgebench's pytest plugin: drop -p no:edgebench (it is for other "
+            "projects sharing the virtualenv)"
+        )
+    if not config.pluginmanager.has_plugin("edgebench"):
         raise pytest.UsageError(
             "edgebench's pytest plugin is not loaded: run `make install` or `pip install -e .` "
             "(its pytest11 entry point); with PYTEST_DISABLE_PLUGIN_AUTOLOAD, pass -p edgebench"

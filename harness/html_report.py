@@ -46,13 +46,13 @@ def render_html(documents: list[Document], out: Path) -> Path:
     )
     page = (
         f'<!doctype html><html><head><meta charset="utf-8"><title>edgebench report</title>'
-        f"<style>{_CSS}</style></head><body><h1>edgebench: {len(documents)} run(s)</h1>"
+        f"<style>{PAGE_CSS}</style></head><body><h1>edgebench: {len(documents)} run(s)</h1>"
         f"{_nodes_table(documents)}{body}<h2>Parity against TF FP32</h2>{_parity_table(documents)}</body></html>"
     )
     return write_text(out, page)
 
 
-def _figure_png(figure: Any) -> str:
+def figure_png(figure: Any) -> str:
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
@@ -77,7 +77,7 @@ def _latency_plot(documents: list[Document]) -> str:
     axes.set_yscale("log")
     axes.set_ylabel("ms per call")
     axes.tick_params(axis="x", labelsize=7)
-    return _figure_png(figure)
+    return figure_png(figure)
 
 
 def _speedup_plot(documents: list[Document]) -> str:
@@ -93,7 +93,7 @@ def _speedup_plot(documents: list[Document]) -> str:
     axes.set_xticks([])
     axes.set_ylabel("× faster than TF")
     axes.legend(fontsize=7)
-    return _figure_png(figure)
+    return figure_png(figure)
 
 
 def ladder_series(documents: list[Document]) -> dict[str, list[dict[str, Any]]]:
@@ -159,10 +159,10 @@ def _ladder_plot(series: dict[str, list[dict[str, Any]]]) -> str:
     axes.set_ylabel("accuracy (validation set)")
     if series:
         axes.legend(fontsize=7, title="processor", title_fontsize=7)
-    return _figure_png(figure)
+    return figure_png(figure)
 
 
-def _html_table(header: list[str], rows: list[list[Any]]) -> str:
+def html_table(header: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
@@ -179,7 +179,7 @@ def _nodes_table(documents: list[Document]) -> str:
         ]
         for d in documents
     ]
-    return _html_table(["run", "CPU", "CPUs", "ISA", "OpenVINO devices"], rows)
+    return html_table(["run", "CPU", "CPUs", "ISA", "OpenVINO devices"], rows)
 
 
 def _parity_table(documents: list[Document]) -> str:
@@ -199,7 +199,7 @@ def _parity_table(documents: list[Document]) -> str:
         for d in documents
         for label, p in d["parity"].items()
     ]
-    return _html_table(
+    return html_table(
         [
             "node",
             "backend",
@@ -220,7 +220,7 @@ def _optional(value: float | None, fmt: str) -> str:
     return "–" if value is None else fmt.format(value)
 
 
-_CSS = (
+PAGE_CSS = (
     "body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0}"
     "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}img{max-width:100%}"
 )

@@ -343,6 +343,11 @@ def test_fleet_run_uploads_a_capped_calibration_subset_beside_the_artifact(s3_lo
         inputs(str(training), run_id="run-bad")
     assert not s3.list_keys(s3_location.key("artifacts", "run-bad"))  # refused before any upload
     assert inputs("s3://elsewhere/calibration")[2] == "s3://elsewhere/calibration"
+    # a local artifact with test images already in S3: the artifact is uploaded, the images stay where they are
+    given = fleet.FleetInputs(str(tmp_path / "model.tar.gz"), test_images="s3://elsewhere/test")
+    staged = fleet.stage_inputs(store.S3Store(s3_location), "run-t", given, train=pytest.fail)
+    assert staged.test_uri == "s3://elsewhere/test"
+    assert staged.artifact_uri == s3_location.uri(s3_location.key("artifacts", "run-t", "model.tar.gz"))
 
 
 def test_fleet_run_refuses_local_images_with_an_s3_artifact_in_one_line(tmp_path, capsys):

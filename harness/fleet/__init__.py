@@ -26,7 +26,7 @@ Modules, in the order a run goes through them:
 - ``present``: ``fleet-report.json``, ``report.html`` (``html_report``) and the terminal tables;
 - ``clusters``: LocalCluster, SSHCluster, PBS/Slurm; ``slurm_local``: a one-machine Slurm for the tests.
 
-The names below are the fleet's public API (the CLI, conftest and the suites use them as ``fleet.<name>``).
+The names below are the fleet's public API (the CLI, the pytest plugin and the suites use them as ``fleet.<name>``).
 """
 
 from __future__ import annotations

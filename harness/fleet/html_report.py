@@ -12,7 +12,7 @@ from typing import Any
 from harness.fileio import write_text
 from harness.fleet.present import headline, openvino_headline, report_tables
 from harness.fleet.results import REFERENCE
-from harness.html_report import _CSS, _figure_png, _html_table  # the run report's page style and helpers
+from harness.html_report import PAGE_CSS, figure_png, html_table  # the run report's page style and helpers
 
 
 def render_fleet_html(summary: dict[str, Any], out: Path) -> Path:
@@ -20,7 +20,7 @@ def render_fleet_html(summary: dict[str, Any], out: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
-    tables = {title: _html_table(*table) for title, table in report_tables(summary).items() if table[1]}
+    tables = {title: html_table(*table) for title, table in report_tables(summary).items() if table[1]}
     plot = _speedup_plot(summary["processors"])
     failed = "".join(
         f"<h3>{html.escape(f['node_id'])}: {html.escape(f['reason'])}</h3>"
@@ -43,7 +43,7 @@ def render_fleet_html(summary: dict[str, Any], out: Path) -> Path:
         )
     title = f"edgebench fleet run {html.escape(summary['run_id'])}"
     page = (
-        f'<!doctype html><html><head><meta charset="utf-8"><title>{title}</title><style>{_CSS}{_HEAT_CSS}'
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{title}</title><style>{PAGE_CSS}{_HEAT_CSS}'
         f'</style></head><body><h1>{title}</h1><p class="headline">{html.escape(openvino_headline(summary))}'
         f"</p><p>{html.escape(headline(summary))}.</p>{''.join(sections)}"
         + (f"<h2>Failed nodes</h2>{failed}" if failed else "")
@@ -115,4 +115,4 @@ def _speedup_plot(processors: list[dict[str, Any]]) -> str:
     )
     axes.set_ylabel("TF FP32 median ÷ rung median")
     axes.legend(fontsize=7)
-    return _figure_png(figure)
+    return figure_png(figure)

@@ -95,8 +95,11 @@ def stage_inputs(
     calibration: str | CalibrationSubset | None = given.calibration_images
     if given.calibration_images and not given.calibration_images.startswith("s3://"):  # before any training or upload
         calibration = calibration_subset(Path(given.calibration_images))
+    given_test_uri = given.test_images if given.test_images and given.test_images.startswith("s3://") else None
     if given.artifact:
-        artifact, tests = _local_artifact(given.artifact), _local_tests(given.test_images)
+        # S3 test images stay where they are; a local folder is checked, then uploaded beside the artifact
+        artifact = _local_artifact(given.artifact)
+        tests = None if given_test_uri else _local_tests(given.test_images)
     else:
         note("No --artifact: training the offline default model first")
         trained = train()
@@ -104,7 +107,7 @@ def stage_inputs(
         calibration = calibration or calibration_subset(trained.training_images)
     base = s3.location.key("artifacts", run_id)
     artifact_uri = s3.upload_file(artifact, f"{base}/model.tar.gz")
-    test_uri = None
+    test_uri = given_test_uri if given.artifact else None
     if tests is not None:
         s3.upload_tree(tests, f"{base}/test")
         test_uri = s3.location.uri(f"{base}/test")

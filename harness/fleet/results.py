@@ -11,12 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from harness import fileio
+from harness import fileio, plan
 from harness.backends import result_label
-from harness.workflow import REFERENCE_BACKEND
 
 NODE_SCHEMA = "edgebench.node/2"
-REFERENCE = result_label(REFERENCE_BACKEND, "FP32")  # the ladder's bottom rung: stock TF at FP32
+REFERENCE = result_label(plan.REFERENCE, plan.REFERENCE_PRECISION)  # the ladder's bottom rung: stock TF at FP32
 NOT_A_MODEL = ("null",)  # backends that compute nothing (the harness's own cost): no rung of the ladder
 MIN_CI_SAMPLES = 10  # raw latency samples per side below which a node's speedup gets no interval (as the gate)
 

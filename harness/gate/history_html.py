@@ -18,7 +18,7 @@ from typing import Any
 from harness.fileio import write_text
 from harness.gate.history_records import safe_name
 from harness.gate.history_trend import Analysis
-from harness.html_report import _CSS, _figure_png, _html_table
+from harness.html_report import PAGE_CSS, figure_png, html_table
 
 _HISTORY_CSS = (
     ".status-regression,.status-creep{color:#b00;font-weight:bold}.status-improvement{color:#070}"
@@ -53,7 +53,7 @@ def _index(analyses: list[Analysis]) -> str:
     )
     head = "".join(f"<th>{h}</th>" for h in ("machine", "kind", "benchmark", "runs", "status", "findings"))
     return (
-        f'<!doctype html><html><head><meta charset="utf-8"><title>edgebench history</title><style>{_CSS}'
+        f'<!doctype html><html><head><meta charset="utf-8"><title>edgebench history</title><style>{PAGE_CSS}'
         f"{_HISTORY_CSS}</style></head><body><h1>edgebench history: {len(analyses)} series</h1>"
         f"<table><tr>{head}</tr>{rows}</table></body></html>"
     )
@@ -72,7 +72,7 @@ def _page(analysis: Analysis) -> str:
         if analysis.metric == "raw"
         else "drift-compensated: median per-turn model ÷ reference time per run (raw medians below)"
     )
-    runs = _html_table(
+    runs = html_table(
         ["run", "when", "median ms", "samples", "model ÷ reference", "source"],
         [
             [
@@ -86,7 +86,7 @@ def _page(analysis: Analysis) -> str:
             for i, (w, src, p) in enumerate(zip(series.when, series.sources, series.points, strict=True))
         ],
     )
-    key = _html_table(
+    key = html_table(
         ["CPU", "usable CPUs", "ISA flags", "OpenVINO devices", "versions"],
         [
             [
@@ -99,7 +99,7 @@ def _page(analysis: Analysis) -> str:
         ],
     )
     return (
-        f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}'
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{PAGE_CSS}'
         f'{_HISTORY_CSS}</style></head><body><h1>{html.escape(title)}</h1><p><a href="../index.html">all '
         f'series</a></p><p class="status-{safe_name(analysis.status)}">status: {html.escape(analysis.status)}</p>'
         f'<ul class="findings">{findings}</ul><h2>Trend: {html.escape(metric)}</h2>'
@@ -125,7 +125,7 @@ def _trend_plot(analysis: Analysis) -> str:
         axes[1][0].set_ylabel("raw median ms")
     axes[-1][0].set_xlabel("run (time order)")
     main.legend(fontsize=7, loc="best")
-    return _figure_png(figure)
+    return figure_png(figure)
 
 
 def _mark(axes: Any, analysis: Analysis) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from filelock import FileLock
 
-from harness import data, edge, parity, store, weather
+from harness import contract, data, edge, parity, store, weather
 from harness.backends import Backend, BackendConfig, create_backend, infer_each
 from harness.errors import EdgebenchError
 from harness.numeric import FloatArray, IntArray
@@ -147,7 +147,7 @@ def _training_key(model_id: str, hyperparameters: train.Hyperparameters) -> str:
     """Changes when the training code or configuration changes, so a stale cached model is never used. The code
     counts by its syntax tree, so reformatting or editing comments keeps the cached models."""
     digest = hashlib.sha256()
-    for module in (data, weather, hyperparameter_code, train):
+    for module in (data, weather, hyperparameter_code, train, contract):  # contract: the tarball's layout
         digest.update(ast.dump(ast.parse(inspect.getsource(module))).encode())
     digest.update(json.dumps([model_id, asdict(SUITE_DATASET), asdict(hyperparameters)], sort_keys=True).encode())
     return digest.hexdigest()[:16]
