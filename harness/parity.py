@@ -66,8 +66,9 @@ BOUNDS: dict[str, Bounds] = {
     "INT8": Bounds(min_top1_agreement=0.94, min_decisive_agreement=0.96, min_accuracy_ratio=0.97, max_mean_kl=0.05),
     # Accuracy-aware INT8 (NNCF keeps the most harmful layers in float until agreement with FP32 on the
     # validation images drops <= 1 %). measured (MobileNetV2, ResNet50-V2): top-1 0.975-1.0, decisive
-    # 0.979-1.0, accuracy ratio 0.994-1.017, mean KL <= 2.5e-02; EfficientNetV2-B0 down to 0.85 (xfail)
-    "INT8-AC": Bounds(min_top1_agreement=0.95, min_decisive_agreement=0.97, min_accuracy_ratio=0.97, max_mean_kl=0.1),
+    # 0.979-1.0, accuracy ratio 0.994-1.017, mean KL <= 2.5e-02; EfficientNetV2-B0 down to 0.85 (xfail). A
+    # channel swap on a fresh MobileNetV2 (seed 231676) kept top-1 0.960 at mean KL 0.074: KL <= 0.05, as for INT8
+    "INT8-AC": Bounds(min_top1_agreement=0.95, min_decisive_agreement=0.97, min_accuracy_ratio=0.97, max_mean_kl=0.05),
 }
 
 
