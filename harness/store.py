@@ -281,7 +281,7 @@ class S3Store:
         except (NoCredentialsError, PartialCredentialsError):
             raise StoreError(
                 f"{what}: no AWS credentials found; set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
-                "AWS_SECRET_ACCESS_KEY, or leave --bucket unset to use the embedded offline S3"
+                "AWS_SECRET_ACCESS_KEY (run, train and fleet run: or leave --bucket unset for the embedded offline S3)"
             ) from None
         except ClientError as exc:
             raise StoreError(f"{what}: {_describe(exc)}") from None
