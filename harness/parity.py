@@ -58,8 +58,10 @@ BOUNDS: dict[str, Bounds] = {
     "FP16": Bounds(min_top1_agreement=0.95, min_decisive_agreement=0.98, min_accuracy_ratio=0.96, max_mean_kl=0.02),
     # measured: top-1 0.975-1.0, decisive 0.995-1.0, accuracy ratio 0.979-1.023, mean KL 1.2e-05-2.4e-03
     "BF16": Bounds(min_top1_agreement=0.95, min_decisive_agreement=0.98, min_accuracy_ratio=0.96, max_mean_kl=0.02),
-    # Plain post-training quantization, the input convolution left in float (quantizing the image itself cost
-    # up to 12 % of the decisions). measured (MobileNetV2 x 14, ResNet50-V2 x 5): top-1 0.96-1.0, decisive
+    # Plain post-training quantization, the input convolution (quantizing the image itself cost up to 12 % of
+    # the decisions) and the classifier head (one fresh MobileNetV2: 0.915, KL 0.066 quantized; 0.985 in float)
+    # left in float: backends.openvino.layers_kept_in_float. measured with the input convolution in float
+    # (MobileNetV2 x 14, ResNet50-V2 x 5): top-1 0.96-1.0, decisive
     # 0.979-1.0, accuracy ratio 0.995-1.028, mean KL <= 2.0e-02; with a channel swap the least sensitive
     # training still fell to top-1 0.935, decisive 0.944, KL 0.097, with 10 % flipped decisions to 0.90 / 0.907 /
     # 0.29: the bounds sit between. EfficientNetV2-B0 down to 0.745 (an xfail in pytest_plugin.cases.known_limits).
