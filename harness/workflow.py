@@ -20,10 +20,10 @@ from typing import Any
 from filelock import FileLock
 
 from harness import data, edge, fileio, plan, report, store
+from harness.backend_runs import measured_sections, run_backends
 from harness.backends import result_label
 from harness.errors import ConfigError
 from harness.measure import TimingPlan, processor_identity
-from harness.measured import measured_sections, run_backends
 from harness.progress import Advance, Progress, SilentProgress
 from harness.training import sagemaker_job, train, trainers
 
