@@ -1,8 +1,8 @@
 """The fleet on a real Slurm (Debian's slurmctld/slurmd/munge 22.05) started on 127.0.0.1 for the session.
 
 Jobs are submitted by ``sbatch`` through dask-jobqueue, cancelled by ``scancel`` and killed at their walltime
-by Slurm itself. Each node runs the short node suite of ``test_fleet.py`` against the artifact in the
-session's moto S3. Marked ``slurm`` (serial: one cluster per session; ``make test-slurm``, part of
+by Slurm itself. Each node runs the short node suite of the fleet suites (``fleet_helpers.py``) against the
+artifact in the session's moto S3. Marked ``slurm`` (serial: one cluster per session; ``make test-slurm``, part of
 ``make test``); skipped, with the exact reason, where Slurm is not installed or cannot start.
 """
 
@@ -17,21 +17,22 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from harness import fleet
+from fleet_helpers import NULL_ONLY, QUICK_SUITE, download, first_worker_running_pytest, suite_node_spec
+from harness import fleet, store
 from harness.errors import ConfigError
 from harness.fleet import clusters, slurm_local
-from test_fleet import (
-    NULL_ONLY,
-    QUICK_SUITE,
-    _download,
-    _first_worker_running_pytest,
-    fleet_spec,  # noqa: F401 - a fixture, shared: pytest passes it to the tests by parameter name
-)
 
 pytestmark = pytest.mark.slurm
+
+
+@pytest.fixture
+def fleet_spec(s3_location: store.S3Location, suite_artifacts) -> fleet.NodeSpec:
+    """The suite model and its images in the test bucket, and where node results go (fleet_helpers)."""
+    return suite_node_spec(s3_location, suite_artifacts)
 
 
 @pytest.fixture(scope="session")
@@ -99,42 +100,9 @@ def test_fleet_run_through_slurm_two_nodes_complete_and_merge(
     scheduler's overhead: submission to the workers connecting, and the fan-out against a direct run."""
     from harness.cli import main
 
-    location, feature = fleet_spec.results, slurm_cluster.features[0]
+    feature = slurm_cluster.features[0]
     monkeypatch.chdir(tmp_path)
-    code = main(
-        [
-            "fleet",
-            "run",
-            "--cluster",
-            "slurm",
-            "--nodes",
-            "2",
-            "--cores",
-            "1",
-            "--memory",
-            "2GB",
-            "--processor",
-            feature,
-            "--run-id",
-            "run-slurm",
-            "--bucket",
-            location.bucket,
-            "--prefix",
-            location.prefix,
-            "--endpoint-url",
-            location.endpoint_url,
-            "--artifact",
-            fleet_spec.artifact_uri,
-            "--test-images",
-            fleet_spec.test_images_uri,
-            "--calibration-images",
-            fleet_spec.calibration_uri,
-            "--pytest-args",
-            shlex.join(QUICK_SUITE),
-            "--node-timeout",
-            "600",
-        ]
-    )
+    code = main(_two_node_fleet_run_argv(fleet_spec, feature))
     printed = capsys.readouterr().out
     assert code == 0, printed
     connect_s = float(re.search(r"2 worker\(s\) connected ([\d.]+) s after", printed).group(1))
@@ -152,14 +120,7 @@ def test_fleet_run_through_slurm_two_nodes_complete_and_merge(
         state = _scontrol(job_id)
         assert state["Features"] == feature and state["JobState"] in ("CANCELLED", "COMPLETED"), state
 
-    spec = dataclasses.replace(fleet_spec, node_id="direct")
-    env = {**os.environ, **fleet.job_environment(spec.results, None)}
-    (tmp_path / "direct").mkdir()
-    started = time.perf_counter()
-    subprocess.run(
-        fleet.suite_command(spec, tmp_path / "direct"), cwd=spec.suite_dir, env=env, check=True, capture_output=True
-    )
-    direct = time.perf_counter() - started
+    direct = _direct_suite_seconds(fleet_spec, tmp_path / "direct")
     overhead = fleet_s / (2 * direct) - 1  # the two nodes share this host and take turns
     record_property(
         "edgebench_figure",
@@ -168,6 +129,54 @@ def test_fleet_run_through_slurm_two_nodes_complete_and_merge(
         f"{direct:.1f} s (x2 = {2 * direct:.0f} s): overhead beyond the submission "
         f"{overhead:+.1%}",
     )
+
+
+def _two_node_fleet_run_argv(spec: fleet.NodeSpec, feature: str) -> list[str]:
+    """`edgebench fleet run` through Slurm: two one-core nodes constrained to ``feature``, run id run-slurm, the
+    short node suite against ``spec``'s artifact and images in the test bucket."""
+    location = spec.results
+    return [
+        "fleet",
+        "run",
+        "--cluster",
+        "slurm",
+        "--nodes",
+        "2",
+        "--cores",
+        "1",
+        "--memory",
+        "2GB",
+        "--processor",
+        feature,
+        "--run-id",
+        "run-slurm",
+        "--bucket",
+        location.bucket,
+        "--prefix",
+        location.prefix,
+        "--endpoint-url",
+        location.endpoint_url,
+        "--artifact",
+        spec.artifact_uri,
+        "--test-images",
+        spec.test_images_uri,
+        "--calibration-images",
+        spec.calibration_uri,
+        "--pytest-args",
+        shlex.join(QUICK_SUITE),
+        "--node-timeout",
+        "600",
+    ]
+
+
+def _direct_suite_seconds(fleet_spec: fleet.NodeSpec, out: Path) -> float:
+    """Seconds the node suite takes run directly (no scheduler, no Dask), results in ``out``."""
+    spec = dataclasses.replace(fleet_spec, node_id="direct")
+    env = {**os.environ, **fleet.job_environment(spec.results, None)}
+    out.mkdir()
+    started = time.perf_counter()
+    subprocess.run(fleet.suite_command(spec, out), cwd=spec.suite_dir, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
 
 
 def test_scancel_fails_that_node_with_slurms_reason_and_resume_runs_only_it(
@@ -184,7 +193,7 @@ def test_scancel_fails_that_node_with_slurms_reason_and_resume_runs_only_it(
         runner.start()
         import psutil
 
-        victim = _first_worker_running_pytest(client.run(os.getpid), psutil, timeout=180)
+        victim = first_worker_running_pytest(client.run(os.getpid), psutil, timeout=180)
         subprocess.run(["scancel", jobs[victim]], check=True)
         runner.join(timeout=600)
     result = outcome["r"]
@@ -195,14 +204,14 @@ def test_scancel_fails_that_node_with_slurms_reason_and_resume_runs_only_it(
     ), failed.reason
     (survivor,) = [n for n in result.nodes if n.status == "complete"]
     record_property("edgebench_figure", f"Slurm scancel mid-run: {failed.node_id} failed: {failed.reason}")
-    merged = fleet.merge_run(_download(spec, tmp_path / "first"))
+    merged = fleet.merge_run(download(spec, tmp_path / "first"))
     assert [d["node_id"] for d in merged.nodes] == [survivor.node_id]
     assert [(f["node_id"], f["reason"]) for f in merged.failures] == [(failed.node_id, failed.reason)]
 
     with clusters.open_cluster(slurm_options) as client:  # the same run id, new jobs: only the failed node runs
         again = fleet.run_fleet(client, spec, job_ended=ended)
     assert {n.node_id: n.status for n in again.nodes} == {survivor.node_id: "skipped", failed.node_id: "complete"}
-    merged = fleet.merge_run(_download(spec, tmp_path / "resumed"))
+    merged = fleet.merge_run(download(spec, tmp_path / "resumed"))
     assert len(merged.nodes) == 2 and not merged.failures
 
 
@@ -224,7 +233,7 @@ def test_a_walltime_shorter_than_the_suite_is_a_clean_walltime_failure(
     record_property(
         "edgebench_figure", f"Slurm walltime: {node.node_id} failed {elapsed:.0f} s after submission: {node.reason}"
     )
-    merged = fleet.merge_run(_download(spec, tmp_path))
+    merged = fleet.merge_run(download(spec, tmp_path))
     assert not merged.nodes and merged.failures[0]["reason"] == node.reason
 
 
@@ -256,32 +265,35 @@ def test_an_unsatisfiable_processor_is_a_one_line_error_not_a_hang(
 
     from harness.cli import main
 
-    location = fleet_spec.results
     monkeypatch.chdir(tmp_path)
-    code = main(
-        [
-            "fleet",
-            "run",
-            "--cluster",
-            "slurm",
-            "--nodes",
-            "1",
-            "--cores",
-            "1",
-            "--processor",
-            "skylake_nope",
-            "--bucket",
-            location.bucket,
-            "--endpoint-url",
-            location.endpoint_url,
-            "--artifact",
-            fleet_spec.artifact_uri,
-        ]
-    )
+    code = main(_unsatisfiable_fleet_run_argv(fleet_spec))
     captured = capsys.readouterr()
     lines = [line for line in captured.err.splitlines() if line.strip()]
     assert code != 0 and len(lines) == 1 and "--processor skylake_nope" in lines[0], captured
     assert "Traceback" not in captured.err + captured.out
+
+
+def _unsatisfiable_fleet_run_argv(spec: fleet.NodeSpec) -> list[str]:
+    """`edgebench fleet run` through Slurm for one node on a processor no node has (skylake_nope)."""
+    location = spec.results
+    return [
+        "fleet",
+        "run",
+        "--cluster",
+        "slurm",
+        "--nodes",
+        "1",
+        "--cores",
+        "1",
+        "--processor",
+        "skylake_nope",
+        "--bucket",
+        location.bucket,
+        "--endpoint-url",
+        location.endpoint_url,
+        "--artifact",
+        spec.artifact_uri,
+    ]
 
 
 def test_the_nodes_environment_reaches_the_job(slurm_options, fleet_spec):
