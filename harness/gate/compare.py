@@ -18,7 +18,7 @@ spread measured in *these* samples. With se the standard error of log r (the sta
 ratios), the interval's lower end is about log r − z(1 − alpha/2)·se, so a true slowdown d is flagged with probability
 Φ((log(1 + d) − log(1 + t)) / se − z(1 − alpha/2)); setting that to the power gives
 d_min = (1 + t)·exp((z(1 − alpha/2) + z(power))·se) − 1. A simulation of the rule checks it
-(``suites/test_gate.py``).
+(``suites/test_gate_verdicts.py``).
 
 Why: the rank test needs no normality and is not moved by the heavy right tail of latency, but it also
 reacts to changes that are not slowdowns (a fatter tail, a different shape), so it alone cannot say "slower
