@@ -23,7 +23,10 @@ itself: it flags the slowed arm more often than the unchanged one.
 
 from __future__ import annotations
 
+import json
 import os
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -89,7 +92,9 @@ def test_interleaved_mode_catches_2_percent(artifact_and_batch, trials, record_p
 
 
 @pytest.mark.slow  # its outcome is the machine's stability between runs: measure it on the node you gate on
-def test_stored_baseline_compensated_vs_raw_over_separate_runs(artifact_and_batch, runs, pytestconfig, record_property):
+def test_stored_baseline_prints_rates_and_compensated_flags_slowed_more_than_unchanged(
+    artifact_and_batch, runs, pytestconfig, record_property
+):
     """Stored-baseline mode as a CI job uses it, with and without drift compensation, from the same jobs.
     Jobs: one baseline, then ``runs`` each of A/A, +10 % and +5 % in rotation, every one a fresh process
     started ``--edgebench-gate-spacing`` seconds after the previous one began; each job times the model and
@@ -101,45 +106,63 @@ def test_stored_baseline_compensated_vs_raw_over_separate_runs(artifact_and_batc
     Asserted, for the chosen reference and the default minimum effect, in both pairings: a slowed job is
     flagged more often than an unchanged one (the check can fail). The targets (<= 1/20 false alarms,
     >= 19/20 detections at +10 %) are a property of the machine: printed with a one-sided binomial verdict."""
-    import json
-    import time
-    from pathlib import Path
+    jobs, spacing, out = _stored_baseline_jobs(artifact_and_batch, runs, pytestconfig)
+    figures = {pairing: stored_baseline_figures(jobs, pairing) for pairing in PAIRINGS}
+    lines = _stored_baseline_report(jobs, spacing, out, figures)
+    record_property("edgebench_figure", "\n".join(lines))
+    print("\n".join(lines))
+    for pairing in PAIRINGS:
+        chosen = figures[pairing][("compensated", drift.REFERENCE, gate.GateOptions.threshold)]
+        assert chosen["+10 %"][0] > chosen["A/A"][0], f"{pairing}: compensated gate flagged {chosen}"
 
-    artifact, batch = artifact_and_batch
-    spacing = pytestconfig.getoption("edgebench_gate_spacing")
+
+def _stored_baseline_jobs(
+    artifact_and_batch: tuple, runs: int, pytestconfig: pytest.Config
+) -> tuple[list[dict], float, Path]:
+    """(jobs, spacing in seconds, jobs.json): read again from ``EDGEBENCH_GATE_POWER_JOBS`` when it is set, else
+    measured now into ``reports/gate-power-<time>/jobs.json``."""
     if os.environ.get("EDGEBENCH_GATE_POWER_JOBS"):
         out = Path(os.environ["EDGEBENCH_GATE_POWER_JOBS"])
         stored = json.loads(out.read_text())
-        jobs, spacing = stored["jobs"], stored["spacing_s"]
-    else:
-        out = (
-            Path(pytestconfig.rootpath)
-            / "reports"
-            / f"gate-power-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
-            / "jobs.json"
+        return stored["jobs"], stored["spacing_s"], out
+    spacing = pytestconfig.getoption("edgebench_gate_spacing")
+    out = (
+        Path(pytestconfig.rootpath)
+        / "reports"
+        / f"gate-power-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+        / "jobs.json"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return _measure_separate_jobs(*artifact_and_batch, runs, spacing, out), spacing, out
+
+
+def _measure_separate_jobs(artifact, batch: np.ndarray, runs: int, spacing: float, out: Path) -> list[dict]:
+    """One baseline job, then ``runs`` each of A/A, +10 % and +5 % in rotation, each started ``spacing`` seconds
+    after the previous one began; the jobs so far are written to ``out`` after each one."""
+    kinds = [("baseline", 0.0)] + [
+        kind for _ in range(runs) for kind in (("A/A", 0.0), ("+10 %", STORED_SLOWDOWN), ("+5 %", STORED_SLOWDOWN / 2))
+    ]
+    jobs = []
+    for index, (kind, slowdown) in enumerate(kinds):
+        started = time.monotonic()
+        jobs.append(
+            {
+                "kind": kind,
+                "slowdown": slowdown,
+                "started_unix": time.time(),
+                "blocks_s": _separate_job(Arm(f"{kind} {index}", artifact, slowdown=slowdown), batch),
+                # whether the machine was oversubscribed: there no gate, and no injected slowdown, holds
+                "load_1min": os.getloadavg()[0],
+            }
         )
-        out.parent.mkdir(parents=True, exist_ok=True)
-        kinds = [("baseline", 0.0)] + [
-            kind
-            for _ in range(runs)
-            for kind in (("A/A", 0.0), ("+10 %", STORED_SLOWDOWN), ("+5 %", STORED_SLOWDOWN / 2))
-        ]
-        jobs = []
-        for index, (kind, slowdown) in enumerate(kinds):
-            started = time.monotonic()
-            jobs.append(
-                {
-                    "kind": kind,
-                    "slowdown": slowdown,
-                    "started_unix": time.time(),
-                    "blocks_s": _separate_job(Arm(f"{kind} {index}", artifact, slowdown=slowdown), batch),
-                    # whether the machine was oversubscribed: there no gate, and no injected slowdown, holds
-                    "load_1min": os.getloadavg()[0],
-                }
-            )
-            out.write_text(json.dumps({"spacing_s": spacing, "seconds_per_job": STORED_SECONDS, "jobs": jobs}))
-            if index < len(kinds) - 1:
-                time.sleep(max(0.0, spacing - (time.monotonic() - started)))
+        out.write_text(json.dumps({"spacing_s": spacing, "seconds_per_job": STORED_SECONDS, "jobs": jobs}))
+        if index < len(kinds) - 1:
+            time.sleep(max(0.0, spacing - (time.monotonic() - started)))
+    return jobs
+
+
+def _stored_baseline_report(jobs: list[dict], spacing: float, out: Path, figures: dict) -> list[str]:
+    """The printed figure: the jobs, then each pairing's rates and the chosen mode's verdict on the targets."""
     counted = sum(job["kind"] == "A/A" for job in jobs)
     lines = [
         (
@@ -148,9 +171,7 @@ def test_stored_baseline_compensated_vs_raw_over_separate_runs(artifact_and_batc
             f"of timing each; {_load_range(jobs)}; raw jobs in {out}"
         )
     ]
-    figures = {}
     for pairing in PAIRINGS:
-        figures[pairing] = stored_baseline_figures(jobs, pairing)
         lines.append(f" {PAIRINGS[pairing]}:")
         lines += [f"  {row}" for row in format_figures(figures[pairing])]
         chosen = figures[pairing][("compensated", drift.REFERENCE, gate.GateOptions.threshold)]
@@ -158,11 +179,7 @@ def test_stored_baseline_compensated_vs_raw_over_separate_runs(artifact_and_batc
             f"  -> compensated ({drift.REFERENCE}), min effect 5 %: "
             f"{_consistent_with_targets(chosen['A/A'][2], chosen['A/A'][0], chosen['+10 %'][0])}"
         )
-    record_property("edgebench_figure", "\n".join(lines))
-    print("\n".join(lines))
-    for pairing in PAIRINGS:
-        chosen = figures[pairing][("compensated", drift.REFERENCE, gate.GateOptions.threshold)]
-        assert chosen["+10 %"][0] > chosen["A/A"][0], f"{pairing}: compensated gate flagged {chosen}"
+    return lines
 
 
 COMPENSATED_THRESHOLDS = (0.05, 0.03)
