@@ -307,33 +307,33 @@ def _figure(title: str, outcomes: list[KillOutcome]) -> str:
     return "\n".join(lines)
 
 
-def _assert_clean(outcomes: list[KillOutcome], figure: str) -> None:
-    print("\n" + figure)
+def _assert_clean(outcomes: list[KillOutcome], figure: str, record_property) -> None:
+    record_property("edgebench_figure", figure)  # in the terminal summary (a passing test's print() is hidden)
     assert all(o.landed_in for o in outcomes if o.stage != "report"), figure
     assert all(o.clean for o in outcomes), figure
 
 
-def test_kills_subset(tmp_path):
+def test_kills_subset(tmp_path, record_property):
     """SIGKILL in dataset generation, SIGINT in training, SIGKILL at the report write; then a re-run."""
     rng = random.Random(14)
     rounds = [[("dataset", signal.SIGKILL), ("train", signal.SIGINT), ("report", signal.SIGKILL)]]
     outcomes, _ = kill_sweep(tmp_path, rounds, rng, base_seed=7)
-    _assert_clean(outcomes, _figure("kills (subset)", outcomes))
+    _assert_clean(outcomes, _figure("kills (subset)", outcomes), record_property)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
-def test_kills_at_any_point(tmp_path, sig):
+def test_kills_at_any_point(tmp_path, sig, record_property):
     """20 kill points per signal, random moments (seeded): every stage twice, then dataset and training again,
     in three rounds each on a fresh dataset."""
     seed = int(os.environ.get("EDGEBENCH_KILL_SEED", "2026"))
     rng = random.Random(seed)
     rounds = [[(stage, sig) for stage in stages] for stages in (STAGES, STAGES, STAGES[:2])]
     outcomes, _ = kill_sweep(tmp_path, rounds, rng, base_seed=40)
-    _assert_clean(outcomes, _figure(f"{sig.name} (seed {seed})", outcomes))
+    _assert_clean(outcomes, _figure(f"{sig.name} (seed {seed})", outcomes), record_property)
 
 
-def test_two_runs_at_once_share_the_caches_and_write_separate_reports(tmp_path):
+def test_two_runs_at_once_share_the_caches_and_write_separate_reports(tmp_path, record_property):
     """Both start together on a fresh dataset seed, so both want to generate the same cached datasets."""
     runs: list[Finished] = []
     threads = [threading.Thread(target=lambda: runs.append(run_edgebench(tmp_path, seed=21))) for _ in range(2)]
@@ -351,9 +351,10 @@ def test_two_runs_at_once_share_the_caches_and_write_separate_reports(tmp_path):
     assert cached == ["weather-seed1021-n20", "weather-seed21-n3"], cached
     assert documents[0]["dataset"] == documents[1]["dataset"]
     assert documents[0]["validation"]["images"] == documents[1]["validation"]["images"] == 100
-    print(
-        f"\ntwo runs at once: both exit 0, reports {sorted(d['run_id'] for d in documents)}, one copy of each "
-        f"cached dataset ({', '.join(cached)})"
+    record_property(
+        "edgebench_figure",
+        f"two runs at once: both exit 0, reports {sorted(d['run_id'] for d in documents)}, one copy of each "
+        f"cached dataset ({', '.join(cached)})",
     )
 
 
