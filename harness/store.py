@@ -162,7 +162,7 @@ class S3Store:
                 if _code(exc) not in ("404", "NoSuchBucket") or not create:
                     raise
             args: dict[str, Any] = {"Bucket": bucket}
-            if self.location.region != "us-east-1":
+            if self.location.region != "us-east-1":  # S3 refuses us-east-1 as a LocationConstraint
                 args["CreateBucketConfiguration"] = {"LocationConstraint": self.location.region}
             self.client.create_bucket(**args)
 

@@ -9,7 +9,7 @@ test folder, a sentinel folder the hostile members aim at and the inputs are com
 growth of the process's peak RSS by more than ``MEMORY_PER_CASE``. Each test records its figure (cases, valid,
 handled, escaped per family) for the terminal summary; the target is 0 escaped.
 
-Not a test module: the suites import it by name (pytest puts suites/ on sys.path), like test_fleet's helpers.
+Not a test module: the suites import it by name (pytest puts suites/ on sys.path), like fleet_helpers and gate_helpers.
 """
 
 from __future__ import annotations

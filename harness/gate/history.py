@@ -75,7 +75,7 @@ def run_history(
     out_dir: Path,
     options: HistoryOptions = HistoryOptions(),
     endpoint_url: str | None = None,
-    region: str = "us-east-1",
+    region: str | None = None,
 ) -> HistoryResult:
     """Read, group, analyse; write ``out_dir/history.json`` and the trend pages (``out_dir/index.html``)."""
     from harness.fileio import write_json

@@ -51,7 +51,7 @@ class Collection:
     skipped: list[Skipped] = field(default_factory=list)
 
 
-def read_results(sources: Sequence[str], endpoint_url: str | None = None, region: str = "us-east-1") -> Collection:
+def read_results(sources: Sequence[str], endpoint_url: str | None = None, region: str | None = None) -> Collection:
     """Every stored result under each source (a folder, a JSON file, or ``s3://BUCKET[/PREFIX]``). A source
     that does not exist or holds no result at all is a ConfigError naming it; single files that cannot be
     read are listed in ``skipped``."""
@@ -82,13 +82,13 @@ def read_results(sources: Sequence[str], endpoint_url: str | None = None, region
 
 
 @contextmanager
-def _s3_copy(uri: str, endpoint_url: str | None, region: str) -> Iterator[tuple[Path, Any]]:
+def _s3_copy(uri: str, endpoint_url: str | None, region: str | None) -> Iterator[tuple[Path, Any]]:
     """The ``.json`` objects under an S3 prefix, downloaded (checksums checked) into a temporary folder with
-    their key layout; yields it and a function naming a local file by its S3 URI."""
-    from harness.store import S3Location, S3Store, parse_s3_uri
+    their key layout; yields it and a function naming a local file by its S3 URI. No region: the CLI's default."""
+    from harness.store import S3Location, S3Store, default_region, parse_s3_uri
 
     bucket, prefix = parse_s3_uri(uri)
-    s3 = S3Store(S3Location(bucket, "", region, endpoint_url))
+    s3 = S3Store(S3Location(bucket, "", region or default_region(), endpoint_url))
     prefix = prefix.strip("/")
     keys = [k for k in s3.list_keys(prefix) if k.endswith(".json")]
     if not keys:
