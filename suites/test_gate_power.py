@@ -63,7 +63,7 @@ def artifact_and_batch(suite_artifact, test_images) -> tuple:
     return suite_artifact[0], np.ascontiguousarray(test_images[:1])
 
 
-def test_interleaved_mode_catches_2_percent(artifact_and_batch, trials, record_property):
+def test_interleaved_prints_rates_and_flags_2_percent_more_often_than_a_a(artifact_and_batch, trials, record_property):
     artifact, batch = artifact_and_batch
     arms = [Arm("A", artifact), Arm("A'", artifact), Arm("B", artifact, slowdown=INTERLEAVED_SLOWDOWN)]
     options = gate.GateOptions(threshold=INTERLEAVED_THRESHOLD)

@@ -63,6 +63,7 @@ def add_gate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def add_ab(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from harness.gate import GateOptions
     from harness.gate.ab import INTERLEAVED_THRESHOLD, ABPlan
+    from harness.gate.ab import Arm as ABArm
 
     ab = commands.add_parser(
         "ab",
@@ -91,13 +92,7 @@ def add_ab(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help=f"minimum slowdown that counts (default {INTERLEAVED_THRESHOLD})",
     )
     add_field_option(ab, GateOptions, "alpha")
-    ab.add_argument(
-        "--inject-slowdown",
-        type=float,
-        default=0.0,
-        metavar="F",
-        help="make NEW slower by this fraction with calibrated extra work (checks the gate)",
-    )
+    add_field_option(ab, ABArm, "slowdown", "--inject-slowdown", dest="inject_slowdown", metavar="F")
     ab.add_argument("--json", type=Path, help="also write the verdict and raw samples here")
     ab.add_argument(
         "--rerun-inconclusive",

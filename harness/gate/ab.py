@@ -48,7 +48,9 @@ class Arm:
     label: str
     artifact: Path
     checkout: Path | None = None  # a checkout whose ``harness`` runs this arm (default: this one)
-    slowdown: float = 0.0  # injected extra CPU work, a fraction of each call's own inference time
+    slowdown: float = field(  # injected extra CPU work, a fraction of each call's own inference time
+        default=0.0, metadata={"help": "make NEW slower by this fraction with calibrated extra work (checks the gate)"}
+    )
 
 
 @dataclass(frozen=True)
