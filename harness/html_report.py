@@ -194,7 +194,8 @@ def _parity_table(documents: list[Document]) -> str:
             _optional(p.get("decisive_agreement"), "{:.3f}"),
             _optional(p.get("accuracy_ratio"), "{:.3f}"),
             _optional(p.get("mean_kl"), "{:.1e}"),
-            "yes" if p["within_tolerance"] else "NO: " + "; ".join(p.get("failures") or []),
+            ("yes" if p["within_tolerance"] else "NO: " + "; ".join(p.get("failures") or []))
+            + "".join(f"; unchecked: {bound}" for bound in p.get("unchecked") or []),
         ]
         for d in documents
         for label, p in d["parity"].items()

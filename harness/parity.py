@@ -88,7 +88,7 @@ class ParityResult:
     max_rel_logit: float
     top1_agreement: float
     decisive_images: int
-    decisive_agreement: float  # 1.0 when no image is decisive (then decisive_images == 0 says so)
+    decisive_agreement: float | None  # None when no image is decisive: that bound is then unchecked
     mean_kl: float
     reference_accuracy: float | None  # None without labels
     candidate_accuracy: float | None
@@ -99,6 +99,18 @@ class ParityResult:
         if self.reference_accuracy is None or self.candidate_accuracy is None:
             return None
         return self.candidate_accuracy / self.reference_accuracy if self.reference_accuracy else None
+
+    @property
+    def unchecked(self) -> list[str]:
+        """Each bound of this rung the images could not test, with why: it can neither pass nor fail here, so
+        the terminal summary, the reports and the node report say so instead of counting it as held."""
+        b, missing = self.bounds, []
+        if b.min_accuracy_ratio is not None and self.accuracy_ratio is None:
+            why = "no labels" if self.reference_accuracy is None else "the reference got none right"
+            missing.append(f"accuracy ratio ({why})")
+        if self.decisive_agreement is None:
+            missing.append(f"decisive agreement (no image with a reference margin >= {DECISIVE_MARGIN})")
+        return missing
 
     @property
     def failures(self) -> list[str]:
@@ -125,6 +137,7 @@ class ParityResult:
             **asdict(self),
             "accuracy_ratio": self.accuracy_ratio,
             "failures": self.failures,
+            "unchecked": self.unchecked,
             "within_tolerance": self.within_tolerance,
         }
 
@@ -173,7 +186,7 @@ def compare(
         max_rel_logit=float((difference.max(axis=1) / scale).max()),
         top1_agreement=float(np.mean(agree)),
         decisive_images=int(decisive.sum()),
-        decisive_agreement=float(np.mean(agree[decisive])) if decisive.any() else 1.0,
+        decisive_agreement=float(np.mean(agree[decisive])) if decisive.any() else None,
         mean_kl=float(
             np.mean(np.sum(p_reference * (np.log(p_reference + 1e-12) - np.log(p_candidate + 1e-12)), axis=1))
         ),
@@ -236,8 +249,18 @@ def worst_case_lines(figures: list[dict[str, Any]]) -> list[str]:
                     f" [{'-' if bound is None else f'{bound:g}'}]"
                 )
         failed = sum(not r["within_tolerance"] for r in rows)
-        lines.append(f"{precision}: {len(rows)} cases, {failed} outside bounds; " + ", ".join(parts))
+        unchecked = _unchecked_counts(rows)
+        lines.append(f"{precision}: {len(rows)} cases, {failed} outside bounds; " + ", ".join(parts) + unchecked)
     return lines
+
+
+def _unchecked_counts(rows: list[dict[str, Any]]) -> str:
+    """The bounds some cases could not test, as ``; UNCHECKED: accuracy ratio (no labels) in 3``, or ``""``."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        for bound in row.get("unchecked") or []:
+            counts[bound] = counts.get(bound, 0) + 1
+    return "".join(f"; UNCHECKED: {bound} in {count}" for bound, count in counts.items())
 
 
 def sensitivity_lines(faults: list[dict[str, Any]]) -> list[str]:

@@ -56,6 +56,11 @@ def check_parity(document: dict[str, Any]) -> dict[str, list[str]]:
     }
 
 
+def unchecked_bounds(document: dict[str, Any]) -> dict[str, list[str]]:
+    """Candidates with bounds their images could not test (``ParityResult.unchecked``) -> those bounds."""
+    return {label: v["unchecked"] for label, v in (document.get("parity") or {}).items() if v.get("unchecked")}
+
+
 def summary_table(document: dict[str, Any], reference: str = "tf") -> Table:
     machine = document["machine"]
     devices = "; ".join(f"{k}: {v}" for k, v in machine.get("openvino_devices", {}).items())

@@ -168,4 +168,22 @@ def test_failures_name_each_broken_bound_and_accuracy_needs_labels():
     assert {"top-1 agreement", "decisive agreement", "accuracy ratio", "mean KL"} <= set(names), result.failures
     unlabelled = parity.compare(reference, wrong, "INT8-AC")
     assert unlabelled.accuracy_ratio is None and not any("accuracy" in f for f in unlabelled.failures)
+    assert unlabelled.unchecked == ["accuracy ratio (no labels)"]  # said, not counted as held
     assert parity.compare(reference, reference, "FP32", labels).failures == []
+
+
+def test_a_bound_the_images_cannot_test_is_reported_unchecked_not_held():
+    """No decisive image (every reference decision a near-tie) and no labels: decisive agreement and accuracy
+    are unchecked, shown in the result, its JSON and the terminal summary."""
+    near_ties = np.tile([0.0, 0.05, -3.0, -3.0, -3.0], (50, 1))
+    result = parity.compare(near_ties, near_ties, "BF16")
+    assert result.decisive_images == 0 and result.decisive_agreement is None and result.within_tolerance
+    assert result.unchecked == [
+        "accuracy ratio (no labels)",
+        f"decisive agreement (no image with a reference margin >= {parity.DECISIVE_MARGIN})",
+    ]
+    assert result.to_json()["unchecked"] == result.unchecked
+    [line] = parity.worst_case_lines([{**result.to_json()}])
+    assert "UNCHECKED: accuracy ratio (no labels) in 1" in line and "UNCHECKED: decisive agreement" in line
+    labels = np.ones(50, dtype=np.int64)  # labelled, and the reference right on each: accuracy is checked
+    assert parity.compare(near_ties, near_ties, "FP32", labels).unchecked == result.unchecked[1:]

@@ -145,6 +145,11 @@ def fake_run(monkeypatch, tmp_path):
             3,
             "Parity outside tolerance: openvino-int8: mean KL 0.3 > 0.1",
         ),
+        (  # within the bounds it could test, and says which it could not
+            lambda d: d["parity"]["openvino-int8"].update(unchecked=["accuracy ratio (no labels)"]),
+            0,
+            "Parity of openvino-int8: unchecked accuracy ratio (no labels)",
+        ),
     ],
 )
 def test_cli_run_exit_codes(fake_run, capsys, change, code, line):
@@ -155,6 +160,7 @@ def test_cli_run_exit_codes(fake_run, capsys, change, code, line):
     out, err = capsys.readouterr()
     if code == 0:
         assert "Parity outside" not in out and err == ""
+        assert [text for text in out.splitlines() if "unchecked" in text] == ([line] if line else [])
     elif code == 1:  # one line on stderr, naming the candidate
         [printed] = err.splitlines()
         assert printed.startswith(line)

@@ -191,6 +191,8 @@ def _parity_exit(document: dict[str, Any], console: Console) -> int:
     from harness import report
 
     failing = report.check_parity(document)
+    for label, unchecked in report.unchecked_bounds(document).items():
+        console.print(f"Parity of {escape(label)}: unchecked {escape('; '.join(unchecked))}", soft_wrap=True)
     for label, failures in failing.items():
         console.print(
             f"[red]Parity outside tolerance: {escape(label)}[/red]: {escape('; '.join(failures))}",
