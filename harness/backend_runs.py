@@ -5,17 +5,15 @@ accuracy on the held-out and validation images."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from harness import data, edge, parity, plan
 from harness.backends import BackendConfig, create_backend, infer_each, result_label
-from harness.measure import time_infer
+from harness.measure import TimingPlan, time_infer
 from harness.numeric import FloatArray, IntArray, softmax
-
-if TYPE_CHECKING:  # the workflow wires this step in; only its types are needed here
-    from harness.workflow import RunConfig, Steps
+from harness.progress import Steps
 
 CALIBRATION_IMAGES = 300  # NNCF's default subset size
 
@@ -59,7 +57,8 @@ def parity_verdicts(measured: list[Measured], labels: IntArray) -> dict[str, dic
 
 
 def run_backends(
-    config: RunConfig,
+    device: str,
+    timing: TimingPlan,
     backend_plan: plan.BackendPlan,
     model: edge.EdgeModel,
     split: data.Split,
@@ -76,13 +75,13 @@ def run_backends(
     measured = []
     for pair in backend_plan.pairs:
         name, precision, label = pair.backend, pair.precision, pair.label
-        device = "CPU" if name == plan.REFERENCE else config.device
-        with steps(f"backend:{label}", f"Backend {name}: load, time, infer ({device}, {precision})"):
+        on = "CPU" if name == plan.REFERENCE else device
+        with steps(f"backend:{label}", f"Backend {name}: load, time, infer ({on}, {precision})"):
             backend = create_backend(name)
             steps.mark(f"{label}:compile")
-            backend.load(model, BackendConfig(device, precision, calibration=calibration))
+            backend.load(model, BackendConfig(on, precision, calibration=calibration))
             steps.mark(f"{label}:timing")
-            stats = time_infer(backend, images[:1], config.timing)  # first: its first call is timed apart
+            stats = time_infer(backend, images[:1], timing)  # first: its first call is timed apart
             steps.mark(f"{label}:infer")
             measured.append(
                 Measured(

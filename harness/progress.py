@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+# When set, each step and sub-step appends "<unix time> <stage>" here as it starts (the kill tests, a watchdog).
+STAGE_LOG_ENV = "EDGEBENCH_STAGE_LOG"
 
 # advance(steps_done, note): called as work inside a step completes.
 Advance = Callable[[int, str], None]
@@ -61,3 +66,28 @@ class RichProgress:
         from rich.markup import escape
 
         self.console.print(f"[yellow]•[/yellow] {escape(line)}", highlight=False)
+
+
+class Steps:
+    """Shows progress for a step and records how long it took."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.seconds: dict[str, float] = {}
+        self.stage_log = os.environ.get(STAGE_LOG_ENV)
+
+    def mark(self, stage: str) -> None:
+        """Append ``<unix time> <stage>`` to $EDGEBENCH_STAGE_LOG, if set, as a stage starts."""
+        if self.stage_log:
+            with Path(self.stage_log).open("a", encoding="utf-8") as handle:
+                handle.write(f"{time.time():.3f} {stage}\n")
+
+    @contextmanager
+    def __call__(self, key: str, title: str, total: int | None = None) -> Iterator[Advance]:
+        self.mark(key)
+        started = time.perf_counter()
+        try:
+            with self.progress.step(title, total) as advance:
+                yield advance
+        finally:
+            self.seconds[key] = round(time.perf_counter() - started, 3)

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +22,7 @@ from harness.backend_runs import measured_sections, run_backends
 from harness.backends import result_label
 from harness.errors import ConfigError
 from harness.measure import TimingPlan, processor_identity
-from harness.progress import Advance, Progress, SilentProgress
+from harness.progress import Progress, SilentProgress, Steps
 from harness.training import sagemaker_job, train, trainers
 
 log = logging.getLogger(__name__)
@@ -34,8 +32,6 @@ RUN_HYPERPARAMETERS = train.Hyperparameters(train_only_top_layer=False)
 TRAINERS = ("local", "sagemaker")
 REFERENCE_BACKEND = plan.REFERENCE
 TRAIN_SCHEMA = "edgebench.train/1"
-# When set, each step and sub-step appends "<unix time> <stage>" here as it starts (the kill tests, a watchdog).
-STAGE_LOG_ENV = "EDGEBENCH_STAGE_LOG"
 
 
 @dataclass(frozen=True)
@@ -131,7 +127,7 @@ def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
         )
     steps.mark("validation")  # generated on first use, cached
     validation = load_validation_set(config, model.classes)
-    measured = run_backends(config, backend_plan, model, split, validation, steps)
+    measured = run_backends(config.device, config.timing, backend_plan, model, split, validation, steps)
     backends = {m.label: {"describe": m.describe, "latency": m.latency} for m in measured}
     reference = result_label(plan.REFERENCE, plan.REFERENCE_PRECISION)
     document = {
@@ -294,28 +290,3 @@ def _s3_store(location: store.S3Location | None, run_id: str) -> Iterator[store.
     """This run's folder (``<prefix>/<run-id>/``) in the given bucket, or in an embedded S3 started here."""
     with store.open_store(location) as s3:
         yield s3.under(run_id)
-
-
-class Steps:
-    """Shows progress for a step and records how long it took."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.seconds: dict[str, float] = {}
-        self.stage_log = os.environ.get(STAGE_LOG_ENV)
-
-    def mark(self, stage: str) -> None:
-        """Append ``<unix time> <stage>`` to $EDGEBENCH_STAGE_LOG, if set, as a stage starts."""
-        if self.stage_log:
-            with Path(self.stage_log).open("a", encoding="utf-8") as handle:
-                handle.write(f"{time.time():.3f} {stage}\n")
-
-    @contextmanager
-    def __call__(self, key: str, title: str, total: int | None = None) -> Iterator[Advance]:
-        self.mark(key)
-        started = time.perf_counter()
-        try:
-            with self.progress.step(title, total) as advance:
-                yield advance
-        finally:
-            self.seconds[key] = round(time.perf_counter() - started, 3)

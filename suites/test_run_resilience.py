@@ -1,7 +1,7 @@
 """Kills at any point (issue 14, item 4) and two runs at once (item 5), on the real ``edgebench run``.
 
 Each run is a subprocess of the installed CLI with a tiny generated dataset, 1 epoch and few timing calls. The
-run appends each stage to ``$EDGEBENCH_STAGE_LOG`` as it starts (``workflow.STAGE_LOG_ENV``); a kill point is
+run appends each stage to ``$EDGEBENCH_STAGE_LOG`` as it starts (``progress.STAGE_LOG_ENV``); a kill point is
 (stage, fraction): the signal goes to the run's process group (as Ctrl-C does) when the stage starts plus that
 fraction of the stage's duration, measured on a complete run of the same size first. The stage actually
 running when the signal went out is what is reported.
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import data, report, workflow
+from harness import data, progress, report, workflow
 
 EDGEBENCH = Path(sys.executable).with_name("edgebench")
 TINY_RUN = ("run", "--images-per-class", "3", "--epochs", "1", "--hp", "batch_size=4", "--min-calls", "3")
@@ -127,7 +127,7 @@ def run_edgebench(
     """``edgebench run`` with reports and caches under ``workdir``; with ``kill=(stage, fraction, signal)``
     the signal goes to its process group ``fraction`` of the stage's duration after the stage starts."""
     stage_log = workdir / f"stages-{time.monotonic_ns()}.log"
-    env = {**os.environ, workflow.STAGE_LOG_ENV: str(stage_log), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, progress.STAGE_LOG_ENV: str(stage_log), "PYTHONUNBUFFERED": "1"}
     argv = [str(EDGEBENCH), *TINY_RUN, "--seed", str(seed), "--reports-dir", str(workdir / "reports")]
     argv += ["--cache-dir", str(workdir / "cache"), *extra]
     # A new session, as a terminal's foreground job; SIGINT handled by default even when pytest itself was
