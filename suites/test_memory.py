@@ -1,9 +1,9 @@
 """Peak memory of what an edge box runs, each command in a child process (its own peak RSS), printed as
-figures. Edge nodes may have 8 GB or less; the node command with an artifact is held to 3 GiB in
+figures. Edge nodes may have 8 GB or less; the node command with an artifact is held to 3 GB in
 suites/test_node_command.py, and here:
 
-- ``edgebench predict`` on the suite model: 3 GiB;
-- training on a generated 5,000-image set: 3 GiB. The trainer streams the channel from its files a batch
+- ``edgebench predict`` on the suite model: 3 GB;
+- training on a generated 5,000-image set: 3 GB. The trainer streams the channel from its files a batch
   at a time (``harness.training.train.ImageFiles``) instead of decoding it whole (about 0.6 MB per image,
   3 GB for 5,000);
 - ``edgebench run`` (the whole offline workflow, on a development machine rather than a node): printed, and
@@ -28,7 +28,7 @@ from harness.pytest_plugin.helpers import run_measured
 
 pytestmark = pytest.mark.slow
 
-PEAK_RSS_MIB = 3 * 1024
+PEAK_RSS_MIB = 3e9 / 2**20  # the issue's 3 GB (2,861 MiB)
 RUN_PEAK_RSS_MIB = 6 * 1024  # measured 4.4 GB (training); a ceiling with room, not a target
 STREAMED_IMAGES = 5000
 
@@ -81,7 +81,7 @@ def test_training_5000_images_streams_within_3_gib(pytestconfig, tmp_path, recor
     """`edgebench train` on 5,000 generated images (1,000 per class) and on 80, one epoch of the whole network
     at batch 8 (as the suite trains): the dataset, its upload to the embedded S3, fit, BatchNorm
     re-estimation and the accuracy pass all stream, so the 5,000 images cost no more than the 80 (within
-    10 %) and stay under 3 GiB. What a batch costs is the batch's: the whole network's activations for
+    10 %) and stay under 3 GB. What a batch costs is the batch's: the whole network's activations for
     backpropagation took the peak to 2.9 GB (80 images) and 3.0 GB (5,000) at batch 16, and to about 4.6 GB
     at JumpStart's batch 32, with 80 images and with 5,000 alike (README)."""
     peaks = {}

@@ -4,7 +4,7 @@ its wall time and peak memory are printed as figures. Marked slow (five fresh tr
 
 - Five consecutive runs, each with a fresh training (another --edgebench-train-seed), must all pass: no
   healthy node fails. Target <= 6 minutes each on 2 cores (training included).
-- With --edgebench-artifact (plus test and calibration images): target <= 3 minutes and <= 3 GiB peak RSS
+- With --edgebench-artifact (plus test and calibration images): target <= 3 minutes and <= 3 GB peak RSS
   (edge boxes may have 8 GB or less).
 """
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 HEALTHY_RUNS = 5
 WITHOUT_ARTIFACT_SECONDS = 6 * 60
 WITH_ARTIFACT_SECONDS = 3 * 60
-WITH_ARTIFACT_PEAK_RSS_MIB = 3 * 1024
+WITH_ARTIFACT_PEAK_RSS_MIB = 3e9 / 2**20  # the issue's 3 GB (2,861 MiB)
 
 
 def _node_command(root: Path, out: Path, *options: str) -> dict:
