@@ -130,7 +130,7 @@ def test_openvino_throughput_async_queue(benchmark, model_under_test, record_pro
 
 
 @pytest.mark.slow
-def test_harness_agrees_with_benchmark_app(model_under_test, tmp_path, record_property):
+def test_harness_vs_benchmark_app_prints_ratio_and_stays_within_2x(model_under_test, tmp_path, record_property):
     """The same IR, device, hint and precision timed by edgebench and by OpenVINO's benchmark_app: prints
     harness median ÷ benchmark_app median (target <= 1.03)."""
     import openvino as ov
