@@ -36,6 +36,8 @@ if TYPE_CHECKING:  # boto3-stubs (the test extra); at run time the client is bot
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import HeadObjectOutputTypeDef
 
+    from harness.data import LabeledImage
+
 log = logging.getLogger(__name__)
 
 SHA256_METADATA = "edgebench-sha256"  # stored as x-amz-meta-edgebench-sha256
@@ -347,3 +349,10 @@ def _describe(exc: ClientError) -> str:
 def sha256_file(path: Path) -> str:
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def upload_images(s3: S3Store, images: tuple[LabeledImage, ...], key_prefix: str) -> str:
+    """Upload labelled images as ``<key_prefix>/<class>/<file name>``; returns the prefix's s3:// URI."""
+    for image in images:
+        s3.upload_file(image.path, f"{key_prefix}/{image.label}/{image.path.name}")
+    return s3.location.uri(key_prefix)

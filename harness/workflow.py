@@ -122,9 +122,7 @@ def run(config: RunConfig, progress: Progress = SilentProgress()) -> RunResult:
     run_id, run_dir, steps, dataset, split = _start(config, progress)
     with _s3_store(config.s3, run_id) as s3:
         trained = train_model(config, split, s3, run_id, run_dir / "work", steps)
-        model, s3_summary = store_tests_and_import(
-            s3, trained.artifact_uri, split.test_dir, run_dir / "work" / "edge", steps
-        )
+        model, s3_summary = store_tests_and_import(s3, trained.artifact_uri, split, run_dir / "work" / "edge", steps)
     steps.mark("validation")  # generated on first use, cached
     validation = load_validation_set(config, model.classes)
     measured = run_backends(config.device, config.timing, backend_plan, model, split, validation, steps)
@@ -239,12 +237,16 @@ def train_model(
 
 
 def store_tests_and_import(
-    s3: store.S3Store, artifact_uri: str, test_dir: Path, edge_dir: Path, steps: Steps
+    s3: store.S3Store, artifact_uri: str, split: data.Split, edge_dir: Path, steps: Steps
 ) -> tuple[edge.EdgeModel, dict[str, Any]]:
-    """Upload the held-out images beside the model, then download both into a fresh folder as an edge node."""
+    """Upload the held-out images beside the model, and INT8 calibration images (a subset of the training
+    split) beside them for edge nodes (``pytest -m edge --edgebench-calibration``); then download the model
+    and test images into a fresh folder as an edge node."""
     test_uri = s3.location.uri(s3.location.key("test")) + "/"
-    with steps("store", f"Store test images in {test_uri}"):
-        s3.upload_tree(test_dir, s3.location.key("test"))
+    calibration = data.spread_over_classes(split.train, edge.CALIBRATION_IMAGES)
+    with steps("store", f"Store test and calibration images in {test_uri}, {s3.location.key('calibration')}/"):
+        s3.upload_tree(split.test_dir, s3.location.key("test"))
+        calibration_uri = store.upload_images(s3, calibration, s3.location.key("calibration")) + "/"
     with steps("import", "Edge import: download, verify, extract"):
         model = edge.import_from_s3(s3, artifact_uri, test_uri, edge_dir)
     return model, {
@@ -252,6 +254,7 @@ def store_tests_and_import(
         "endpoint": s3.location.endpoint_url or "aws",
         "artifact": artifact_uri,
         "test_images": test_uri,
+        "calibration_images": calibration_uri,
     }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from harness import contract, data, store, workflow
+from harness import contract, data, edge, store, workflow
 from harness.backends import PRECISIONS, result_label
 from harness.backends.openvino import native_precisions
 from harness.measure import TimingPlan
@@ -71,6 +71,12 @@ def _assert_stored_and_imported(tmp_path: Path, s3_location: store.S3Location, r
     assert artifact_key in keys
     test_keys = [k for k in keys if k.startswith("suite/e2e/test/")]
     assert sorted(k.split("/")[3] for k in test_keys) == list(data.WEATHER_CLASSES)
+    # Beside them, INT8 calibration images for edge nodes: training images only, every class, at most the cap.
+    calibration_keys = [k for k in keys if k.startswith("suite/e2e/calibration/")]
+    assert {k.split("/")[3] for k in calibration_keys} == set(data.WEATHER_CLASSES)
+    assert len(calibration_keys) == min(edge.CALIBRATION_IMAGES, report["dataset"]["train_images"])
+    assert not {k.rsplit("/", 1)[1] for k in calibration_keys} & {k.rsplit("/", 1)[1] for k in test_keys}
+    assert report["s3"]["calibration_images"] == f"s3://{s3_location.bucket}/suite/e2e/calibration/"
     head = client.head_object(Bucket=s3_location.bucket, Key=artifact_key)
     assert len(head["Metadata"][store.SHA256_METADATA]) == 64
 

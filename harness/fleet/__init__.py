@@ -31,15 +31,14 @@ The names below are the fleet's public API (the CLI, the pytest plugin and the s
 
 from __future__ import annotations
 
+from harness.edge import CALIBRATION_IMAGES
 from harness.fleet.inputs import (
-    CALIBRATION_IMAGES,
     CalibrationSubset,
     FleetInputs,
     StagedInputs,
     TrainedInputs,
     calibration_subset,
     stage_inputs,
-    upload_images,
 )
 from harness.fleet.merge import (
     FLEET_SCHEMA,
@@ -90,6 +89,7 @@ from harness.fleet.results import (
     node_results,
     node_summary,
 )
+from harness.store import upload_images
 
 __all__ = [
     "CALIBRATION_IMAGES",

@@ -12,17 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import data, edge
+from harness.edge import CALIBRATION_IMAGES
 from harness.errors import ConfigError, DatasetError, StoreError
 from harness.fileio import check_tarball
-from harness.store import S3Store, parse_s3_uri
-
-# INT8 calibration images a fleet run uploads from a local folder (the training split by default), the classes
-# taking turns. Measured on the suite MobileNetV2 (5 classes, 200 parity images), 3 balanced subsets per size:
-# INT8 top-1 agreement with TF FP32 was 0.955-0.965 at 5 images, 0.955-0.98 at 25, 0.96-0.975 at 100, 0.965-0.97
-# at 200 (0.985 for one set of 300): the spread between subsets of one size is as wide as any trend from 10 to
-# 200. Quantizing took 12 s at 25, 20 s at 100 and 34 s at NNCF's default of 300 (2 cores), per node and per
-# INT8 model. 100 is 20 images per class here, at under two thirds of the 300-image time.
-CALIBRATION_IMAGES = 100
+from harness.store import S3Store, parse_s3_uri, upload_images
 
 
 @dataclass(frozen=True)
@@ -44,13 +37,6 @@ def calibration_subset(folder: Path, limit: int = CALIBRATION_IMAGES) -> Calibra
     edge.import_calibration(str(folder), folder)  # validation only: a local folder stays where it is
     images = data.load_dataset(folder, check_images=False).images
     return CalibrationSubset(Path(folder), data.spread_over_classes(images, limit), len(images))
-
-
-def upload_images(s3: S3Store, images: tuple[data.LabeledImage, ...], key_prefix: str) -> str:
-    """Upload labelled images as ``<key_prefix>/<class>/<file name>``; returns the prefix's s3:// URI."""
-    for image in images:
-        s3.upload_file(image.path, f"{key_prefix}/{image.label}/{image.path.name}")
-    return s3.location.uri(key_prefix)
 
 
 @dataclass(frozen=True)
