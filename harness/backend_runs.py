@@ -15,8 +15,6 @@ from harness.measure import TimingPlan, time_infer
 from harness.numeric import FloatArray, IntArray, softmax
 from harness.progress import Steps
 
-CALIBRATION_IMAGES = 300  # NNCF's default subset size
-
 
 @dataclass(frozen=True)
 class Measured:
@@ -69,9 +67,10 @@ def run_backends(
     logits for every held-out (and validation) image at batch 1."""
     images = data.load_batch([image.path for image in model.test_images])  # preprocessing, outside all timing
     validation_images = data.load_batch([i.path for i in validation.images]) if validation else None
-    calibration = None  # INT8: NNCF calibrates on the training split, never on held-out images
-    if any(pair.precision == "INT8" for pair in backend_plan.pairs):
-        calibration = data.load_batch([image.path for image in split.train[:CALIBRATION_IMAGES]])
+    calibration = None  # INT8: NNCF calibrates on the training split, never on held-out images: on the subset the
+    if any(pair.precision == "INT8" for pair in backend_plan.pairs):  # run uploads for edge nodes, as they do
+        subset = data.spread_over_classes(split.train, edge.CALIBRATION_IMAGES)
+        calibration = data.load_batch([image.path for image in subset])
     measured = []
     for pair in backend_plan.pairs:
         name, precision, label = pair.backend, pair.precision, pair.label
