@@ -1,7 +1,7 @@
 """Where the parity bounds come from: every suite model trained N times independently (training seeds
 1..N, `--edgebench-spread-trainings`, default 5), each compared with OpenVINO at every precision the CPU
 runs natively. Each healthy training must pass; the terminal summary prints each metric's range over all
-trainings beside its bound, and each model's reference accuracy and margins. Marked slow (about 15 minutes
+trainings beside its bound, and each model's reference accuracy and margins. Marked slow (about 90 minutes
 on 2 cores): `pytest -m slow suites/test_parity_spread.py -p no:xdist`."""
 
 from __future__ import annotations
