@@ -67,8 +67,9 @@ def run_backends(
     logits for every held-out (and validation) image at batch 1."""
     images = data.load_batch([image.path for image in model.test_images])  # preprocessing, outside all timing
     validation_images = data.load_batch([i.path for i in validation.images]) if validation else None
-    calibration = None  # INT8: NNCF calibrates on the training split, never on held-out images: on the subset the
-    if any(pair.precision == "INT8" for pair in backend_plan.pairs):  # run uploads for edge nodes, as they do
+    # INT8: NNCF calibrates on training images, never held-out ones: the subset this run uploads for edge nodes
+    calibration = None
+    if any(pair.precision == "INT8" for pair in backend_plan.pairs):
         subset = data.spread_over_classes(split.train, edge.CALIBRATION_IMAGES)
         calibration = data.load_batch([image.path for image in subset])
     measured = []
