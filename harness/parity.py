@@ -41,7 +41,8 @@ class Bounds:
 
 # Rung (precision, and for INT8 how it was quantized) -> bounds against stock TensorFlow FP32, set from the
 # spread over 28 independent trainings (MobileNetV2 x 16, EfficientNetV2-B0 x 6, ResNet50-V2 x 6; 200 parity
-# images each; OpenVINO 2026.4 on an AMD EPYC with AVX-512 BF16, 2026-11-26). The healthy range is beside each
+# images each; OpenVINO 2026.4 on an AMD EPYC with AVX-512 BF16, 2026-11-26), INT8 re-measured on the current
+# quantization over 15 of them (5 per model) plus 5 fresh MobileNetV2s. The healthy range is beside each
 # bound; suites/test_parity_spread.py re-measures it, suites/test_faults.py proves each bound can fail.
 BOUNDS: dict[str, Bounds] = {
     # measured: |dp| <= 2.3e-05, rel dlogit <= 1.6e-05, mean KL <= 1e-11, every decision the same
@@ -56,20 +57,24 @@ BOUNDS: dict[str, Bounds] = {
     # FP16 runs only where the device has it natively (not measured here: held to BF16's bounds, the coarser
     # format)
     "FP16": Bounds(min_top1_agreement=0.95, min_decisive_agreement=0.98, min_accuracy_ratio=0.96, max_mean_kl=0.02),
-    # measured: top-1 0.975-1.0, decisive 0.995-1.0, accuracy ratio 0.979-1.023, mean KL 1.2e-05-2.4e-03
+    # measured: top-1 0.975-1.0, decisive 0.995-1.0, accuracy ratio 0.979-1.023, mean KL 1.2e-05-2.4e-03 (the
+    # 2026-11-26 spread run, 15 trainings: 0.985-1.0, 1.0, 0.979-1.0, KL <= 1.5e-03)
     "BF16": Bounds(min_top1_agreement=0.95, min_decisive_agreement=0.98, min_accuracy_ratio=0.96, max_mean_kl=0.02),
     # Plain post-training quantization, the input convolution (quantizing the image itself cost up to 12 % of
     # the decisions) and the classifier head (one fresh MobileNetV2: 0.915, KL 0.066 quantized; 0.985 in float)
-    # left in float: backends.openvino.layers_kept_in_float. measured with the input convolution in float
-    # (MobileNetV2 x 14, ResNet50-V2 x 5): top-1 0.96-1.0, decisive
-    # 0.979-1.0, accuracy ratio 0.995-1.028, mean KL <= 2.0e-02; with a channel swap the least sensitive
-    # training still fell to top-1 0.935, decisive 0.944, KL 0.097, with 10 % flipped decisions to 0.90 / 0.907 /
-    # 0.29: the bounds sit between. EfficientNetV2-B0 down to 0.745 (an xfail in pytest_plugin.cases.known_limits).
+    # left in float: backends.openvino.layers_kept_in_float. Measured so (spread run of 2026-11-26, training
+    # seeds 1-5): MobileNetV2 top-1 0.985-1.0, decisive 0.995-1.0, accuracy ratio 1.0-1.016, KL <= 6.2e-03;
+    # ResNet50-V2 0.975-1.0, 1.0, 1.0-1.021, KL <= 1.6e-02; and five fresh MobileNetV2s of the node command, all
+    # within. Earlier, with the head quantized (MobileNetV2 x 14, ResNet50-V2 x 5): top-1 0.96-1.0, KL <= 0.020.
+    # A channel swap left the least sensitive of those trainings at top-1 0.935, decisive 0.944, KL 0.097, and 10 %
+    # flipped decisions at 0.90 / 0.907 / 0.29: the bounds sit between. EfficientNetV2-B0 0.745-1.0 (an xfail
+    # in pytest_plugin.cases.known_limits).
     "INT8": Bounds(min_top1_agreement=0.94, min_decisive_agreement=0.96, min_accuracy_ratio=0.97, max_mean_kl=0.05),
     # Accuracy-aware INT8 (NNCF keeps the most harmful layers in float until agreement with FP32 on the
-    # validation images drops <= 1 %). measured (MobileNetV2, ResNet50-V2): top-1 0.975-1.0, decisive
-    # 0.979-1.0, accuracy ratio 0.994-1.017, mean KL <= 2.5e-02; EfficientNetV2-B0 down to 0.85 (xfail). A
-    # channel swap on a fresh MobileNetV2 (seed 231676) kept top-1 0.960 at mean KL 0.074: KL <= 0.05, as for INT8
+    # validation images drops <= 1 %). Measured (same spread run): MobileNetV2 top-1 0.985-1.0, decisive
+    # 0.995-1.0, accuracy ratio 0.994-1.006, KL <= 2.8e-03; ResNet50-V2 1.0, 1.0, 1.0, KL <= 3.9e-03 (earlier:
+    # top-1 >= 0.975, KL <= 0.025); EfficientNetV2-B0 0.85-1.0 (xfail). A channel swap on a fresh MobileNetV2
+    # (seed 231676) kept top-1 0.960 at mean KL 0.074: KL <= 0.05, as for INT8
     "INT8-AC": Bounds(min_top1_agreement=0.95, min_decisive_agreement=0.97, min_accuracy_ratio=0.97, max_mean_kl=0.05),
 }
 
