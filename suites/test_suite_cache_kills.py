@@ -4,8 +4,9 @@ under a file lock, and ``model.tar.gz`` is written last (temporary file, then re
 that same code (``trained_suite_model``, with one epoch on a tiny generated dataset so a training takes
 seconds) and is SIGKILLed at fractions of an uninterrupted run's duration: in dataset generation, in the
 holdout split, in training, in the tarball write. After every kill the cache either has no ``model.tar.gz``
-or a complete one; a final uninterrupted call then produces a model that imports and classifies, and a
-further call reuses it without training again."""
+or a complete one, and a dataset either absent, being generated, or complete; an uninterrupted call on what
+the kill left then completes the cache (the dataset loads, the model imports: SavedModel and label map
+checked), and a further call reuses it without training again."""
 
 from __future__ import annotations
 
