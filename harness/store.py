@@ -209,6 +209,12 @@ class S3Store:
         files = sorted(p for p in Path(root).rglob("*") if p.is_file())
         return [self.upload_file(p, f"{key_prefix}/{p.relative_to(root).as_posix()}") for p in files]
 
+    def upload_images(self, images: tuple[LabeledImage, ...], key_prefix: str) -> str:
+        """Upload labelled images as ``<key_prefix>/<class>/<file name>``; returns the prefix's s3:// URI."""
+        for image in images:
+            self.upload_file(image.path, f"{key_prefix}/{image.label}/{image.path.name}")
+        return self.location.uri(key_prefix)
+
     def delete(self, key: str) -> None:
         with self._errors(self.location.uri(key)):
             self.client.delete_object(Bucket=self.location.bucket, Key=key)
@@ -349,10 +355,3 @@ def _describe(exc: ClientError) -> str:
 def sha256_file(path: Path) -> str:
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-def upload_images(s3: S3Store, images: tuple[LabeledImage, ...], key_prefix: str) -> str:
-    """Upload labelled images as ``<key_prefix>/<class>/<file name>``; returns the prefix's s3:// URI."""
-    for image in images:
-        s3.upload_file(image.path, f"{key_prefix}/{image.label}/{image.path.name}")
-    return s3.location.uri(key_prefix)

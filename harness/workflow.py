@@ -242,11 +242,12 @@ def store_tests_and_import(
     """Upload the held-out images beside the model, and INT8 calibration images (a subset of the training
     split) beside them for edge nodes (``pytest -m edge --edgebench-calibration``); then download the model
     and test images into a fresh folder as an edge node."""
-    test_uri = s3.location.uri(s3.location.key("test")) + "/"
+    test_key, calibration_key = s3.location.key("test"), s3.location.key("calibration")
+    test_uri, calibration_uri = s3.location.uri(test_key) + "/", s3.location.uri(calibration_key) + "/"
     calibration = data.spread_over_classes(split.train, edge.CALIBRATION_IMAGES)
-    with steps("store", f"Store test and calibration images in {test_uri}, {s3.location.key('calibration')}/"):
-        s3.upload_tree(split.test_dir, s3.location.key("test"))
-        calibration_uri = store.upload_images(s3, calibration, s3.location.key("calibration")) + "/"
+    with steps("store", f"Store test images in {test_uri} and calibration images in {calibration_uri}"):
+        s3.upload_tree(split.test_dir, test_key)
+        s3.upload_images(calibration, calibration_key)
     with steps("import", "Edge import: download, verify, extract"):
         model = edge.import_from_s3(s3, artifact_uri, test_uri, edge_dir)
     return model, {

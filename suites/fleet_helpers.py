@@ -30,8 +30,8 @@ def suite_node_spec(s3_location: store.S3Location, suite_artifacts) -> fleet.Nod
     s3 = store.S3Store(s3_location)
     artifact_uri = s3.upload_file(artifact, s3_location.key("artifacts", "model.tar.gz"))
     s3.upload_tree(test_dir, s3_location.key("artifacts", "test"))
-    calibration_uri = fleet.upload_images(
-        s3, fleet.calibration_subset(training_dir).images, s3_location.key("artifacts", "calibration")
+    calibration_uri = s3.upload_images(
+        fleet.calibration_subset(training_dir).images, s3_location.key("artifacts", "calibration")
     )
     return fleet.NodeSpec(
         run_id="run-1",

@@ -131,42 +131,27 @@ def test_fleet_run_through_slurm_two_nodes_complete_and_merge(
     )
 
 
-def _two_node_fleet_run_argv(spec: fleet.NodeSpec, feature: str) -> list[str]:
-    """`edgebench fleet run` through Slurm: two one-core nodes constrained to ``feature``, run id run-slurm, the
-    short node suite against ``spec``'s artifact and images in the test bucket."""
+def _slurm_fleet_run_argv(spec: fleet.NodeSpec, nodes: int, processor: str, *more: str) -> list[str]:
+    """`edgebench fleet run` through Slurm: ``nodes`` one-core nodes constrained to ``processor``, results and
+    ``spec``'s artifact in the test bucket, then ``more`` options."""
     location = spec.results
     return [
-        "fleet",
-        "run",
-        "--cluster",
-        "slurm",
-        "--nodes",
-        "2",
-        "--cores",
-        "1",
-        "--memory",
-        "2GB",
-        "--processor",
-        feature,
-        "--run-id",
-        "run-slurm",
-        "--bucket",
-        location.bucket,
-        "--prefix",
-        location.prefix,
-        "--endpoint-url",
-        location.endpoint_url,
-        "--artifact",
-        spec.artifact_uri,
-        "--test-images",
-        spec.test_images_uri,
-        "--calibration-images",
-        spec.calibration_uri,
-        "--pytest-args",
-        shlex.join(QUICK_SUITE),
-        "--node-timeout",
-        "600",
+        *("fleet", "run", "--cluster", "slurm", "--nodes", str(nodes), "--cores", "1", "--processor", processor),
+        *("--bucket", location.bucket, "--endpoint-url", location.endpoint_url, "--artifact", spec.artifact_uri),
+        *more,
     ]
+
+
+def _two_node_fleet_run_argv(spec: fleet.NodeSpec, feature: str) -> list[str]:
+    """Two nodes on ``feature``, run id run-slurm, the short node suite against ``spec``'s images."""
+    return _slurm_fleet_run_argv(
+        spec,
+        2,
+        feature,
+        *("--memory", "2GB", "--run-id", "run-slurm", "--prefix", spec.results.prefix),
+        *("--test-images", spec.test_images_uri, "--calibration-images", spec.calibration_uri),
+        *("--pytest-args", shlex.join(QUICK_SUITE), "--node-timeout", "600"),
+    )
 
 
 def _direct_suite_seconds(fleet_spec: fleet.NodeSpec, out: Path) -> float:
@@ -266,34 +251,11 @@ def test_an_unsatisfiable_processor_is_a_one_line_error_not_a_hang(
     from harness.cli import main
 
     monkeypatch.chdir(tmp_path)
-    code = main(_unsatisfiable_fleet_run_argv(fleet_spec))
+    code = main(_slurm_fleet_run_argv(fleet_spec, 1, "skylake_nope"))  # a processor no node has
     captured = capsys.readouterr()
     lines = [line for line in captured.err.splitlines() if line.strip()]
     assert code != 0 and len(lines) == 1 and "--processor skylake_nope" in lines[0], captured
     assert "Traceback" not in captured.err + captured.out
-
-
-def _unsatisfiable_fleet_run_argv(spec: fleet.NodeSpec) -> list[str]:
-    """`edgebench fleet run` through Slurm for one node on a processor no node has (skylake_nope)."""
-    location = spec.results
-    return [
-        "fleet",
-        "run",
-        "--cluster",
-        "slurm",
-        "--nodes",
-        "1",
-        "--cores",
-        "1",
-        "--processor",
-        "skylake_nope",
-        "--bucket",
-        location.bucket,
-        "--endpoint-url",
-        location.endpoint_url,
-        "--artifact",
-        spec.artifact_uri,
-    ]
 
 
 def test_the_nodes_environment_reaches_the_job(slurm_options, fleet_spec):

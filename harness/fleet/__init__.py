@@ -89,7 +89,6 @@ from harness.fleet.results import (
     node_results,
     node_summary,
 )
-from harness.store import upload_images
 
 __all__ = [
     "CALIBRATION_IMAGES",
@@ -134,7 +133,6 @@ __all__ = [
     "run_prefix",
     "stage_inputs",
     "suite_command",
-    "upload_images",
     "upload_results",
     "write_merged",
 ]

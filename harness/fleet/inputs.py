@@ -15,7 +15,7 @@ from harness import data, edge
 from harness.edge import CALIBRATION_IMAGES
 from harness.errors import ConfigError, DatasetError, StoreError
 from harness.fileio import check_tarball
-from harness.store import S3Store, parse_s3_uri, upload_images
+from harness.store import S3Store, parse_s3_uri
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def stage_inputs(
         test_uri = s3.location.uri(f"{base}/test")
     if isinstance(calibration, CalibrationSubset):
         note(f"Calibration: {calibration.describe()}")
-        calibration = upload_images(s3, calibration.images, f"{base}/calibration")
+        calibration = s3.upload_images(calibration.images, f"{base}/calibration")
     return StagedInputs(artifact_uri, test_uri, calibration)
 
 
